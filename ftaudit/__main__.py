@@ -1,0 +1,3 @@
+from ftaudit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,219 @@
+"""run_audit: config -> AuditContext -> probes -> rules -> diagnosis -> AuditResult."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ftaudit import __version__
+from ftaudit.config import AuditConfig
+from ftaudit.data import LabelSpace, RawSplit, TextSplit, encode_labels, load_raw_split, resolve_labels, \
+    stratified_sample
+from ftaudit.diagnosis import diagnose
+from ftaudit.errors import UsageError
+from ftaudit.output import Staging
+from ftaudit.probes.base import Probe
+from ftaudit.probes.registry import all_probes
+from ftaudit.results import AuditResult, Finding, GateResult, ProbeOutcome, RunInfo, Severity
+from ftaudit.rules.registry import all_rules
+
+
+class Phases:
+    """Wall time of each phase of the audit, for the report and the console."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def read_splits(config: AuditConfig) -> dict[str, RawSplit]:
+    d = config.data
+    if not d.train or not d.test:
+        missing = "--train" if not d.train else "--test"
+        raise UsageError(f"no {missing} data was given", f"pass {missing} PATH (CSV, JSONL, Parquet or a datasets "
+                                                          "folder), or run `ftaudit demo` to see an example")
+    kwargs = dict(text_column=d.text_column, label_column=d.label_column, text_pair_column=d.text_pair_column)
+    splits = {"train": load_raw_split(d.train, "train", **kwargs), "test": load_raw_split(d.test, "test", **kwargs)}
+    if d.validation and not _is_fraction(d.validation):
+        splits["validation"] = load_raw_split(d.validation, "validation", **kwargs)
+    return splits
+
+
+def _is_fraction(value: str) -> bool:
+    try:
+        return 0 < float(value) < 1
+    except ValueError:
+        return False
+
+
+def sample_split(split: TextSplit, limit: int, seed: int, notes: list[str]) -> TextSplit:
+    if len(split) <= limit:
+        return split
+    index = stratified_sample(split.labels, limit, seed)
+    notes.append(f"the {split.name} split has {len(split)} rows; the probes used a stratified sample of {limit} "
+                 "(--max-eval-examples)")
+    return split.subset(index)
+
+
+def select_probes(config: AuditConfig) -> list[Probe]:
+    chosen = set(config.run.probes)
+    probes = []
+    for cls in all_probes():
+        if (cls.name in chosen) if chosen else cls.default:
+            probes.append(cls(config.options(cls.name) if cls.Options is not None else None))
+    return probes
+
+
+def run_probes(ctx: Any, probes: list[Probe], *, strict: bool, phases: Phases) -> list[ProbeOutcome]:
+    outcomes = []
+    for probe in probes:
+        reason = probe.unavailable(ctx)
+        if reason:
+            outcomes.append(ProbeOutcome(name=probe.name, status="skipped", reason=reason))
+            continue
+        start = time.perf_counter()
+        try:
+            with phases(f"probe {probe.name}"):
+                result = probe.run(ctx)
+        except UsageError:
+            raise
+        except Exception as exc:  # a crashing probe is a recorded failure, not a crashed audit
+            if strict:
+                raise
+            outcomes.append(ProbeOutcome(name=probe.name, status="error", seconds=time.perf_counter() - start,
+                                         reason=f"{type(exc).__name__}: {exc}".splitlines()[0][:300]))
+            continue
+        outcomes.append(ProbeOutcome(name=probe.name, status="ok", seconds=time.perf_counter() - start,
+                                     result=result))
+    return outcomes
+
+
+def judge(config: AuditConfig, outcomes: list[ProbeOutcome], selected: set[str]) -> list[Finding]:
+    by_name = {o.name: o for o in outcomes}
+    findings = []
+    for rule in all_rules():
+        if rule.probe not in selected:
+            continue
+        findings.append(rule.evaluate(by_name.get(rule.probe), config.threshold))
+    return findings
+
+
+def gate(findings: list[Finding], fail_on: str) -> GateResult:
+    level = Severity(fail_on)
+    failing = tuple(f.code for f in findings if f.severity.rank >= level.rank)  # error ranks above fail
+    return GateResult(fail_on=fail_on, passed=not failing, failing=failing)
+
+
+def build_context(config: AuditConfig, raw: dict[str, RawSplit], staging: Staging, phases: Phases,
+                  progress: Any) -> Any:
+    """Load (or fine-tune) the model and assemble the AuditContext."""
+    from ftaudit import modeling
+    from ftaudit.context import AuditContext
+
+    modeling.quiet_transformers()
+    device = modeling.select_device(config.run.device)
+    notes: list[str] = []
+    m = config.model
+    if config.train.fine_tune:
+        from ftaudit.finetune import fine_tune_for_audit
+
+        return fine_tune_for_audit(config, raw, staging, phases, progress, device)
+    if not m.model:
+        raise UsageError("no --model to audit was given",
+                         "pass --model PATH (a fine-tuned checkpoint), or --fine-tune with --base to train one")
+    with phases("load model"):
+        files = modeling.locate(m.model, "model", allow_pickle=m.allow_pickle)
+        model = modeling.load_classifier(files, what="model", trust_remote_code=m.trust_remote_code,
+                                         allow_pickle=m.allow_pickle)
+        base_ref = m.base or modeling.recorded_base(files)
+        base_files = None
+        base_reason = ""
+        if base_ref is None:
+            base_reason = "no --base was given and the checkpoint does not record its base model"
+        else:
+            try:
+                base_files = modeling.locate(base_ref, "base model", allow_pickle=m.allow_pickle)
+            except UsageError as exc:
+                if m.base:  # the user asked for this base: their mistake to fix
+                    raise
+                base_reason = f"the recorded base {base_ref!r} is not available ({exc.problem})"
+        tokenizer, note = modeling.load_tokenizer(files.folder, trust_remote_code=m.trust_remote_code,
+                                                  fallback=base_files.folder if base_files else None)
+        if note:
+            notes.append(note)
+        modeling.check_vocab(model, tokenizer, m.model)
+        model.to(device)
+    id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
+    labels = resolve_labels(raw["train"], [s for n, s in raw.items() if n != "train"], id2label)
+    if labels.note:
+        notes.append(labels.note)
+    splits = {name: sample_split(encode_labels(s, labels), config.run.max_eval_examples, config.run.seed, notes)
+              for name, s in raw.items()}
+    return AuditContext(config=config, splits=splits, labels=labels, mode="existing-model", device=device,
+                        model=model, tokenizer=tokenizer, model_ref=m.model,
+                        base=modeling.base_weights(base_files) if base_files else None, base_reason=base_reason,
+                        notes=notes, progress=progress, training=_recorded_training(files.folder),
+                        training_reason="the checkpoint has no recorded training (fine-tune with --fine-tune, or "
+                                        "train with ftaudit.integrations.hf.FtauditCallback)")
+
+
+def _recorded_training(folder: Path) -> Any:
+    """Training dynamics recorded by ftaudit's Trainer callback next to a checkpoint, when present."""
+    try:
+        from ftaudit.finetune import load_recorded_training
+    except ImportError:
+        return None
+    return load_recorded_training(folder)
+
+
+def run_audit(config: AuditConfig, staging: Staging, progress: Any = None) -> AuditResult:
+    """The whole audit. Raises UsageError for bad input; probe crashes become error findings."""
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    phases = Phases()
+    np.random.seed(config.run.seed)
+    with phases("read data"):
+        raw = read_splits(config)
+    ctx = build_context(config, raw, staging, phases, progress)
+    probes = select_probes(config)
+    outcomes = run_probes(ctx, probes, strict=config.run.strict, phases=phases)
+    findings = judge(config, outcomes, {p.name for p in probes})
+    diagnosis = diagnose(findings)
+    run = RunInfo(
+        ftaudit_version=__version__,
+        started=started.isoformat(timespec="seconds"),
+        seconds=time.perf_counter() - t0,
+        device=_device_text(ctx.device),
+        seed=config.run.seed,
+        mode=ctx.mode,
+        model=ctx.model_ref,
+        base=getattr(ctx.base, "ref", None),
+        train=config.data.train or "",
+        test=config.data.test or "",
+        labels=ctx.labels.names,
+        config=config.to_dict(),
+        phases=dict(phases.seconds),
+        notes=tuple(ctx.notes),
+    )
+    return AuditResult(run=run, probes=tuple(outcomes), findings=tuple(findings), diagnosis=diagnosis,
+                       gate=gate(findings, config.output.fail_on))
+
+
+def _device_text(device: Any) -> str:
+    if device is None:
+        return "none"
+    from ftaudit.modeling import describe_device
+
+    return describe_device(device)

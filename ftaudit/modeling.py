@@ -1,0 +1,289 @@
+"""Load models, tokenizers and base weights safely (safetensors first, no remote code); pick device and precision."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ftaudit.errors import UsageError
+
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+BASE_KEY = "ftaudit_base_model"  # written into config.json by fine-tune mode and the Trainer callback
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' load reports and progress bars; ftaudit reports what matters itself."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+
+
+def looks_like_path(ref: str) -> bool:
+    """True for refs that cannot be hub ids ("org/name"): absolute, relative-dotted, nested or weight files."""
+    return ref.startswith((".", "/", "~", "\\")) or ref.count("/") > 1 or " " in ref \
+        or Path(ref).suffix in (".bin", ".pt", ".pth", ".safetensors", ".json")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where a model's files are: a local folder (resolved from a hub id when needed)."""
+
+    ref: str
+    folder: Path
+    safetensors: tuple[Path, ...]
+    pickles: tuple[Path, ...]
+    config: Mapping[str, Any]
+
+
+def _hub_download(ref: str, what: str, allow_pickle: bool) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    patterns = ["*.json", "*.txt", "*.model", "*.safetensors"] + (["*.bin"] if allow_pickle else [])
+    try:
+        return Path(snapshot_download(ref, allow_patterns=patterns))
+    except HFValidationError:
+        raise UsageError(f"{what} {ref!r} is neither a local folder nor a valid hub id",
+                         "check the path (it does not exist) or the hub id") from None
+    except Exception as exc:  # network, auth and offline errors all mean the same to the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"there is no folder {ref} and {what} {ref!r} could not be fetched from the Hugging Face "
+                         f"hub ({first[:160]})",
+                         "check the id and the network, or pass a local folder (HF_HUB_OFFLINE=1 forbids "
+                         "downloads)") from None
+
+
+def locate(ref: str, what: str, *, allow_pickle: bool) -> ModelFiles:
+    """Find a model's folder and weight files; refuse pickle-only checkpoints unless allowed."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"{what} {ref} is a file, not a model folder",
+                             "pass the folder that holds config.json and the weights")
+        folder = path
+    elif looks_like_path(ref):
+        raise UsageError(f"{what} folder {ref} does not exist", "check the path")
+    else:
+        folder = _hub_download(ref, what, allow_pickle)
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise UsageError(f"{what} folder {folder} has no config.json",
+                         "pass a folder written by save_pretrained (config.json + weights)")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{config_file} is not valid JSON ({exc})", "restore the file from save_pretrained") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"{config_file} is not a JSON object", "restore the file from save_pretrained")
+    safes = tuple(sorted(folder.glob("*.safetensors")))
+    pickles = tuple(sorted(p for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth")))
+    if not safes and not pickles:
+        raise UsageError(f"{what} folder {folder} has no weights (no *.safetensors)",
+                         "save the model there with save_pretrained, or point at the folder that has the weights")
+    if not safes and not allow_pickle:
+        raise UsageError(f"{what} folder {folder} has only pickle weights ({pickles[0].name}), which can run code",
+                         "convert them to safetensors, or pass --allow-pickle if you trust the file")
+    return ModelFiles(ref=ref, folder=folder, safetensors=safes, pickles=pickles, config=config)
+
+
+def recorded_base(files: ModelFiles) -> str | None:
+    """The base model a checkpoint records: ftaudit's own key, else transformers' `_name_or_path`."""
+    for key in (BASE_KEY, "_name_or_path"):
+        value = files.config.get(key)
+        if isinstance(value, str) and value and Path(value).resolve() != files.folder.resolve():
+            return value
+    return None
+
+
+def load_tokenizer(folder: Path, *, trust_remote_code: bool, fallback: Path | None = None) -> tuple[Any, str]:
+    """The folder's tokenizer, else the fallback's (returns a note saying so)."""
+    from transformers import AutoTokenizer
+
+    for candidate, note in ((folder, ""), (fallback, f"the model folder has no tokenizer; used {fallback}'s")):
+        if candidate is None:
+            continue
+        try:
+            return AutoTokenizer.from_pretrained(str(candidate), trust_remote_code=trust_remote_code), note
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue
+    raise UsageError(f"no tokenizer in {folder}",
+                     "copy the tokenizer files (tokenizer.json or vocab.txt + tokenizer_config.json) there")
+
+
+def _auto_config(files: ModelFiles, what: str, trust_remote_code: bool) -> Any:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(str(files.folder), trust_remote_code=trust_remote_code)
+    except ValueError as exc:
+        text = str(exc).splitlines()[0]
+        if "trust_remote_code" in text:
+            raise UsageError(f"{what} {files.ref} needs its own Python code to load",
+                             "read that code, then pass --trust-remote-code if you trust it") from None
+        raise UsageError(f"{what} {files.ref} has a config transformers cannot read ({text[:160]})",
+                         "pass a folder written by save_pretrained of a transformers model") from None
+
+
+def load_classifier(files: ModelFiles, *, what: str, trust_remote_code: bool, allow_pickle: bool,
+                    id2label: Mapping[int, str] | None = None, require_head: bool = True) -> Any:
+    """An AutoModelForSequenceClassification in eval mode on the CPU.
+
+    With `require_head`, a checkpoint whose classification head is missing (a bare encoder) is refused.
+    With `id2label`, a new head of that many classes is created (fine-tune mode).
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    config = _auto_config(files, what, trust_remote_code)
+    kwargs: dict[str, Any] = {}
+    if id2label is not None:
+        kwargs = {"num_labels": len(id2label), "id2label": dict(id2label),
+                  "label2id": {v: k for k, v in id2label.items()}}
+        for key, value in kwargs.items():
+            setattr(config, key, value)
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            str(files.folder), config=config, trust_remote_code=trust_remote_code,
+            use_safetensors=bool(files.safetensors) or not allow_pickle, output_loading_info=True,
+            dtype=torch.float32,
+        )
+    except ValueError as exc:
+        text = str(exc).splitlines()[0]
+        if "Unrecognized configuration class" in text or "ForSequenceClassification" in text:
+            arch = (files.config.get("architectures") or [files.config.get("model_type", "?")])[0]
+            raise UsageError(f"{what} {files.ref} is a {arch}, which has no sequence-classification head in "
+                             "transformers", "pass a BERT-style encoder checkpoint") from None
+        raise UsageError(f"{what} {files.ref} could not be loaded ({text[:160]})",
+                         "check that the folder was written by save_pretrained") from None
+    except (OSError, RuntimeError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{what} {files.ref} could not be loaded ({text[:160]})",
+                         "check that the weights are complete and match config.json") from None
+    mismatched = info.get("mismatched_keys") or ()
+    if mismatched:
+        first = sorted(mismatched)[0]
+        first = first[0] if isinstance(first, tuple) else first
+        if not (id2label is not None and "classifier" in str(first)):
+            raise UsageError(f"{what} {files.ref}: weight {first} has a shape that does not match config.json",
+                             "save config and weights together with save_pretrained")
+    missing = [k for k in info.get("missing_keys", ()) if "position_ids" not in k]
+    if require_head and missing:
+        head = [k for k in missing if not k.startswith(getattr(model, "base_model_prefix", "") + ".")]
+        if head:
+            raise UsageError(f"{what} {files.ref} has no trained classification head (missing {sorted(head)[0]})",
+                             "pass the fine-tuned checkpoint, or use --fine-tune with this model as --base")
+        raise UsageError(f"{what} {files.ref} is missing weights ({sorted(missing)[0]})",
+                         "save the complete model with save_pretrained")
+    model.eval()
+    return model
+
+
+def check_vocab(model: Any, tokenizer: Any, ref: str) -> None:
+    rows = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > rows:
+        raise UsageError(f"the tokenizer of {ref} has {len(tokenizer)} tokens but the model's embeddings have "
+                         f"{rows} rows", "use the tokenizer the model was trained with")
+
+
+# --------------------------------------------------------------------------- base weights
+
+
+@dataclass(frozen=True)
+class BaseWeights:
+    """The pre-trained weights, read one tensor at a time (safetensors) or from a weights_only pickle."""
+
+    ref: str
+    files: tuple[Path, ...]
+    pickled: bool = False
+
+    def keys(self) -> list[str]:
+        return list(self._index())
+
+    def _index(self) -> dict[str, Path]:
+        if self.pickled:
+            return {k: self.files[0] for k in self._pickle_state()}
+        from safetensors import safe_open
+
+        index: dict[str, Path] = {}
+        for file in self.files:
+            with safe_open(str(file), framework="pt") as f:
+                for key in f.keys():
+                    index[key] = file
+        return index
+
+    def _pickle_state(self) -> dict[str, Any]:
+        import torch
+
+        state: dict[str, Any] = {}
+        for file in self.files:
+            state.update(torch.load(file, map_location="cpu", weights_only=True, mmap=True))
+        return state
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Any]:
+        """A callable key -> tensor (float32, CPU) that keeps at most one tensor of the base in memory."""
+        if self.pickled:
+            state = self._pickle_state()
+            yield lambda key: state.get(key)
+            return
+        from safetensors import safe_open
+
+        index = self._index()
+        with contextlib.ExitStack() as stack:
+            handles = {file: stack.enter_context(safe_open(str(file), framework="pt")) for file in self.files}
+
+            def get(key: str) -> Any:
+                file = index.get(key)
+                return None if file is None else handles[file].get_tensor(key)
+
+            get.keys = set(index)  # type: ignore[attr-defined]
+            yield get
+
+
+def base_weights(files: ModelFiles) -> BaseWeights:
+    if files.safetensors:
+        return BaseWeights(ref=files.ref, files=files.safetensors)
+    return BaseWeights(ref=files.ref, files=files.pickles, pickled=True)
+
+
+# --------------------------------------------------------------------------- device
+
+
+def select_device(spec: str) -> Any:
+    import torch
+
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise UsageError(f"unknown device {spec!r}", "use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA GPU is available", "use --device auto or cpu")
+    return device
+
+
+def autocast(device: Any) -> contextlib.AbstractContextManager:
+    """bf16 autocast on GPUs that support it, fp16 on older ones; full precision on CPU."""
+    import torch
+
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def describe_device(device: Any) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"

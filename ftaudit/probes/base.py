@@ -1,0 +1,56 @@
+"""The Probe contract: a named measurement that declares what it needs and returns a typed, frozen result."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ftaudit.results import ProbeResult
+
+if TYPE_CHECKING:
+    from ftaudit.context import AuditContext
+
+
+class Need(enum.Enum):
+    """What a probe needs from the context before it can run."""
+
+    MODEL = "a model"
+    TRAIN = "a train split"
+    TEST = "a test split"
+    BASE_WEIGHTS = "the pre-trained base weights"
+    TRAINING_RUN = "a recorded training run (fine-tune mode, or a checkpoint with ftaudit's callback)"
+    FINE_TUNE = "fine-tune mode (--fine-tune)"
+
+
+class Probe(abc.ABC):
+    """Measures; never judges. Subclasses set `name`, `summary`, `needs` and optionally an `Options` dataclass.
+
+    Options are keyword-only, frozen and validated up front (`Options.validate()` raises UsageError).
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    needs: ClassVar[frozenset[Need]] = frozenset()
+    result_type: ClassVar[type[ProbeResult]]
+    Options: ClassVar[type | None] = None
+    default: ClassVar[bool] = True  # runs when no --probes list is given (opt-in probes set False)
+
+    def __init__(self, options: Any = None) -> None:
+        if self.Options is not None:
+            options = options if options is not None else self.Options()
+            if not isinstance(options, self.Options):
+                raise TypeError(f"{self.name} expects {self.Options.__name__}, got {type(options).__name__}")
+        self.options = options
+
+    def unavailable(self, ctx: "AuditContext") -> str | None:
+        """Why the probe cannot run on this context (None when it can)."""
+        for need in self.needs:
+            reason = ctx.lacks(need)
+            if reason:
+                return reason
+        return None
+
+    @abc.abstractmethod
+    def run(self, ctx: "AuditContext") -> ProbeResult:
+        """Measure and return the probe's frozen result."""

@@ -1,0 +1,170 @@
+"""DriftProbe: how far every layer moved from the pre-trained weights, streamed one base tensor at a time."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ftaudit.probes.base import Need, Probe
+from ftaudit.results import ProbeResult
+
+if TYPE_CHECKING:
+    from ftaudit.context import AuditContext
+
+_LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class GroupDrift:
+    """Drift of a group of tensors (a layer's sub-module, or a whole layer).
+
+    relative = ||θ − θ₀|| / ||θ₀|| over the group's concatenated tensors; cosine = <θ, θ₀> / (||θ|| ||θ₀||).
+    """
+
+    layer: str  # "embeddings", "layer 0".., "pooler", "head", "other"
+    part: str  # "attention" | "ffn" | "layernorm" | "embeddings" | "dense" | "all"
+    order: int  # position from input to output, for charts
+    relative: float
+    cosine: float
+    max_abs: float
+    n_params: int
+
+
+@dataclass(frozen=True)
+class DriftResult(ProbeResult):
+    kind = "drift"
+    base: str
+    groups: tuple[GroupDrift, ...]  # per layer and sub-module
+    layers: tuple[GroupDrift, ...]  # per layer (part == "all")
+    encoder_relative: float  # over every tensor that has a base (embeddings + layers + pooler)
+    new_tensors: tuple[str, ...]  # in the fine-tune but not in the base (e.g. a new head)
+    missing_tensors: tuple[str, ...]  # in the base but not in the fine-tune
+    mismatched_tensors: tuple[str, ...]  # shapes differ
+    n_compared: int
+    tied_skipped: int
+
+
+def classify(name: str) -> tuple[str, str, int]:
+    """Map a parameter name to (layer, part, order) for BERT-family naming (also RoBERTa, DistilBERT, ELECTRA)."""
+    lower = name.lower()
+    m = _LAYER.search(name)
+    if "embed" in lower and not m:
+        return "embeddings", "embeddings", -1
+    if m:
+        i = int(m.group(1))
+        if "norm" in lower:
+            part = "layernorm"
+        elif "attention" in lower or "attn" in lower or re.search(r"\.(q|k|v|out)_lin\.", lower):
+            part = "attention"
+        else:
+            part = "ffn"
+        return f"layer {i}", part, i
+    if "pooler" in lower:
+        return "pooler", "dense", 10_000
+    if "classifier" in lower or "score" in lower or "pre_classifier" in lower or lower.startswith("head"):
+        return "head", "dense", 10_001
+    return "other", "dense", 9_999
+
+
+class _Acc:
+    __slots__ = ("diff2", "base2", "cur2", "dot", "max_abs", "n")
+
+    def __init__(self) -> None:
+        self.diff2 = self.base2 = self.cur2 = self.dot = self.max_abs = 0.0
+        self.n = 0
+
+    def add(self, cur: Any, base: Any) -> None:
+        d = cur - base
+        self.diff2 += float(d.pow(2).sum())
+        self.base2 += float(base.pow(2).sum())
+        self.cur2 += float(cur.pow(2).sum())
+        self.dot += float((cur * base).sum())
+        self.max_abs = max(self.max_abs, float(d.abs().max())) if d.numel() else self.max_abs
+        self.n += cur.numel()
+
+    def merge(self, other: "_Acc") -> None:
+        self.diff2 += other.diff2
+        self.base2 += other.base2
+        self.cur2 += other.cur2
+        self.dot += other.dot
+        self.max_abs = max(self.max_abs, other.max_abs)
+        self.n += other.n
+
+    def result(self, layer: str, part: str, order: int) -> GroupDrift:
+        rel = math.sqrt(self.diff2) / math.sqrt(self.base2) if self.base2 > 0 else float("nan")
+        denom = math.sqrt(self.base2) * math.sqrt(self.cur2)
+        cos = self.dot / denom if denom > 0 else float("nan")
+        return GroupDrift(layer=layer, part=part, order=order, relative=rel, cosine=cos, max_abs=self.max_abs,
+                          n_params=self.n)
+
+
+def base_key_for(name: str, prefix: str, base_keys: set[str]) -> str | None:
+    """The base checkpoint's key for a fine-tuned parameter (a bare encoder lacks the `bert.` prefix)."""
+    candidates = [name]
+    if prefix and name.startswith(prefix + "."):
+        candidates.append(name[len(prefix) + 1:])
+    elif prefix:
+        candidates.append(f"{prefix}.{name}")
+    return next((c for c in candidates if c in base_keys), None)
+
+
+def compute_drift(model: Any, base: Any) -> DriftResult:
+    """Compare `model`'s parameters with a `modeling.BaseWeights`, holding one base tensor at a time."""
+    import torch
+
+    prefix = getattr(model, "base_model_prefix", "")
+    groups: dict[tuple[str, str, int], _Acc] = {}
+    new, mismatched, seen_ptrs = [], [], set()
+    tied = 0
+    matched_base: set[str] = set()
+    with base.reader() as get, torch.no_grad():
+        base_keys = get.keys if hasattr(get, "keys") else set(base.keys())
+        for name, tensor in model.state_dict(keep_vars=False).items():
+            if not tensor.is_floating_point():
+                continue  # buffers such as position_ids
+            ptr = tensor.data_ptr()
+            if ptr in seen_ptrs:
+                tied += 1
+                continue
+            seen_ptrs.add(ptr)
+            key = base_key_for(name, prefix, base_keys)
+            if key is None:
+                new.append(name)
+                continue
+            ref = get(key)
+            matched_base.add(key)
+            if tuple(ref.shape) != tuple(tensor.shape):
+                mismatched.append(name)
+                continue
+            acc = groups.setdefault(classify(name), _Acc())
+            acc.add(tensor.detach().float().cpu(), ref.float())
+            del ref
+        missing = sorted(k for k in base_keys - matched_base
+                         if not k.endswith("position_ids") and "cls.predictions" not in k and "lm_head" not in k)
+    by_layer: dict[tuple[str, int], _Acc] = {}
+    total = _Acc()
+    for (layer, _part, order), acc in groups.items():
+        by_layer.setdefault((layer, order), _Acc()).merge(acc)
+        if layer != "head":
+            total.merge(acc)
+    group_rows = tuple(sorted((acc.result(*key) for key, acc in groups.items()), key=lambda g: (g.order, g.part)))
+    layer_rows = tuple(sorted((acc.result(layer, "all", order) for (layer, order), acc in by_layer.items()),
+                              key=lambda g: g.order))
+    encoder = total.result("encoder", "all", 0).relative if total.n else float("nan")
+    return DriftResult(base=str(base.ref), groups=group_rows, layers=layer_rows, encoder_relative=encoder,
+                       new_tensors=tuple(new), missing_tensors=tuple(missing), mismatched_tensors=tuple(mismatched),
+                       n_compared=total.n, tied_skipped=tied)
+
+
+class DriftProbe(Probe):
+    """Per-layer parameter drift from the pre-trained weights: relative L2 change, cosine and max |Δ|."""
+
+    name = "drift"
+    summary = "parameter drift of every layer from the pre-trained weights"
+    needs = frozenset({Need.MODEL, Need.BASE_WEIGHTS})
+    result_type = DriftResult
+
+    def run(self, ctx: "AuditContext") -> DriftResult:
+        return compute_drift(ctx.model, ctx.base)

@@ -1,0 +1,38 @@
+"""The probes ftaudit runs, as an explicit tuple; plugins add theirs through the `ftaudit.probes` entry point."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.metadata import entry_points
+
+from ftaudit.probes.base import Probe
+from ftaudit.probes.drift import DriftProbe
+from ftaudit.probes.gap import GapProbe
+
+# Order matters only for display and for the console: cheap probes first.
+DEFAULT_PROBES: tuple[type[Probe], ...] = (
+    GapProbe,
+    DriftProbe,
+)
+
+
+@lru_cache(maxsize=1)
+def all_probes() -> tuple[type[Probe], ...]:
+    """The default probes plus those registered by installed plugins (entry-point group `ftaudit.probes`)."""
+    plugins = tuple(ep.load() for ep in entry_points(group="ftaudit.probes"))
+    return DEFAULT_PROBES + tuple(p for p in plugins if p not in DEFAULT_PROBES)
+
+
+def probe_names() -> tuple[str, ...]:
+    return tuple(p.name for p in all_probes())
+
+
+def probe_options_types() -> dict[str, type]:
+    return {p.name: p.Options for p in all_probes() if p.Options is not None}
+
+
+def result_types_of(probes: tuple[type[Probe], ...]) -> tuple[type, ...]:
+    return tuple(p.result_type for p in probes)
+
+
+RESULT_TYPES = result_types_of(DEFAULT_PROBES)

@@ -1,0 +1,1 @@
+"""Renderers: each takes an AuditResult (or its JSON) and nothing else; none imports torch."""

@@ -1,0 +1,110 @@
+"""Console output with rich: progress for long loops and a summary of under 25 lines."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ftaudit.results import AuditResult, Severity
+
+STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold magenta", "skip": "dim"}
+
+
+def make_console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 120  # CI logs: wide enough that findings stay on one line
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+class Task:
+    """One progress bar; `advance(n)` and `done()`."""
+
+    def __init__(self, owner: "Progress", name: str, total: int | None) -> None:
+        self.owner, self.name, self.total = owner, name, total
+        self.start = time.perf_counter()
+        self.id = owner.rich.add_task(name, total=total) if owner.rich else None
+
+    def advance(self, n: int = 1) -> None:
+        if self.id is not None:
+            self.owner.rich.advance(self.id, n)
+
+    def done(self) -> None:
+        if self.id is not None:
+            self.owner.rich.remove_task(self.id)
+        elif self.owner.plain:
+            self.owner.console.print(f"  {self.name}: {time.perf_counter() - self.start:.1f}s")
+
+
+class Progress:
+    """Live bars on a terminal; a line per finished task in CI logs; nothing under --quiet."""
+
+    def __init__(self, console: Console, *, quiet: bool) -> None:
+        self.console = console
+        interactive = console.is_terminal and not os.environ.get("CI")
+        self.plain = not quiet and not interactive
+        self.rich = None
+        if not quiet and interactive:
+            self.rich = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), console=console, transient=True)
+
+    def __enter__(self) -> "Progress":
+        if self.rich:
+            self.rich.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.rich:
+            self.rich.stop()
+
+    def task(self, name: str, total: int | None = None) -> Task:
+        return Task(self, name, total)
+
+    def say(self, text: str) -> None:
+        if self.rich or self.plain:
+            self.console.print(text)
+
+
+def render_summary(result: AuditResult, console: Console, *, out: str | None = None) -> None:
+    """Verdict, root causes, and the findings that are not passes; well under 25 lines."""
+    gate = result.gate
+    colour = "green" if gate.passed else "red"
+    console.print(f"[bold]ftaudit[/] {result.run.mode} audit of [bold]{_esc(result.run.model)}[/] "
+                  f"in {result.run.seconds:.1f}s on {result.run.device}")
+    console.print(f"[bold {colour}]{_esc(result.diagnosis.verdict)}[/]")
+    for cause in result.diagnosis.root_causes[:3]:
+        if cause.code == "healthy":
+            continue
+        console.print(f"  [bold]{cause.code}[/] (confidence {cause.confidence:.2f}): {_esc(cause.summary)}")
+        if cause.remedies:
+            console.print(f"    fix: {_esc(cause.remedies[0].action)}")
+    shown = [f for f in result.findings if f.severity in (Severity.WARN, Severity.FAIL, Severity.ERROR)]
+    if shown:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("status")
+        table.add_column("check")
+        table.add_column("finding", overflow="fold")
+        for f in sorted(shown, key=lambda f: -f.severity.rank)[:10]:
+            table.add_row(f"[{STYLE[f.severity.value]}]{f.severity.value}[/]", f.code, _esc(f.message))
+        console.print(table)
+    counts = {s: sum(f.severity is s for f in result.findings) for s in Severity}
+    tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+    console.print(f"checks: {tally}; gate (--fail-on {gate.fail_on}): "
+                  f"[{colour}]{'passed' if gate.passed else 'FAILED'}[/]")
+    if out:
+        console.print(f"report: {out}")
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def print_error(message: str) -> None:
+    sys.stderr.write(f"ftaudit: error: {message}\n")

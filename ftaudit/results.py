@@ -1,0 +1,254 @@
+"""AuditResult and its JSON form: the single source of truth every renderer reads.
+
+Everything here is plain data (frozen dataclasses, numbers, strings) and imports neither torch nor
+transformers, so `ftaudit report result.json` works on a machine without them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+SCHEMA_VERSION = "1.0"
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes of the `ftaudit` command."""
+
+    OK = 0  # every gate passed
+    GATE_FAILED = 1  # at least one finding at or above --fail-on
+    USAGE_ERROR = 2  # bad input: a file, a column, an option; nothing was written
+    INTERNAL_ERROR = 3  # a bug in ftaudit; please report it with the traceback from --strict
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM; the output folder was left as it was
+
+
+class Severity(str, enum.Enum):
+    """Outcome of one rule. Ordered: pass < warn < fail < error; skip is outside the order."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"  # the probe behind the rule crashed, so the rule could not judge
+    SKIP = "skip"  # the probe behind the rule did not run (and says why)
+
+    @property
+    def rank(self) -> int:
+        return {"skip": -1, "pass": 0, "warn": 1, "fail": 2, "error": 3}[self.value]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Base of every probe's typed result; subclasses register themselves by `kind`."""
+
+    kind: ClassVar[str] = "probe"
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What happened to one probe: its result, or why it was skipped, or the error it raised."""
+
+    name: str
+    status: str  # "ok" | "skipped" | "error"
+    seconds: float = 0.0
+    result: ProbeResult | None = None
+    reason: str = ""  # why skipped, or the error message
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's judgement: a stable code, a severity, a message that states the fact, the numbers behind it."""
+
+    code: str
+    severity: Severity
+    message: str
+    probe: str
+    summary: str = ""  # the rule's one-line description
+    numbers: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    threshold: float | None = None
+    threshold_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Remedy:
+    action: str
+    reason: str
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """A diagnosed cause with the findings for and against it."""
+
+    code: str
+    confidence: float  # 0..1
+    summary: str
+    evidence: tuple[str, ...] = ()  # one sentence per supporting finding, with its numbers
+    against: tuple[str, ...] = ()  # findings that argue against this cause
+    remedies: tuple[Remedy, ...] = ()
+    findings: tuple[str, ...] = ()  # the codes of the supporting findings
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    verdict: str  # one sentence for the top of the report
+    root_causes: tuple[RootCause, ...] = ()
+
+
+@dataclass(frozen=True)
+class GateResult:
+    fail_on: str
+    passed: bool
+    failing: tuple[str, ...] = ()  # codes of the findings at or above fail_on
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    ftaudit_version: str
+    started: str  # ISO 8601, UTC
+    seconds: float
+    device: str
+    seed: int
+    mode: str  # "existing-model" | "fine-tune"
+    model: str
+    base: str | None
+    train: str
+    test: str
+    labels: tuple[str, ...]
+    config: Mapping[str, Any] = field(default_factory=dict)
+    phases: Mapping[str, float] = field(default_factory=dict)  # wall seconds per phase
+    notes: tuple[str, ...] = ()  # things the reader should know (sampling, label mapping, ...)
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    run: RunInfo
+    probes: tuple[ProbeOutcome, ...]
+    findings: tuple[Finding, ...]
+    diagnosis: Diagnosis
+    gate: GateResult
+    schema_version: str = SCHEMA_VERSION
+
+    def probe(self, name: str) -> ProbeResult | None:
+        for outcome in self.probes:
+            if outcome.name == name and outcome.status == "ok":
+                return outcome.result
+        return None
+
+    def outcome(self, name: str) -> ProbeOutcome | None:
+        return next((o for o in self.probes if o.name == name), None)
+
+    def findings_at_least(self, level: Severity) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity.rank >= level.rank)
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def result_types() -> dict[str, type[ProbeResult]]:
+    """Map `kind` -> result dataclass for every registered probe (explicit registry, no globbing)."""
+    from ftaudit.probes.registry import RESULT_TYPES
+
+    return {t.kind: t for t in RESULT_TYPES}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, ProbeResult):
+        out = {"kind": type(value).kind}
+        out.update({f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)})
+        return out
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None  # JSON has no NaN; None reads as "not defined"
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _encode(value.item())
+    return value
+
+
+def _decode(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if isinstance(value, float) and float in args:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and int in args:
+            return value
+        if isinstance(value, (int, float)) and float in args:
+            return float(value)
+        if isinstance(value, str) and str in args:
+            return value
+        return _decode(args[0], value)
+    if tp is Any:
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v) for v in value)
+        return tuple(_decode(a, v) for a, v in zip(args, value))
+    if origin in (list,):
+        return [_decode(typing.get_args(tp)[0], v) for v in value]
+    if origin in (dict, Mapping, typing.Mapping) or tp in (dict, Mapping):
+        args = typing.get_args(tp)
+        vt = args[1] if len(args) == 2 else Any
+        return {k: _decode(vt, v) for k, v in value.items()}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    if tp is ProbeResult or (isinstance(tp, type) and issubclass(tp, ProbeResult) and "kind" in value):
+        cls = result_types().get(value.get("kind"))
+        if cls is None:
+            raise ValueError(f"unknown probe result kind {value.get('kind')!r}")
+        return _decode_dataclass(cls, value)
+    if dataclasses.is_dataclass(tp):
+        return _decode_dataclass(tp, value)
+    if tp is float and isinstance(value, (int, float)):
+        return float(value)
+    return value
+
+
+def _decode_dataclass(cls: type, data: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _decode(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def to_dict(result: AuditResult) -> dict[str, Any]:
+    data = _encode(result)
+    data["schema_version"] = result.schema_version
+    return data
+
+
+def to_json(result: AuditResult) -> str:
+    return json.dumps(to_dict(result), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def from_dict(data: Mapping[str, Any]) -> AuditResult:
+    version = str(data.get("schema_version", ""))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        from ftaudit.errors import UsageError
+
+        raise UsageError(
+            f"result.json has schema version {version or 'none'}, this ftaudit reads {SCHEMA_VERSION}",
+            "re-run `ftaudit run` with this version, or render it with the ftaudit that wrote it",
+        )
+    return _decode_dataclass(AuditResult, data)
+
+
+def from_json(text: str) -> AuditResult:
+    return from_dict(json.loads(text))

@@ -1,0 +1,65 @@
+"""The Rule contract: a stable code, a one-line summary, declared thresholds and a judge over one probe's result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ftaudit.results import Finding, ProbeOutcome, Severity
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A configurable number a rule judges against; `name` is the key in [thresholds] and --threshold."""
+
+    name: str
+    default: float
+    help: str
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What a judge returns: severity, a message that states the fact, and the numbers behind it."""
+
+    severity: Severity
+    message: str
+    numbers: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    threshold: str | None = None  # the name of the threshold that decided, if any
+
+
+Judge = Callable[[Any, Callable[[str], float]], "Judgement | None"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Judges one probe's result. `judge(result, threshold)` returns a Judgement, or None when it does not apply."""
+
+    code: str
+    summary: str
+    probe: str
+    judge: Judge
+    thresholds: tuple[Threshold, ...] = ()
+
+    def evaluate(self, outcome: ProbeOutcome | None, threshold: Callable[[str], float]) -> Finding:
+        def make(severity: Severity, message: str, numbers: Mapping[str, Any] | None = None,
+                 threshold_name: str | None = None) -> Finding:
+            return Finding(code=self.code, severity=severity, message=message, probe=self.probe,
+                           summary=self.summary, numbers=dict(numbers or {}),
+                           threshold=threshold(threshold_name) if threshold_name else None,
+                           threshold_name=threshold_name)
+
+        if outcome is None:
+            return make(Severity.SKIP, f"not checked: the {self.probe} probe was not selected")
+        if outcome.status == "skipped":
+            return make(Severity.SKIP, f"not checked: the {self.probe} probe was skipped ({outcome.reason})")
+        if outcome.status == "error":
+            return make(Severity.ERROR, f"not checked: the {self.probe} probe failed ({outcome.reason})")
+        judgement = self.judge(outcome.result, threshold)
+        if judgement is None:
+            return make(Severity.SKIP, "not applicable to this run")
+        return make(judgement.severity, judgement.message, judgement.numbers, judgement.threshold)
+
+
+def pct(x: float | None) -> str:
+    """0.1234 -> '12.3%'; None -> 'n/a'."""
+    return "n/a" if x is None else f"{100 * x:.1f}%"

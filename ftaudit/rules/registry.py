@@ -1,0 +1,39 @@
+"""The rules ftaudit applies, as an explicit tuple; plugins add theirs through the `ftaudit.rules` entry point."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.metadata import entry_points
+
+from ftaudit.rules import drift, gap
+from ftaudit.rules.base import Rule, Threshold
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    *gap.RULES,
+    *drift.RULES,
+)
+
+
+@lru_cache(maxsize=1)
+def all_rules() -> tuple[Rule, ...]:
+    plugins: list[Rule] = []
+    for ep in entry_points(group="ftaudit.rules"):
+        loaded = ep.load()
+        plugins.extend(loaded if isinstance(loaded, (tuple, list)) else [loaded])
+    rules = DEFAULT_RULES + tuple(plugins)
+    codes = [r.code for r in rules]
+    duplicate = next((c for c in codes if codes.count(c) > 1), None)
+    if duplicate:
+        raise RuntimeError(f"two rules share the code {duplicate!r}")
+    return rules
+
+
+def threshold_defaults() -> dict[str, Threshold]:
+    """Every threshold any rule declares, by name (one table: the rules modules)."""
+    table: dict[str, Threshold] = {}
+    for rule in all_rules():
+        for t in rule.thresholds:
+            if t.name in table and table[t.name].default != t.default:
+                raise RuntimeError(f"threshold {t.name!r} is declared twice with different defaults")
+            table[t.name] = t
+    return table
