@@ -86,7 +86,7 @@ def _read_jsonl(path: Path) -> tuple[list[str], dict[str, list[Any]]]:
         iterator = enumerate(rows, start=1)
     else:
         def parse():
-            for lineno, line in enumerate(text.splitlines(), start=1):
+            for lineno, line in enumerate(text.split("\n"), start=1):
                 if not line.strip():
                     continue
                 try:

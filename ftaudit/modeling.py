@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,28 +197,37 @@ def check_vocab(model: Any, tokenizer: Any, ref: str) -> None:
 # --------------------------------------------------------------------------- base weights
 
 
+_ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+              "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
+def safetensors_header(file: Path) -> dict[str, Any]:
+    """The JSON header of a .safetensors file: key -> {dtype, shape, data_offsets} (offsets after the header)."""
+    with open(file, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    header.pop("__metadata__", None)
+    for entry in header.values():
+        entry["start"] = 8 + size + entry["data_offsets"][0]
+    return header
+
+
 @dataclass(frozen=True)
 class BaseWeights:
-    """The pre-trained weights, read one tensor at a time (safetensors) or from a weights_only pickle."""
+    """The pre-trained weights, read one tensor at a time (safetensors) or from a weights_only pickle.
+
+    Safetensors are read with plain file reads, not mmap, so that only the tensor being compared is resident:
+    peak memory stays near one model plus its largest tensor.
+    """
 
     ref: str
     files: tuple[Path, ...]
     pickled: bool = False
 
     def keys(self) -> list[str]:
-        return list(self._index())
-
-    def _index(self) -> dict[str, Path]:
         if self.pickled:
-            return {k: self.files[0] for k in self._pickle_state()}
-        from safetensors import safe_open
-
-        index: dict[str, Path] = {}
-        for file in self.files:
-            with safe_open(str(file), framework="pt") as f:
-                for key in f.keys():
-                    index[key] = file
-        return index
+            return list(self._pickle_state())
+        return [k for file in self.files for k in safetensors_header(file)]
 
     def _pickle_state(self) -> dict[str, Any]:
         import torch
@@ -228,24 +238,49 @@ class BaseWeights:
         return state
 
     @contextlib.contextmanager
-    def reader(self) -> Iterator[Any]:
-        """A callable key -> tensor (float32, CPU) that keeps at most one tensor of the base in memory."""
+    def reader(self) -> Iterator["TensorReader"]:
+        """A TensorReader over the base: shapes by key, and flat slices read straight from the file."""
         if self.pickled:
-            state = self._pickle_state()
-            yield lambda key: state.get(key)
+            yield TensorReader.from_state(self._pickle_state())
             return
-        from safetensors import safe_open
-
-        index = self._index()
+        index = {key: (file, entry) for file in self.files for key, entry in safetensors_header(file).items()}
         with contextlib.ExitStack() as stack:
-            handles = {file: stack.enter_context(safe_open(str(file), framework="pt")) for file in self.files}
+            handles = {file: stack.enter_context(open(file, "rb")) for file in self.files}
+            yield TensorReader(index=index, handles=handles)
 
-            def get(key: str) -> Any:
-                file = index.get(key)
-                return None if file is None else handles[file].get_tensor(key)
 
-            get.keys = set(index)  # type: ignore[attr-defined]
-            yield get
+class TensorReader:
+    """Reads base tensors by key without holding them: `shape(key)`, `read(key, start, count)` (flat slice)."""
+
+    def __init__(self, index: Mapping[str, Any], handles: Mapping[Path, Any] | None = None) -> None:
+        self.index = dict(index)
+        self.handles = handles or {}
+        self.keys = set(self.index)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> "TensorReader":
+        return cls({k: (None, v) for k, v in state.items()})
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        file, entry = self.index[key]
+        return tuple(entry.shape) if file is None else tuple(entry["shape"])
+
+    def read(self, key: str, start: int = 0, count: int | None = None) -> Any:
+        import torch
+
+        file, entry = self.index[key]
+        if file is None:  # an in-memory tensor from a weights_only pickle
+            flat = entry.reshape(-1)
+            return flat[start:] if count is None else flat[start:start + count]
+        dtype = getattr(torch, _ST_DTYPES[entry["dtype"]])
+        total = math.prod(entry["shape"])
+        count = total - start if count is None else min(count, total - start)
+        out = torch.empty(count, dtype=dtype)
+        if count:
+            f = self.handles[file]
+            f.seek(entry["start"] + start * out.element_size())
+            f.readinto(memoryview(out.view(torch.uint8).numpy()))
+        return out
 
 
 def base_weights(files: ModelFiles) -> BaseWeights:

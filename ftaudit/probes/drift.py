@@ -75,13 +75,20 @@ class _Acc:
         self.diff2 = self.base2 = self.cur2 = self.dot = self.max_abs = 0.0
         self.n = 0
 
-    def add(self, cur: Any, base: Any) -> None:
-        d = cur - base
-        self.diff2 += float(d.pow(2).sum())
-        self.base2 += float(base.pow(2).sum())
-        self.cur2 += float(cur.pow(2).sum())
-        self.dot += float((cur * base).sum())
-        self.max_abs = max(self.max_abs, float(d.abs().max())) if d.numel() else self.max_abs
+    def add(self, cur: Any, reader: Any, key: str, chunk: int = 1 << 20) -> None:
+        """Accumulate in float64 over chunks of 1M elements read from the base file, so memory stays flat."""
+        import torch
+
+        cur = cur.reshape(-1)
+        for start in range(0, cur.numel(), chunk):
+            c = cur[start:start + chunk].to(torch.float64)
+            b = reader.read(key, start, chunk).to(torch.float64)
+            d = c - b
+            self.diff2 += float(torch.dot(d, d))
+            self.base2 += float(torch.dot(b, b))
+            self.cur2 += float(torch.dot(c, c))
+            self.dot += float(torch.dot(c, b))
+            self.max_abs = max(self.max_abs, float(d.abs().max()))
         self.n += cur.numel()
 
     def merge(self, other: "_Acc") -> None:
@@ -119,8 +126,8 @@ def compute_drift(model: Any, base: Any) -> DriftResult:
     new, mismatched, seen_ptrs = [], [], set()
     tied = 0
     matched_base: set[str] = set()
-    with base.reader() as get, torch.no_grad():
-        base_keys = get.keys if hasattr(get, "keys") else set(base.keys())
+    with base.reader() as reader, torch.no_grad():
+        base_keys = reader.keys
         for name, tensor in model.state_dict(keep_vars=False).items():
             if not tensor.is_floating_point():
                 continue  # buffers such as position_ids
@@ -133,14 +140,11 @@ def compute_drift(model: Any, base: Any) -> DriftResult:
             if key is None:
                 new.append(name)
                 continue
-            ref = get(key)
             matched_base.add(key)
-            if tuple(ref.shape) != tuple(tensor.shape):
+            if reader.shape(key) != tuple(tensor.shape):
                 mismatched.append(name)
                 continue
-            acc = groups.setdefault(classify(name), _Acc())
-            acc.add(tensor.detach().float().cpu(), ref.float())
-            del ref
+            groups.setdefault(classify(name), _Acc()).add(tensor.detach().cpu(), reader, key)
         missing = sorted(k for k in base_keys - matched_base
                          if not k.endswith("position_ids") and "cls.predictions" not in k and "lm_head" not in k)
     by_layer: dict[tuple[str, int], _Acc] = {}

