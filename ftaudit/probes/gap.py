@@ -90,13 +90,18 @@ def bootstrap_confusions(cm: np.ndarray, n: int, rng: np.random.Generator) -> np
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
-    """ECE with equal-mass bins: sum_b |B|/n * |acc(B) - conf(B)|."""
+    """ECE with equal-mass bins: sum_b |B|/n * |acc(B) - conf(B)|.
+
+    Bin edges are confidence quantiles; equal confidences always share a bin (so ties cannot fake an error).
+    """
     if len(confidence) == 0:
         return float("nan")
-    order = np.argsort(confidence, kind="stable")
+    edges = np.quantile(confidence, np.linspace(0, 1, bins + 1)[1:-1])
+    which = np.searchsorted(edges, confidence, side="right")
     total = 0.0
-    for chunk in np.array_split(order, min(bins, len(order))):
-        total += len(chunk) * abs(correct[chunk].mean() - confidence[chunk].mean())
+    for b in np.unique(which):
+        members = which == b
+        total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
     return float(total / len(confidence))
 
 
