@@ -1,0 +1,88 @@
+"""Contract tests, parametrised over every registered probe and rule (after scikit-learn's parametrize_with_checks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import re
+import subprocess
+import sys
+
+import pytest
+
+from ftaudit.probes.base import Need, Probe
+from ftaudit.probes.registry import all_probes
+from ftaudit.results import ProbeOutcome, ProbeResult, Severity
+from ftaudit.rules.registry import all_rules, threshold_defaults
+
+PROBES = all_probes()
+RULES = all_rules()
+KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.name)
+def test_probe_declares_itself(probe: type[Probe]):
+    assert KEBAB.match(probe.name), probe.name
+    assert probe.summary and "\n" not in probe.summary
+    assert isinstance(probe.needs, frozenset) and all(isinstance(n, Need) for n in probe.needs)
+    assert issubclass(probe.result_type, ProbeResult)
+    assert dataclasses.is_dataclass(probe.result_type)
+    assert probe.result_type.__dataclass_params__.frozen
+    assert probe.result_type.kind != "probe"
+    assert probe.__doc__, "one summary line"
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.name)
+def test_probe_takes_no_kwargs_and_options_are_declared(probe: type[Probe]):
+    for fn in (probe.__init__, probe.run):
+        assert not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
+    if probe.Options is not None:
+        assert probe.Options.__dataclass_params__.frozen
+        for f in dataclasses.fields(probe.Options):
+            assert f.metadata.get("help"), f"{probe.name}.{f.name} has no help text"
+        probe(probe.Options())  # defaults are valid
+        with pytest.raises(TypeError):
+            probe(object())
+
+
+def test_result_kinds_and_probe_names_are_unique():
+    names = [p.name for p in PROBES]
+    kinds = [p.result_type.kind for p in PROBES]
+    assert len(set(names)) == len(names) and len(set(kinds)) == len(kinds)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_rule_declares_itself(rule):
+    assert KEBAB.match(rule.code)
+    assert rule.summary and "\n" not in rule.summary
+    assert rule.probe in {p.name for p in PROBES}
+    for t in rule.thresholds:
+        assert re.match(r"^[a-z][a-z0-9_]*$", t.name) and t.help and math.isfinite(t.default)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_rule_reports_skipped_and_crashed_probes(rule):
+    threshold = lambda name: threshold_defaults()[name].default  # noqa: E731
+    assert rule.evaluate(None, threshold).severity is Severity.SKIP
+    skipped = ProbeOutcome(name=rule.probe, status="skipped", reason="no base")
+    assert rule.evaluate(skipped, threshold).severity is Severity.SKIP
+    crashed = ProbeOutcome(name=rule.probe, status="error", reason="ValueError: boom")
+    finding = rule.evaluate(crashed, threshold)
+    assert finding.severity is Severity.ERROR and "boom" in finding.message and finding.code == rule.code
+
+
+def test_rule_codes_are_unique():
+    codes = [r.code for r in RULES]
+    assert len(set(codes)) == len(codes)
+
+
+def test_probe_and_renderer_modules_import_without_torch():
+    """`ftaudit report` must work on a machine without torch: no probe, rule or renderer imports it at the top."""
+    modules = sorted({p.__module__ for p in PROBES} | {r.judge.__module__ for r in RULES}
+                     | {"ftaudit.report.html", "ftaudit.report.junit", "ftaudit.report.console", "ftaudit.results",
+                        "ftaudit.diagnosis", "ftaudit.cli"})
+    code = ("import sys\nfor m in ('torch', 'transformers', 'captum', 'safetensors', 'accelerate'):\n"
+            "    sys.modules[m] = None\n" + "".join(f"import {m}\n" for m in modules))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
