@@ -1,0 +1,76 @@
+"""BalanceProbe: class shares per split, the rarest class against uniform, and label shift from train to test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ftaudit.probes.base import Need, Probe
+from ftaudit.results import ProbeResult
+
+if TYPE_CHECKING:
+    from ftaudit.context import AuditContext
+
+
+@dataclass(frozen=True)
+class ClassShares:
+    split: str
+    n: int
+    counts: tuple[int, ...]  # per label, in the order of BalanceResult.labels
+    shares: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class BalanceResult(ProbeResult):
+    kind = "balance"
+    labels: tuple[str, ...]  # classes present in train or test (a model may have more)
+    splits: tuple[ClassShares, ...]
+    rarest_class: str  # in train
+    rarest_share: float
+    uniform_share: float  # 1 / number of classes
+    rarest_ratio: float  # rarest_share / uniform_share: 1 is balanced, 0 a class with no train examples
+    label_tv: float  # total variation distance between train and test label distributions, 0..1
+    label_chi2_p: float  # chi-squared test of homogeneity of train vs test label counts
+
+
+def label_shift(train: np.ndarray, test: np.ndarray) -> tuple[float, float]:
+    """(total variation distance, chi-squared homogeneity p-value) of two count vectors over the same classes."""
+    from scipy.special import chdtrc  # chi-squared survival function
+
+    table = np.vstack([train, test]).astype(float)
+    tv = 0.5 * float(np.abs(table[0] / table[0].sum() - table[1] / table[1].sum()).sum())
+    keep = table.sum(axis=0) > 0
+    table = table[:, keep]
+    if table.shape[1] < 2:
+        return tv, 1.0
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    stat = float(((table - expected) ** 2 / expected).sum())
+    return tv, float(chdtrc(table.shape[1] - 1, stat))
+
+
+class BalanceProbe(Probe):
+    """Class balance of every split and train-to-test label shift."""
+
+    name = "balance"
+    summary = "class shares per split, the rarest class vs uniform, and label shift between train and test"
+    needs = frozenset({Need.TRAIN, Need.TEST})
+    result_type = BalanceResult
+
+    def run(self, ctx: "AuditContext") -> BalanceResult:
+        size = ctx.labels.size
+        counts = {name: np.bincount(s.labels, minlength=size) for name, s in ctx.splits.items()}
+        present = np.flatnonzero(counts["train"] + counts["test"] > 0)
+        names = tuple(ctx.labels.names[i] for i in present)
+        splits = tuple(
+            ClassShares(split=name, n=int(c.sum()), counts=tuple(int(v) for v in c[present]),
+                        shares=tuple(float(v) for v in c[present] / max(c.sum(), 1)))
+            for name, c in counts.items())
+        train = next(s for s in splits if s.split == "train")
+        rarest = int(np.argmin(train.shares))
+        uniform = 1.0 / len(present)
+        tv, p = label_shift(counts["train"][present], counts["test"][present])
+        return BalanceResult(labels=names, splits=splits, rarest_class=names[rarest],
+                             rarest_share=train.shares[rarest], uniform_share=uniform,
+                             rarest_ratio=train.shares[rarest] / uniform, label_tv=tv, label_chi2_p=p)

@@ -1,0 +1,68 @@
+"""TruncationProbe: the share of examples and of tokens that max_length cuts, with the model's own tokenizer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ftaudit.probes.base import Need, Probe
+from ftaudit.results import ProbeResult
+
+if TYPE_CHECKING:
+    from ftaudit.context import AuditContext
+
+QUANTILES = tuple(float(q) for q in np.linspace(0, 1, 21))  # 0, 5, ..., 100%
+
+
+@dataclass(frozen=True)
+class SplitTruncation:
+    split: str
+    n: int
+    truncated: int  # examples longer than max_length
+    truncated_share: float
+    tokens: int  # tokens before truncation, special tokens included
+    tokens_cut: int
+    tokens_cut_share: float  # tokens_cut / tokens
+    length_quantiles: tuple[float, ...]  # untruncated token counts at QUANTILES
+    mean_length: float
+
+
+@dataclass(frozen=True)
+class TruncationResult(ProbeResult):
+    kind = "truncation"
+    max_length: int
+    quantiles: tuple[float, ...]
+    splits: tuple[SplitTruncation, ...]
+
+
+def split_truncation(name: str, full_lengths: np.ndarray, max_length: int) -> SplitTruncation:
+    full = np.asarray(full_lengths, dtype=np.int64)
+    cut = np.maximum(full - max_length, 0)
+    n, tokens = len(full), int(full.sum())
+    return SplitTruncation(
+        split=name, n=n, truncated=int((cut > 0).sum()), truncated_share=float((cut > 0).mean()) if n else 0.0,
+        tokens=tokens, tokens_cut=int(cut.sum()), tokens_cut_share=float(cut.sum() / tokens) if tokens else 0.0,
+        length_quantiles=tuple(float(v) for v in np.quantile(full, QUANTILES)) if n else (),
+        mean_length=float(full.mean()) if n else 0.0,
+    )
+
+
+class TruncationProbe(Probe):
+    """Truncation by --max-length, per split, measured on the shared tokenization (no extra tokenizer pass)."""
+
+    name = "truncation"
+    summary = "share of examples and tokens cut by --max-length, per split, with the model's tokenizer"
+    needs = frozenset({Need.TRAIN, Need.TEST})
+    result_type = TruncationResult
+
+    def unavailable(self, ctx: "AuditContext") -> str | None:
+        if ctx.tokenizer is None:
+            return "no tokenizer was loaded (it comes with --model)"
+        return super().unavailable(ctx)
+
+    def run(self, ctx: "AuditContext") -> TruncationResult:
+        max_length = ctx.config.data.max_length
+        return TruncationResult(max_length=max_length, quantiles=QUANTILES, splits=tuple(
+            split_truncation(name, ctx.encodings(name).full_lengths, max_length) for name in ctx.splits))

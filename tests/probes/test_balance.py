@@ -1,0 +1,50 @@
+"""BalanceProbe: class shares, the rarest class vs uniform, and label shift (total variation, chi-squared)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fixtures.data import data_context, sentences
+from ftaudit.probes.balance import BalanceProbe, label_shift
+
+
+def labels(counts: list[int], seed: int) -> np.ndarray:
+    out = np.repeat(np.arange(len(counts)), counts)
+    return np.random.default_rng(seed).permutation(out)
+
+
+def run(train_counts: list[int], test_counts: list[int], names=("a", "b", "c")):
+    n_train, n_test = sum(train_counts), sum(test_counts)
+    ctx = data_context((sentences(n_train, 1), labels(train_counts, 1)), (sentences(n_test, 2), labels(test_counts, 2)),
+                       labels=names)
+    return BalanceProbe().run(ctx)
+
+
+def test_balanced_random_split():
+    r = run([300, 310, 290], [100, 95, 105])
+    assert r.labels == ("a", "b", "c") and r.uniform_share == pytest.approx(1 / 3)
+    assert r.rarest_class == "c" and r.rarest_ratio == pytest.approx(290 / 900 * 3)
+    assert r.label_tv < 0.05 and r.label_chi2_p > 0.05
+    assert r.splits[0].counts == (300, 310, 290) and sum(r.splits[1].shares) == pytest.approx(1)
+
+
+def test_rare_class_and_label_shift():
+    r = run([900, 850, 30], [50, 50, 200])
+    assert r.rarest_class == "c" and r.rarest_share == pytest.approx(30 / 1780)
+    assert r.rarest_ratio < 0.1
+    assert r.label_tv > 0.5 and r.label_chi2_p < 1e-10
+
+
+def test_classes_absent_from_both_splits_are_left_out():
+    r = run([100, 100, 0], [50, 50, 0], names=("a", "b", "c", "LABEL_3"))
+    assert r.labels == ("a", "b") and r.uniform_share == 0.5
+
+
+def test_label_shift_matches_scipy():
+    from scipy.stats import chi2_contingency
+
+    train, test = np.array([120, 80, 40]), np.array([30, 40, 30])
+    tv, p = label_shift(train, test)
+    assert tv == pytest.approx(0.5 * np.abs(train / 240 - test / 100).sum())
+    assert p == pytest.approx(chi2_contingency(np.vstack([train, test]), correction=False).pvalue)

@@ -1,0 +1,133 @@
+"""Data rules: each planted defect raises its finding with its numbers; clean data passes (no false alarm)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fixtures.data import data_context, sentences, vocabulary, with_predictions
+from ftaudit.probes.balance import BalanceProbe
+from ftaudit.probes.calibration import calibration
+from ftaudit.probes.duplicates import DuplicatesProbe
+from ftaudit.probes.leakage import LeakageProbe
+from ftaudit.probes.shift import ShiftProbe
+from ftaudit.probes.truncation import QUANTILES, TruncationResult, split_truncation
+from ftaudit.results import ProbeOutcome, Severity
+from ftaudit.rules.data import RULES
+from ftaudit.rules.registry import threshold_defaults
+
+BY_CODE = {r.code: r for r in RULES}
+
+
+def judge(code: str, result, **overrides: float):
+    defaults = {name: t.default for name, t in threshold_defaults().items()}
+    defaults.update(overrides)
+    rule = BY_CODE[code]
+    return rule.evaluate(ProbeOutcome(name=rule.probe, status="ok", result=result), defaults.__getitem__)
+
+
+def random_labels(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 2, n)
+
+
+@pytest.fixture(scope="module")
+def clean():
+    ctx = data_context((sentences(2000, 1), random_labels(2000, 1)), (sentences(500, 2), random_labels(500, 2)))
+    return {p.name: p().run(ctx) for p in (LeakageProbe, DuplicatesProbe, BalanceProbe, ShiftProbe)}
+
+
+@pytest.mark.parametrize("code", ["train-test-leakage", "duplicates-within-split", "conflicting-labels",
+                                  "class-imbalance", "label-shift", "distribution-shift"])
+def test_clean_data_passes(clean, code):
+    f = judge(code, clean[BY_CODE[code].probe])
+    assert f.severity is Severity.PASS, f.message
+    assert f.threshold_name and f.numbers
+
+
+def test_leakage_warns_then_fails_with_the_share_in_the_message():
+    train, test = sentences(1000, 1), sentences(200, 2)
+    for copied, severity in ((4, Severity.WARN), (30, Severity.FAIL)):
+        ctx = data_context((train + test[:copied], random_labels(1000 + copied, 1)), (test, random_labels(200, 2)))
+        with_predictions(ctx, "test", np.zeros((200, 2)))
+        f = judge("train-test-leakage", LeakageProbe().run(ctx))
+        assert f.severity is severity
+        assert f"{copied} of 200 test examples ({100 * copied / 200:.1f}%)" in f.message
+        assert "accuracy" in f.message and f.numbers["leaked_share"] == copied / 200
+
+
+def test_duplicates_and_conflicts():
+    texts = sentences(100, 1)
+    texts += texts[:10]
+    labels = np.r_[random_labels(100, 1), 1 - random_labels(100, 1)[:10]]
+    r = DuplicatesProbe().run(data_context((texts, labels), (sentences(20, 2), random_labels(20, 2))))
+    dup, conf = judge("duplicates-within-split", r), judge("conflicting-labels", r)
+    assert dup.severity is Severity.WARN and "10 of 110 train rows (9.1%)" in dup.message
+    assert conf.severity is Severity.WARN and "10 texts in train occur with different labels" in conf.message
+    assert judge("duplicates-within-split", r, max_duplicate_share=0.1).severity is Severity.PASS
+
+
+def test_imbalance_and_a_class_missing_from_train():
+    def balance(train_labels, test_labels):
+        return BalanceProbe().run(data_context((sentences(len(train_labels), 1), train_labels),
+                                               (sentences(len(test_labels), 2), test_labels)))
+
+    rare = balance(np.r_[np.zeros(950, int), np.ones(50, int)], np.r_[np.zeros(95, int), np.ones(5, int)])
+    f = judge("class-imbalance", rare)
+    assert f.severity is Severity.WARN and "'positive' has 5.0% of the rows, 0.10x" in f.message
+    assert judge("label-shift", rare).severity is Severity.PASS  # same imbalance on both sides
+    missing = balance(np.zeros(100, int), np.r_[np.zeros(50, int), np.ones(50, int)])
+    assert judge("class-imbalance", missing).severity is Severity.FAIL
+    shifted = judge("label-shift", missing)
+    assert shifted.severity is Severity.WARN and shifted.numbers["total_variation"] == pytest.approx(0.5)
+
+
+def test_label_shift_needs_significance():
+    small = BalanceProbe().run(data_context((sentences(20, 1), [0, 1] * 10), (sentences(10, 2), [0] * 7 + [1] * 3)))
+    assert small.label_tv == pytest.approx(0.2)
+    assert judge("label-shift", small).severity is Severity.PASS  # 10 test rows: not significant
+
+
+def test_distribution_shift_by_length_and_by_vocabulary():
+    train = sentences(2000, 1, min_words=5, max_words=15)
+    long = ShiftProbe().run(data_context((train, random_labels(2000, 1)),
+                                         (sentences(500, 2, min_words=20, max_words=40), random_labels(500, 2))))
+    f = judge("distribution-shift", long)
+    assert f.severity is Severity.WARN and "KS" in f.message and f.threshold_name == "max_length_ks"
+    other = ShiftProbe().run(data_context((train, random_labels(2000, 1)),
+                                          (sentences(500, 2, vocab=vocabulary(3000, 7), min_words=5, max_words=15),
+                                           random_labels(500, 2))))
+    f = judge("distribution-shift", other)
+    assert f.severity is Severity.WARN and "unseen in train" in f.message and f.threshold_name == "max_oov_excess"
+
+
+def test_truncation_warns_on_examples_and_fails_on_tokens():
+    def result(lengths):
+        return TruncationResult(max_length=10, quantiles=QUANTILES, splits=(split_truncation("train", lengths, 10),))
+
+    assert judge("truncation-heavy", result([5] * 99 + [11])).severity is Severity.PASS
+    warn = judge("truncation-heavy", result([5] * 90 + [11] * 10))
+    assert warn.severity is Severity.WARN and "10.0% of train examples" in warn.message
+    fail = judge("truncation-heavy", result([30] * 100))
+    assert fail.severity is Severity.FAIL and "66.7% of their tokens" in fail.message
+
+
+def test_calibration_poor_only_beyond_the_limit_and_chance():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2000)
+
+    def probs(conf, correct):
+        top = np.where(correct, labels[:len(conf)], 1 - labels[:len(conf)])
+        p = np.zeros((len(conf), 2))
+        p[np.arange(len(conf)), top], p[np.arange(len(conf)), 1 - top] = conf, 1 - conf
+        return p
+
+    conf = rng.uniform(0.6, 1.0, 2000)
+    good = calibration(probs(conf, rng.random(2000) < conf), labels, bins=10, seed=0)
+    assert judge("calibration-poor", good).severity is Severity.PASS
+    over = calibration(probs(np.full(2000, 0.99), rng.random(2000) < 0.8), labels, bins=10, seed=0)
+    f = judge("calibration-poor", over)
+    assert f.severity is Severity.WARN and "over-confident" in f.message and "2000 test examples" in f.message
+    # 30 examples at confidence 0.9, 25 right: ECE 6.7% is above the 5% limit but within what chance gives n=30
+    tiny = calibration(probs(np.full(30, 0.9), np.arange(30) < 25), labels[:30], bins=10, seed=0)
+    assert tiny.ece == pytest.approx(0.9 - 25 / 30) and tiny.ece_noise > tiny.ece
+    assert judge("calibration-poor", tiny).severity is Severity.PASS
