@@ -1,13 +1,19 @@
-"""Cross-probe reasoning: findings -> ranked root causes, driven by the evidence table in causes.toml."""
+"""Cross-probe reasoning: findings -> ranked root causes, driven by the evidence table in causes.toml.
+
+A cause's score is the sum of the weights of the evidence rows that fire (see the header of causes.toml);
+confidence = 1 - exp(-score). The engine knows no cause by name except `healthy`: all the medicine is data.
+"""
 
 from __future__ import annotations
 
 import math
+import operator
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ftaudit.results import Diagnosis, Finding, Remedy, RootCause, Severity
 
@@ -16,22 +22,92 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+JUDGED = (Severity.PASS, Severity.WARN, Severity.FAIL)  # skipped and errored findings are never evidence
+PROBLEMS = (Severity.WARN, Severity.FAIL, Severity.ERROR)
+_SEVERITY_COND = re.compile(r"^(?P<code>[a-z0-9][a-z0-9-]*)\s*(?P<op>>=|=)\s*(?P<sev>pass|warn|fail)$")
+_NUMBER_COND = re.compile(r"^(?P<code>[a-z0-9][a-z0-9-]*)\s*:\s*(?P<left>\w+)\s*(?P<op><=|>=|<|>)\s*"
+                          r"(?P<right>[\w.+-]+)$")
+_OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
+                                                   ">=": operator.ge}
+
 
 @dataclass(frozen=True)
 class CauseSpec:
     code: str
     title: str
     summary: str
+    next: str  # the imperative the verdict ends with
     remedies: tuple[Remedy, ...]
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One clause of a `when` list: a finding's severity, or a comparison between its numbers."""
+
+    text: str
+    finding: str
+    severity: Severity | None = None  # severity clause: finding == severity, or >= when at_least
+    at_least: bool = False
+    left: str = ""  # number clause: numbers[left] OP (numbers[right] or float(right))
+    op: str = ""
+    right: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> "Condition":
+        m = _SEVERITY_COND.match(text.strip())
+        if m:
+            return cls(text=text, finding=m["code"], severity=Severity(m["sev"]), at_least=m["op"] == ">=")
+        m = _NUMBER_COND.match(text.strip())
+        if m:
+            return cls(text=text, finding=m["code"], left=m["left"], op=m["op"], right=m["right"])
+        raise ValueError(f"cannot read the condition {text!r}: write 'CODE = SEVERITY', 'CODE >= SEVERITY' or "
+                         "'CODE: NUMBER OP NUMBER'")
+
+    def holds(self, findings: Mapping[str, Finding]) -> bool:
+        f = findings.get(self.finding)
+        if f is None or f.severity not in JUDGED:
+            return False
+        if self.severity is not None:
+            return f.severity.rank >= self.severity.rank if self.at_least else f.severity is self.severity
+        left = _number(f.numbers.get(self.left))
+        right = _number(f.numbers.get(self.right)) if self.right in f.numbers else _number(self.right)
+        return left is not None and right is not None and _OPS[self.op](left, right)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
 class Evidence:
-    """How much a finding at each severity counts for (positive) or against (negative) a cause."""
+    """One row of the table: severity weights of `finding`, a conjunction `when` worth `weight`, or both."""
 
     cause: str
-    finding: str
-    weights: Mapping[str, float]  # severity value -> weight
+    finding: str | None
+    weights: Mapping[str, float]  # severity value -> weight (rows with a finding)
+    when: tuple[Condition, ...] = ()
+    weight: float | None = None  # rows without a finding
+    why: str = ""
+
+    def contribution(self, findings: Mapping[str, Finding]) -> float | None:
+        """The row's weight on these findings, or None when it does not fire."""
+        if not all(c.holds(findings) for c in self.when):
+            return None
+        if self.finding is None:
+            return self.weight
+        f = findings.get(self.finding)
+        if f is None or f.severity not in JUDGED:
+            return None
+        return self.weights.get(f.severity.value)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        named = ((self.finding,) if self.finding else ()) + tuple(c.finding for c in self.when)
+        return tuple(dict.fromkeys(named))
 
 
 @dataclass(frozen=True)
@@ -39,6 +115,10 @@ class Table:
     causes: Mapping[str, CauseSpec]
     evidence: tuple[Evidence, ...]
     min_score: float
+    neutral: Mapping[str, str]  # rule code -> why it is not evidence for any cause
+
+    def finding_codes(self) -> set[str]:
+        return {code for ev in self.evidence for code in ev.codes}
 
 
 @lru_cache(maxsize=1)
@@ -48,74 +128,125 @@ def load_table() -> Table:
 
 
 def parse_table(raw: Mapping[str, Any]) -> Table:
-    causes = {
-        code: CauseSpec(code=code, title=spec["title"], summary=spec["summary"],
-                        remedies=tuple(Remedy(**r) for r in spec.get("remedies", ())))
-        for code, spec in raw["causes"].items()
-    }
+    causes = {}
+    for code, spec in raw["causes"].items():
+        remedies = tuple(Remedy(action=r["action"], reason=r["reason"], reference=r.get("reference", ""))
+                         for r in spec.get("remedies", ()))
+        causes[code] = CauseSpec(code=code, title=spec["title"], summary=spec["summary"], next=spec["next"],
+                                 remedies=remedies)
+    if "healthy" not in causes:
+        raise ValueError("causes.toml must define the `healthy` cause")
     evidence = []
     for row in raw.get("evidence", ()):
         if row["cause"] not in causes:
             raise ValueError(f"evidence names unknown cause {row['cause']!r}")
-        weights = {s.value: float(row[s.value]) for s in Severity if s.value in row}
-        evidence.append(Evidence(cause=row["cause"], finding=row["finding"], weights=weights))
-    return Table(causes=causes, evidence=tuple(evidence), min_score=float(raw.get("min_score", 0.5)))
+        when = tuple(Condition.parse(t) for t in row.get("when", ()))
+        finding = row.get("finding")
+        weights = {s.value: float(row[s.value]) for s in JUDGED if s.value in row}
+        if finding is None and (not when or "weight" not in row or weights):
+            raise ValueError(f"an evidence row for {row['cause']!r} needs `finding` with severity weights, or "
+                             "`when` with `weight`")
+        if finding is not None and (not weights or "weight" in row):
+            raise ValueError(f"the evidence row {row['cause']!r} <- {finding!r} needs severity weights, not `weight`")
+        if finding is None and not row.get("why"):
+            raise ValueError(f"the conjunction for {row['cause']!r} needs a `why` for the report")
+        evidence.append(Evidence(cause=row["cause"], finding=finding, weights=weights, when=when,
+                                 weight=float(row["weight"]) if "weight" in row else None, why=row.get("why", "")))
+    return Table(causes=causes, evidence=tuple(evidence), min_score=float(raw.get("min_score", 0.5)),
+                 neutral=dict(raw.get("neutral", {})))
+
+
+@dataclass
+class _Tally:
+    """Running score of one cause: contributions by finding code (single rows) and by conjunction."""
+
+    score: float = 0.0
+    by_finding: dict[str, float] = field(default_factory=dict)
+    conjunctions: list[tuple[float, Evidence]] = field(default_factory=list)
+
+    def add(self, ev: Evidence, w: float) -> None:
+        self.score += w
+        if ev.finding is not None:
+            self.by_finding[ev.finding] = self.by_finding.get(ev.finding, 0.0) + w
+        else:
+            self.conjunctions.append((w, ev))
+
+    def supporting(self) -> list[str]:
+        """Finding codes that argue for the cause, strongest first (conjunctions' findings after single rows)."""
+        single = sorted(((w, c) for c, w in self.by_finding.items() if w > 0), key=lambda t: (-t[0], t[1]))
+        codes = [c for _, c in single]
+        for w, ev in sorted(self.conjunctions, key=lambda t: -t[0]):
+            if w > 0:
+                codes.extend(c for c in ev.codes if c not in codes)
+        return codes
 
 
 def diagnose(findings: Iterable[Finding], table: Table | None = None) -> Diagnosis:
-    """Score every cause by the findings that support or oppose it; report those above min_score, best first."""
+    """Score every cause by the evidence rows that fire; report those supported and above min_score, best first."""
     table = table or load_table()
     by_code = {f.code: f for f in findings}
-    scores: dict[str, float] = {}
-    support: dict[str, list[Finding]] = {}
-    against: dict[str, list[Finding]] = {}
+    tallies: dict[str, _Tally] = {}
     for ev in table.evidence:
-        f = by_code.get(ev.finding)
-        if f is None or f.severity.value not in ev.weights:
-            continue
-        w = ev.weights[f.severity.value]
-        scores[ev.cause] = scores.get(ev.cause, 0.0) + w
-        (support if w > 0 else against).setdefault(ev.cause, []).append(f)
-    ranked = sorted(
-        (c for c, s in scores.items() if s >= table.min_score and support.get(c)),
-        key=lambda c: (-scores[c], c),
-    )
-    causes = []
-    for code in ranked:
-        spec = table.causes[code]
-        sup = sorted(support[code], key=lambda f: -f.severity.rank)
-        causes.append(RootCause(
-            code=code,
-            confidence=round(1 - math.exp(-scores[code]), 3),
-            summary=spec.summary,
-            evidence=tuple(f"{f.code}: {f.message}" for f in sup),
-            against=tuple(f"{f.code}: {f.message}" for f in against.get(code, ())),
-            remedies=spec.remedies,
-            findings=tuple(f.code for f in sup),
-        ))
+        w = ev.contribution(by_code)
+        if w is not None and w != 0:
+            tallies.setdefault(ev.cause, _Tally()).add(ev, w)
+    ranked = sorted((c for c, t in tallies.items() if t.score >= table.min_score and t.supporting()),
+                    key=lambda c: (-tallies[c].score, c))
+    causes = tuple(_root_cause(table.causes[c], tallies[c], by_code) for c in ranked)
     if not causes:
-        spec = table.causes["healthy"]
-        problems = [f for f in by_code.values() if f.severity in (Severity.WARN, Severity.FAIL, Severity.ERROR)]
-        summary = spec.summary if not problems else (
-            f"No root cause stands out; {len(problems)} check(s) still raised a warning or failure (see findings).")
-        return Diagnosis(verdict=_healthy_verdict(by_code, problems),
-                         root_causes=(RootCause(code="healthy", confidence=1.0, summary=summary),))
+        return _healthy(table, by_code)
+    return Diagnosis(verdict=_verdict(table, causes, by_code), root_causes=causes)
+
+
+def _line(f: Finding) -> str:
+    return f"{f.code} ({f.severity.value}): {f.message}"
+
+
+def _root_cause(spec: CauseSpec, tally: _Tally, by_code: Mapping[str, Finding]) -> RootCause:
+    support = tally.supporting()
+    evidence = [_line(by_code[c]) for c in support]
+    against = []
+    for code, w in sorted(tally.by_finding.items(), key=lambda t: t[1]):
+        if w < 0:
+            against.append(_line(by_code[code]))
+    for w, ev in sorted(tally.conjunctions, key=lambda t: -abs(t[0])):
+        (evidence if w > 0 else against).append(f"{' + '.join(ev.codes)}: {ev.why}")
+    return RootCause(code=spec.code, title=spec.title, confidence=round(1 - math.exp(-tally.score), 3),
+                     summary=spec.summary, evidence=tuple(evidence), against=tuple(against),
+                     remedies=spec.remedies, findings=tuple(support))
+
+
+def _verdict(table: Table, causes: tuple[RootCause, ...], by_code: Mapping[str, Finding]) -> str:
+    """One sentence: the most likely cause, the finding that shows it best, what to do next, what else is likely."""
     top = causes[0]
     spec = table.causes[top.code]
-    first = support[top.code][0]
-    others = ", ".join(table.causes[c.code].title.lower() for c in causes[1:3])
-    verdict = f"{spec.title}: {first.message}."
+    lead = by_code[top.findings[0]]
+    verdict = f"{spec.title}: {lead.message.rstrip('.')}; next, {spec.next}"
+    others = [c.title.lower() for c in causes[1:3]]
     if others:
-        verdict += f" Also likely: {others}."
-    return Diagnosis(verdict=verdict, root_causes=tuple(causes))
+        verdict += f" (also likely: {' and '.join(others)})"
+    return verdict + "."
 
 
-def _healthy_verdict(by_code: Mapping[str, Finding], problems: list[Finding]) -> str:
+def _healthy(table: Table, by_code: Mapping[str, Finding]) -> Diagnosis:
+    spec = table.causes["healthy"]
+    problems = sorted((f for f in by_code.values() if f.severity in PROBLEMS), key=lambda f: -f.severity.rank)
     gap = by_code.get("gap-too-large")
-    detail = f" ({gap.message})" if gap is not None and gap.severity is Severity.PASS else ""
-    if problems:
-        return f"No root cause identified{detail}, but {len(problems)} check(s) need a look."
-    return f"No problem found{detail}."
+    if not problems:
+        detail = f": {gap.message}" if gap is not None and gap.severity is Severity.PASS else ""
+        verdict = f"{spec.title}{detail}; {spec.next}."
+        summary = spec.summary
+    else:
+        first = problems[0]
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        verdict = (f"No root cause stands out, but {len(problems)} check(s) did not pass: {first.code} "
+                   f"({first.message.rstrip('.')}){more}; read those findings before trusting the model.")
+        summary = (f"No cause in the diagnosis table is supported strongly enough; {len(problems)} check(s) still "
+                   "raised a warning, a failure or an error (see the findings).")
+    # With unexplained problems "healthy" is only the best reading of the table, not a clean bill of health.
+    confidence = 0.5 if problems else 1.0
+    return Diagnosis(verdict=verdict, root_causes=(RootCause(code="healthy", title=spec.title, confidence=confidence,
+                                                             summary=summary),))
 
 
 def cause_title(code: str) -> str:

@@ -92,6 +92,7 @@ class RootCause:
     against: tuple[str, ...] = ()  # findings that argue against this cause
     remedies: tuple[Remedy, ...] = ()
     findings: tuple[str, ...] = ()  # the codes of the supporting findings
+    title: str = ""  # human name of the cause ("Learning rate too high")
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ftaudit.results import AuditResult, Severity
 
+MAX_CAUSES = 3
+MAX_FINDINGS = 8
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold magenta", "skip": "dim"}
 
 
@@ -71,33 +72,41 @@ class Progress:
 
 
 def render_summary(result: AuditResult, console: Console, *, out: str | None = None) -> None:
-    """Verdict, root causes, and the findings that are not passes; well under 25 lines."""
+    """Verdict, root causes, the checks that did not pass and the gate: at most 24 lines at 80 columns or more.
+
+    Only the verdict wraps; every other line is cut to the console width with an ellipsis.
+    """
     gate = result.gate
     colour = "green" if gate.passed else "red"
     console.print(f"[bold]ftaudit[/] {result.run.mode} audit of [bold]{_esc(result.run.model)}[/] "
-                  f"in {result.run.seconds:.1f}s on {result.run.device}")
+                  f"in {result.run.seconds:.1f}s on {result.run.device}", no_wrap=True, overflow="ellipsis")
     console.print(f"[bold {colour}]{_esc(result.diagnosis.verdict)}[/]")
-    for cause in result.diagnosis.root_causes[:3]:
-        if cause.code == "healthy":
-            continue
-        console.print(f"  [bold]{cause.code}[/] (confidence {cause.confidence:.2f}): {_esc(cause.summary)}")
-        if cause.remedies:
-            console.print(f"    fix: {_esc(cause.remedies[0].action)}")
-    shown = [f for f in result.findings if f.severity in (Severity.WARN, Severity.FAIL, Severity.ERROR)]
+    causes = [c for c in result.diagnosis.root_causes if c.code != "healthy"]
+    for rank, cause in enumerate(causes[:MAX_CAUSES], 1):
+        fix = f" — {cause.remedies[0].action}" if cause.remedies else ""
+        console.print(f"  {rank}. [bold]{cause.code}[/] ({cause.confidence:.2f}){_esc(fix)}", no_wrap=True,
+                      overflow="ellipsis")
+    if len(causes) > MAX_CAUSES:
+        console.print(f"  … {len(causes) - MAX_CAUSES} more root cause(s) in the report", no_wrap=True)
+    shown = sorted((f for f in result.findings if f.severity in (Severity.WARN, Severity.FAIL, Severity.ERROR)),
+                   key=lambda f: -f.severity.rank)
     if shown:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        table.add_column("status")
-        table.add_column("check")
-        table.add_column("finding", overflow="fold")
-        for f in sorted(shown, key=lambda f: -f.severity.rank)[:10]:
-            table.add_row(f"[{STYLE[f.severity.value]}]{f.severity.value}[/]", f.code, _esc(f.message))
-        console.print(table)
+        width = max(len(f.code) for f in shown[:MAX_FINDINGS])
+        for f in shown[:MAX_FINDINGS]:
+            sev = f.severity.value
+            console.print(f"  [{STYLE[sev]}]{sev:<5}[/] {f.code:<{width}}  {_esc(f.message)}", no_wrap=True,
+                          overflow="ellipsis")
+        if len(shown) > MAX_FINDINGS:
+            console.print(f"  … {len(shown) - MAX_FINDINGS} more check(s) did not pass; see the report",
+                          no_wrap=True)
     counts = {s: sum(f.severity is s for f in result.findings) for s in Severity}
     tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
-    console.print(f"checks: {tally}; gate (--fail-on {gate.fail_on}): "
-                  f"[{colour}]{'passed' if gate.passed else 'FAILED'}[/]")
+    failing = f" ({', '.join(gate.failing)})" if gate.failing else ""
+    console.print(f"checks: {tally}; gate --fail-on {gate.fail_on}: "
+                  f"[{colour}]{'passed' if gate.passed else 'FAILED'}[/]{_esc(failing)}", no_wrap=True,
+                  overflow="ellipsis")
     if out:
-        console.print(f"report: {out}")
+        console.print(f"report: {out}", no_wrap=True, overflow="ellipsis", soft_wrap=True)
 
 
 def _esc(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -10,7 +12,7 @@ import jinja2
 
 from ftaudit.diagnosis import cause_title
 from ftaudit.report.charts import charts_for
-from ftaudit.results import AuditResult, Severity
+from ftaudit.results import AuditResult, Finding, ProbeOutcome, Severity
 
 
 def template_dir() -> Any:
@@ -29,6 +31,8 @@ def environment() -> jinja2.Environment:
     env.filters["pct"] = lambda x, d=1: "n/a" if x is None else f"{100 * x:.{d}f}%"
     env.filters["num"] = _num
     env.filters["cause_title"] = cause_title
+    # JSON, not repr: a tuple in memory is a list after result.json, and both must render the same bytes
+    env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
     env.globals["section_exists"] = lambda kind: (template_dir() / "sections" / f"{kind}.html.j2").is_file()
     return env
 
@@ -43,19 +47,51 @@ def _num(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
-def render_html(result: AuditResult) -> str:
-    env = environment()
-    css = (template_dir() / "report.css").read_text(encoding="utf-8")
+@dataclass(frozen=True)
+class Section:
+    """One probe's part of the page: its outcome, charts, findings and the worst of their severities."""
+
+    outcome: ProbeOutcome
+    kind: str
+    anchor: str
+    title: str
+    charts: dict[str, str]
+    findings: tuple[Finding, ...]
+    status: str  # worst finding severity, or the outcome's status when it did not run
+
+
+def _status(outcome: ProbeOutcome, findings: tuple[Finding, ...]) -> str:
+    if outcome.status == "error":
+        return "error"
+    if outcome.status == "skipped":
+        return "skip"
+    judged = [f for f in findings if f.severity is not Severity.SKIP]
+    return max(judged, key=lambda f: f.severity.rank).severity.value if judged else "pass"
+
+
+def sections_of(result: AuditResult) -> list[Section]:
     sections = []
     for outcome in result.probes:
         kind = type(outcome.result).kind if outcome.result is not None else outcome.name
-        sections.append({
-            "outcome": outcome,
-            "kind": kind,
-            "charts": charts_for(kind, outcome.result) if outcome.status == "ok" else {},
-            "findings": [f for f in result.findings if f.probe == outcome.name],
-        })
+        findings = tuple(f for f in result.findings if f.probe == outcome.name)
+        sections.append(Section(
+            outcome=outcome, kind=kind, anchor=f"probe-{outcome.name}",
+            title=outcome.name.replace("-", " ").capitalize(),
+            charts=charts_for(kind, outcome.result) if outcome.status == "ok" else {},
+            findings=findings, status=_status(outcome, findings),
+        ))
+    return sections
+
+
+def render_html(result: AuditResult) -> str:
+    env = environment()
+    css = (template_dir() / "report.css").read_text(encoding="utf-8")
     problems = [f for f in result.findings if f.severity in (Severity.WARN, Severity.FAIL, Severity.ERROR)]
+    tally = [(s.value, n) for s in (Severity.FAIL, Severity.ERROR, Severity.WARN, Severity.PASS, Severity.SKIP)
+             if (n := sum(f.severity is s for f in result.findings))]
+    order = {s: -s.rank for s in Severity}
+    findings = sorted(result.findings, key=lambda f: (order[f.severity], f.probe, f.code))
     return env.get_template("report.html.j2").render(
-        r=result, css=css, sections=sections, problems=problems, Severity=Severity,
+        r=result, css=css, sections=sections_of(result), problems=problems, tally=tally, findings=findings,
+        gap=result.probe("gap"), healthy=[c.code for c in result.diagnosis.root_causes] == ["healthy"],
     )

@@ -17,6 +17,15 @@ TRAIN, TEST = PALETTE[0], PALETTE[1]
 CHART_MODULES: dict[str, str] = {
     "gap": "ftaudit.report.charts.gap",
     "drift": "ftaudit.report.charts.drift",
+    "dynamics": "ftaudit.report.charts.dynamics",
+    "attribution": "ftaudit.report.charts.attribution",
+    "learning_curve": "ftaudit.report.charts.curves",
+    "size_curve": "ftaudit.report.charts.curves",
+    "lr_range": "ftaudit.report.charts.curves",
+    "balance": "ftaudit.report.charts.balance",
+    "calibration": "ftaudit.report.charts.calibration",
+    "shift": "ftaudit.report.charts.shift",
+    "truncation": "ftaudit.report.charts.truncation",
 }
 
 
@@ -39,6 +48,9 @@ def to_svg(fig: Any, title: str) -> str:
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
     text = text[text.index("<svg"):]
+    # The RDF metadata block names dc/cc/rdf namespaces by URL: dead weight that looks like a link.
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = re.sub(r'\s+xmlns:(?:dc|cc|rdf)="[^"]*"', "", text)
     text = re.sub(r"<svg ", f'<svg role="img" aria-label="{_attr(title)}" ', text, count=1)
     return text
 

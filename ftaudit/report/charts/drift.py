@@ -35,5 +35,5 @@ def layers_chart(r: DriftResult) -> str:
     positive = [g.relative for g in r.groups if np.isfinite(g.relative) and g.relative > 0]
     if positive and max(positive) / min(positive) > 100:
         ax.set_yscale("log")
-    ax.legend(fontsize=7, frameon=False, ncols=min(len(parts), 5), loc="upper left")
+    fig.legend(fontsize=7, frameon=False, ncols=min(len(parts), 5), loc="outside upper center")
     return to_svg(fig, "relative parameter drift per layer and sub-module")

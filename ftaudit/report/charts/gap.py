@@ -31,7 +31,7 @@ def metrics_chart(r: GapResult) -> str:
     ax.invert_yaxis()
     ax.set_xlim(0, 1.0)
     ax.set_xlabel("score (95% bootstrap CI)")
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    fig.legend(loc="outside upper center", ncols=3, fontsize=7, frameon=False)
     return to_svg(fig, "train and test scores with 95% confidence intervals")
 
 

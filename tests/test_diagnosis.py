@@ -1,0 +1,286 @@
+"""The diagnosis engine on hand-made findings: one scenario per cause, and the pairs that must not be confused."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ftaudit.diagnosis import Condition, diagnose, load_table, parse_table
+from ftaudit.results import Diagnosis, Finding, Severity
+
+P, W, F, E, S = Severity.PASS, Severity.WARN, Severity.FAIL, Severity.ERROR, Severity.SKIP
+VOCABULARY = {"healthy", "overfitting", "insufficient-data", "lr-too-high", "lr-too-low", "undertrained",
+              "frozen-encoder", "label-noise", "shortcut", "leakage", "class-imbalance", "truncation",
+              "distribution-shift", "seed-instability"}
+
+
+def f(code: str, severity: Severity, numbers: dict | None = None, message: str = "") -> Finding:
+    return Finding(code=code, severity=severity, message=message or f"{code} says {severity.value}", probe="x",
+                   numbers=numbers or {})
+
+
+def codes(d: Diagnosis) -> list[str]:
+    return [c.code for c in d.root_causes]
+
+
+def top(*findings: Finding) -> str:
+    return diagnose(findings).root_causes[0].code
+
+
+# ------------------------------------------------------------------------------------------------- the table
+
+
+def test_the_table_defines_exactly_the_vocabulary_with_remedies():
+    table = load_table()
+    assert set(table.causes) == VOCABULARY
+    for code, spec in table.causes.items():
+        assert spec.title and spec.summary and spec.next, code
+        if code != "healthy":
+            assert spec.remedies, f"{code} has no remedy"
+            assert all(r.action and r.reason for r in spec.remedies), code
+    references = " ".join(r.reference for s in table.causes.values() for r in s.remedies)
+    for paper in ("Mosbach et al. 2021", "Dodge et al. 2020", "Swayamdipta et al. 2020", "Pleiss et al. 2020",
+                  "Lewis et al. 2021", "Gururangan et al. 2018", "McCoy et al. 2019", "Desai & Durrett 2020",
+                  "Hestness et al. 2017"):
+        assert paper in references
+
+
+def test_every_cause_but_healthy_has_evidence_that_can_raise_it():
+    table = load_table()
+    positive = {ev.cause for ev in table.evidence
+                if any(w > 0 for w in ev.weights.values()) or (ev.weight or 0) > 0}
+    assert positive == VOCABULARY - {"healthy"}
+
+
+def test_every_finding_named_in_the_table_is_a_registered_rule():
+    from ftaudit.rules.registry import all_rules
+
+    registered = {r.code for r in all_rules()}
+    missing = sorted(load_table().finding_codes() - registered)
+    assert not missing, f"causes.toml names findings no rule produces: {missing}"
+
+
+def test_every_registered_rule_is_evidence_or_declared_neutral():
+    from ftaudit.rules.registry import all_rules
+
+    table = load_table()
+    uncovered = sorted({r.code for r in all_rules()} - table.finding_codes() - set(table.neutral))
+    assert not uncovered, f"rules the diagnosis ignores without saying why: {uncovered}"
+
+
+@pytest.mark.parametrize("text, finding, holds", [
+    ("gap-too-large >= warn", f("gap-too-large", F), True),
+    ("gap-too-large >= warn", f("gap-too-large", P), False),
+    ("gap-too-large = warn", f("gap-too-large", F), False),
+    ("gap-too-large = pass", f("gap-too-large", P), True),
+    ("gap-too-large = pass", f("gap-too-large", S), False),
+    ("gap-too-large >= warn", f("gap-too-large", E), False),
+    ("x: a > b", f("x", W, {"a": 2.0, "b": 1.0}), True),
+    ("x: a > b", f("x", W, {"a": 1.0, "b": 1.0}), False),
+    ("x: a >= 0.5", f("x", W, {"a": 0.5}), True),
+    ("x: a < 1e-4", f("x", W, {"a": 1e-5}), True),
+    ("x: a > b", f("x", W, {"a": 2.0, "b": None}), False),
+    ("x: a > b", f("x", W, {"a": float("nan"), "b": 1.0}), False),
+    ("x: a > b", f("x", W, {"b": 1.0}), False),
+])
+def test_conditions(text, finding, holds):
+    assert Condition.parse(text).holds({finding.code: finding}) is holds
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"causes": {}}, "healthy"),
+    ({"causes": {"healthy": {"title": "t", "summary": "s", "next": "n"}},
+      "evidence": [{"cause": "nope", "finding": "a", "warn": 1}]}, "unknown cause"),
+    ({"causes": {"healthy": {"title": "t", "summary": "s", "next": "n"}},
+      "evidence": [{"cause": "healthy", "when": ["a >= warn"], "weight": 1}]}, "why"),
+    ({"causes": {"healthy": {"title": "t", "summary": "s", "next": "n"}},
+      "evidence": [{"cause": "healthy", "when": ["a is bad"], "weight": 1, "why": "w"}]}, "cannot read"),
+    ({"causes": {"healthy": {"title": "t", "summary": "s", "next": "n"}},
+      "evidence": [{"cause": "healthy", "finding": "a"}]}, "severity weights"),
+])
+def test_malformed_tables_are_rejected(raw, needle):
+    with pytest.raises(ValueError, match=needle):
+        parse_table(raw)
+
+
+# ------------------------------------------------------------------------------------------- one per cause
+
+LR = {"user_lr": 1e-3, "range_low": 1e-5, "range_high": 1e-4, "steepest_lr": 3e-5, "suggested_lr": 3e-5}
+SCENARIOS = {
+    "overfitting": [f("gap-too-large", F), f("loss-gap-too-large", W), f("data-limited", P),
+                    f("data-saturated", P)],
+    "insufficient-data": [f("data-limited", W), f("gap-too-large", W), f("data-saturated", P)],
+    "lr-too-high": [f("training-diverged", F), f("gap-too-large", P)],
+    "lr-too-low": [f("loss-barely-fell", W), f("training-collapsed", P),
+                   f("lr-outside-range", W, dict(LR, user_lr=1e-7))],
+    "undertrained": [f("still-improving", W), f("loss-barely-fell", P), f("gap-too-large", P)],
+    "frozen-encoder": [f("encoder-frozen", W, {"encoder_relative_drift": 0.0}), f("loss-barely-fell", W)],
+    "label-noise": [f("label-noise-suspected", W), f("data-saturated", W), f("data-limited", P)],
+    "shortcut": [f("shortcut-token", F), f("gap-too-large", P)],
+    "leakage": [f("train-test-leakage", F, {"leaked_accuracy": 1.0, "clean_accuracy": 0.71}), f("gap-too-large", P)],
+    "class-imbalance": [f("class-imbalance", W), f("no-better-than-baseline", F)],
+    "truncation": [f("truncation-heavy", F), f("gap-too-large", P)],
+    "distribution-shift": [f("distribution-shift", W), f("label-shift", W)],
+    "seed-instability": [f("seed-instability", W), f("training-collapsed", W)],
+}
+
+
+@pytest.mark.parametrize("cause", sorted(SCENARIOS))
+def test_each_cause_is_diagnosed_from_its_evidence(cause):
+    d = diagnose(SCENARIOS[cause])
+    first = d.root_causes[0]
+    assert first.code == cause, codes(d)
+    assert 0 < first.confidence < 1
+    assert first.remedies and first.evidence and first.findings
+    title = load_table().causes[cause].title
+    assert d.verdict.startswith(title + ":")
+    assert load_table().causes[cause].next in d.verdict  # what to do next
+    assert d.verdict.count(". ") == 0 or "e.g." in d.verdict  # one sentence
+
+
+def test_healthy_alone_when_every_check_passes():
+    d = diagnose([f("gap-too-large", P, message="train 95% vs test 93%"), f("encoder-frozen", P),
+                  f("drift-too-large", P), f("data-limited", P), f("x-skipped", S)])
+    assert codes(d) == ["healthy"]
+    assert d.root_causes[0].confidence == 1.0
+    assert "train 95% vs test 93%" in d.verdict and "No problem found" in d.verdict
+
+
+def test_unexplained_problems_are_named_in_the_verdict_not_called_healthy():
+    d = diagnose([f("gap-too-large", P), f("model-too-large", W, message="mini reaches 90% vs 91%")])
+    assert codes(d) == ["healthy"]
+    assert d.root_causes[0].confidence < 1.0
+    assert "No root cause stands out" in d.verdict and "model-too-large" in d.verdict
+    assert "mini reaches 90% vs 91%" in d.verdict
+
+
+def test_skipped_and_errored_findings_are_never_evidence():
+    d = diagnose([f("gap-too-large", E), f("encoder-frozen", S), f("train-test-leakage", E)])
+    assert codes(d) == ["healthy"]
+    assert "3 check" not in d.verdict and "2 check(s)" in d.verdict  # the two errors are problems, the skip is not
+
+
+def test_ranking_is_by_score_and_independent_of_finding_order():
+    findings = [f("gap-too-large", F), f("truncation-heavy", W), f("encoder-frozen", W), f("class-imbalance", F)]
+    d1, d2 = diagnose(findings), diagnose(list(reversed(findings)))
+    assert d1 == d2
+    confidences = [c.confidence for c in d1.root_causes]
+    assert confidences == sorted(confidences, reverse=True)
+    assert codes(d1)[:2] == ["class-imbalance", "frozen-encoder"]  # 2.0 each, tie broken by code
+    assert math.isclose(d1.root_causes[0].confidence, round(1 - math.exp(-2.0), 3))
+
+
+def test_evidence_carries_the_numbers_and_against_lists_the_passing_checks():
+    gap = f("gap-too-large", F, message="train accuracy 100.0% vs test 61.0%: gap 39.0%")
+    d = diagnose([gap, f("loss-gap-too-large", W), f("data-limited", P), f("data-saturated", P)])
+    over = d.root_causes[0]
+    assert over.code == "overfitting"
+    assert over.evidence[0] == "gap-too-large (fail): train accuracy 100.0% vs test 61.0%: gap 39.0%"
+    assert over.findings == ("gap-too-large", "loss-gap-too-large")
+    assert "train accuracy 100.0% vs test 61.0%" in d.verdict
+
+
+def test_conjunctions_explain_themselves():
+    d = diagnose([f("training-collapsed", F), f("class-imbalance", P, message="the rarest class has 49%")])
+    high = d.root_causes[0]
+    assert high.code == "lr-too-high"
+    assert any("class-imbalance (pass): the rarest class has 49%" == e for e in high.evidence)
+    assert any(e.startswith("training-collapsed + class-imbalance:") and "balanced" in e for e in high.evidence)
+
+
+# ---------------------------------------------------------------------------------- pairs not to confuse
+
+
+def test_label_noise_vs_too_little_data():
+    noisy = diagnose([f("label-noise-suspected", W), f("data-saturated", W), f("data-limited", P),
+                      f("gap-too-large", F)])
+    assert codes(noisy)[0] == "label-noise"
+    assert "insufficient-data" not in codes(noisy)
+    small = diagnose([f("label-noise-suspected", W), f("data-limited", W), f("data-saturated", P),
+                      f("gap-too-large", F)])
+    assert codes(small)[0] == "insufficient-data"
+    noise = next(c for c in small.root_causes if c.code == "label-noise")  # still listed, lower, with the reason
+    assert any(a.startswith("data-limited") for a in noise.against)
+
+
+def test_lr_too_high_vs_class_imbalance_both_put_everything_on_one_class():
+    balanced = diagnose([f("training-collapsed", F), f("class-imbalance", P), f("no-better-than-baseline", F)])
+    assert codes(balanced)[0] == "lr-too-high"
+    assert "class-imbalance" not in codes(balanced)
+    skewed = diagnose([f("training-collapsed", F), f("class-imbalance", W), f("no-better-than-baseline", F)])
+    assert codes(skewed)[0] == "class-imbalance"
+    assert "lr-too-high" not in codes(skewed)
+
+
+def test_overfitting_vs_leakage():
+    leaked = diagnose([f("train-test-leakage", F), f("gap-too-large", P)])
+    assert codes(leaked) == ["leakage"]
+    overfit = diagnose([f("train-test-leakage", P), f("gap-too-large", F)])
+    assert codes(overfit) == ["overfitting"]
+    both = diagnose([f("train-test-leakage", F), f("gap-too-large", F)])
+    assert set(codes(both)) == {"leakage", "overfitting"}
+
+
+def test_lr_too_low_vs_undertrained():
+    slow = diagnose([f("loss-barely-fell", W), f("still-improving", W), f("training-collapsed", P)])
+    assert codes(slow)[0] == "lr-too-low"
+    short = diagnose([f("still-improving", W), f("loss-barely-fell", P), f("training-collapsed", P)])
+    assert codes(short) == ["undertrained"]
+
+
+def test_lr_too_low_vs_frozen_encoder():
+    frozen = diagnose([f("encoder-frozen", W, {"encoder_relative_drift": 0.0}), f("loss-barely-fell", W)])
+    assert codes(frozen) == ["frozen-encoder"]
+    crawling = diagnose([f("encoder-frozen", W, {"encoder_relative_drift": 3e-6}), f("loss-barely-fell", W)])
+    assert codes(crawling)[0] == "lr-too-low"  # frozen-encoder may follow: a bf16 save also moves a frozen encoder
+
+
+def test_a_collapse_with_unmoved_weights_is_a_learning_rate_too_low_not_too_high():
+    tiny_steps = diagnose([f("training-collapsed", F), f("class-imbalance", P), f("loss-barely-fell", W),
+                           f("drift-too-large", P, {"relative_drift": 2e-5})])
+    assert codes(tiny_steps) == ["lr-too-low"]
+    big_steps = diagnose([f("training-collapsed", F), f("class-imbalance", P), f("loss-barely-fell", W),
+                          f("drift-too-large", W, {"relative_drift": 0.9})])
+    assert codes(big_steps)[0] == "lr-too-high"
+    assert "lr-too-low" not in codes(big_steps)
+
+
+def test_label_noise_explains_a_gap_better_than_overfitting():
+    d = diagnose([f("label-noise-suspected", W), f("gap-too-large", F), f("loss-gap-too-large", W),
+                  f("data-limited", W)])
+    assert codes(d)[0] in ("label-noise", "insufficient-data")
+    assert codes(d).index("label-noise") < codes(d).index("overfitting")
+
+
+def test_lr_range_test_says_which_side_the_learning_rate_is_on():
+    high = diagnose([f("lr-outside-range", W, dict(LR, user_lr=1e-3))])
+    low = diagnose([f("lr-outside-range", W, dict(LR, user_lr=1e-7))])
+    diverged = diagnose([f("lr-outside-range", F, dict(LR, user_lr=1e-2, diverged_lr=5e-3))])
+    assert codes(high) == ["lr-too-high"] and codes(low) == ["lr-too-low"] and codes(diverged) == ["lr-too-high"]
+    inside = diagnose([f("lr-outside-range", P, dict(LR, user_lr=3e-5)), f("drift-too-large", W)])
+    assert "lr-too-high" not in codes(inside)  # 0.8 for drift, -0.8 for a learning rate inside the good range
+
+
+def test_a_gap_that_grows_with_data_points_to_shift_not_to_more_data():
+    d = diagnose([f("gap-too-large", F), f("gap-trend", W), f("distribution-shift", W), f("data-limited", P)])
+    assert codes(d)[0] == "distribution-shift"
+    assert "insufficient-data" not in codes(d)
+
+
+def test_result_json_carries_the_ordered_root_causes():
+    from ftaudit.results import AuditResult, GateResult, RunInfo, from_json, to_dict, to_json
+
+    findings = tuple(SCENARIOS["insufficient-data"])
+    run = RunInfo(ftaudit_version="0", started="2026-01-01T00:00:00Z", seconds=1.0, device="cpu", seed=0,
+                  mode="existing-model", model="m", base=None, train="train.csv", test="test.csv",
+                  labels=("a", "b"))
+    result = AuditResult(run=run, probes=(), findings=findings, diagnosis=diagnose(findings),
+                         gate=GateResult(fail_on="fail", passed=True))
+    root = to_dict(result)["diagnosis"]["root_causes"]
+    assert [c["code"] for c in root] == ["insufficient-data", "overfitting"]
+    assert root[0]["title"] == "Too little training data"
+    for c in root:
+        assert {"code", "confidence", "summary", "evidence", "against", "remedies", "findings"} <= set(c)
+        assert all({"action", "reason", "reference"} == set(r) for r in c["remedies"])
+    assert from_json(to_json(result)).diagnosis == result.diagnosis
