@@ -1,0 +1,196 @@
+"""Fine-tune mode: train --base on --train (one or several seeds), save the model, and build the AuditContext.
+
+The core loop is `ftaudit.training.train_classifier`; this module is the audit glue around it: labels and
+splits, the validation hold-out, the `--seeds` comparison, saving, and reading a recorded run back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ftaudit.config import AuditConfig
+from ftaudit.data import LabelSpace, RawSplit, TextSplit, encode_labels, resolve_labels, stratified_sample
+from ftaudit.errors import UsageError
+from ftaudit.training import RECORD_META, SeedRun, TrainingRecord, final_loss, train_classifier, with_seed_runs
+
+
+def validation_fraction(value: str | None) -> float | None:
+    """`--validation 0.1` as a fraction of train to hold out; None for a file (or nothing)."""
+    if not value:
+        return None
+    try:
+        frac = float(value)
+    except ValueError:
+        return None
+    if not 0 < frac < 1:
+        raise UsageError(f"--validation {value} is neither a file nor a fraction in (0, 1)",
+                         "pass a validation file, or a fraction of train such as 0.1")
+    return frac
+
+
+def hold_out(train: TextSplit, fraction: float, seed: int) -> tuple[TextSplit, TextSplit]:
+    """(train without the hold-out, validation): a stratified `fraction` of train."""
+    k = int(round(fraction * len(train)))
+    if k < 1 or len(train) - k < 2:
+        raise UsageError(f"--validation {fraction} of {len(train)} training rows leaves no usable split",
+                         "use a larger train file or a validation file")
+    held = stratified_sample(train.labels, k, seed)
+    rest = np.setdiff1d(np.arange(len(train)), held)
+    return train.subset(rest), train.subset(held, name="validation")
+
+
+def score(model: Any, tokenizer: Any, split: TextSplit, *, max_length: int, device: Any,
+          batch_size: int) -> tuple[float, float]:
+    """(accuracy, share of the most-predicted class) of `model` on `split`."""
+    from ftaudit.inference import encode, predict_logits
+
+    enc = encode(tokenizer, split.texts, split.pairs, max_length)
+    logits = predict_logits(model, enc, device=device, batch_size=batch_size,
+                            pad_id=int(getattr(tokenizer, "pad_token_id", None) or 0))
+    pred = logits.argmax(axis=1)
+    counts = np.bincount(pred, minlength=logits.shape[1])
+    return float((pred == split.labels).mean()), float(counts.max() / len(pred))
+
+
+def train_seeds(config: AuditConfig, base_files: Any, tokenizer: Any, train: TextSplit, labels: LabelSpace,
+                eval_split: TextSplit, device: Any, progress: Any) -> tuple[Any, TrainingRecord]:
+    """`--seeds K` fine-tunes (seed, seed+1, ...); returns the first seed's model and its record with every run."""
+    k = config.train.seeds
+    task = progress.task(f"seeds ({k} fine-tunes)", total=k) if progress and k > 1 else None
+    first: tuple[Any, TrainingRecord] | None = None
+    runs = []
+    for i in range(k):
+        seed = config.run.seed + i
+        model, rec = train_classifier(base_files, tokenizer, train, labels, train_cfg=config.train,
+                                      max_length=config.data.max_length, device=device, seed=seed,
+                                      progress=progress)
+        acc = share = None
+        if rec.nonfinite_step is None:
+            acc, share = score(model, tokenizer, eval_split, max_length=config.data.max_length, device=device,
+                               batch_size=config.run.eval_batch_size)
+        runs.append(SeedRun(seed=seed, final_loss=final_loss(rec), accuracy=acc, majority_share=share,
+                            diverged=rec.nonfinite_step is not None, seconds=rec.seconds))
+        if first is None:
+            first = (model, rec)
+        else:
+            del model
+        if task:
+            task.advance()
+    if task:
+        task.done()
+    assert first is not None
+    model, rec = first
+    return model, with_seed_runs(rec, tuple(runs), eval_split.name, runs[0].accuracy)
+
+
+def save_model(model: Any, tokenizer: Any, record: TrainingRecord, folder: Path, base_ref: str) -> None:
+    """save_pretrained (safetensors) + tokenizer + the training record; config.json records the base."""
+    from ftaudit.modeling import BASE_KEY
+
+    setattr(model.config, BASE_KEY, base_ref)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    tokenizer.save_pretrained(str(folder))
+    record.save(folder)
+
+
+def fine_tune_for_audit(config: AuditConfig, raw: dict[str, RawSplit], staging: Any, phases: Any, progress: Any,
+                        device: Any) -> Any:
+    """Fine-tune --base on --train as configured and return the AuditContext of the resulting model."""
+    from ftaudit import modeling
+    from ftaudit.audit import sample_split
+    from ftaudit.context import AuditContext
+
+    m = config.model
+    if not m.base:
+        raise UsageError("--fine-tune needs the pre-trained model to start from",
+                         "pass --base PATH|ID (e.g. a local BERT folder or a hub id)")
+    notes: list[str] = []
+    with phases("load base"):
+        base_files = modeling.locate(m.base, "base model", allow_pickle=m.allow_pickle)
+        tokenizer, _ = modeling.load_tokenizer(base_files.folder, trust_remote_code=m.trust_remote_code)
+    labels = resolve_labels(raw["train"], [s for n, s in raw.items() if n != "train"], None)
+    splits = {name: encode_labels(s, labels) for name, s in raw.items()}
+    frac = validation_fraction(config.data.validation)
+    if frac is not None:
+        splits["train"], splits["validation"] = hold_out(splits["train"], frac, config.run.seed)
+        notes.append(f"validation: a stratified {frac:g} of train ({len(splits['validation'])} rows) was held out "
+                     "before fine-tuning")
+    train = splits["train"]
+    if config.train.batch_size > len(train):
+        notes.append(f"--batch-size {config.train.batch_size} is larger than the {len(train)} training rows: "
+                     f"each epoch is a single batch of {len(train)}")
+    eval_split = splits.get("validation") or splits["test"]
+    with phases("fine-tune"):
+        model, record = train_seeds(config, base_files, tokenizer, train, labels, eval_split, device, progress)
+    if not _is_main_process():
+        raise SystemExit(0)  # under `accelerate launch`, rank 0 saves and audits; the others are done
+    if config.train.seeds > 1:
+        notes.append(f"fine-tuned {config.train.seeds} seeds ({config.run.seed}..{config.run.seed + config.train.seeds - 1});"
+                     f" the audit is of the first seed, {config.run.seed}")
+    if record.nonfinite_step is not None:
+        notes.append(f"the training loss became non-finite at step {record.nonfinite_step}; training stopped there "
+                     "and the model was audited as it was")
+    folder = staging.path("model")
+    with phases("save model"):
+        save_model(model, tokenizer, record, folder, m.base)
+    audit_splits = {name: sample_split(s, config.run.max_eval_examples, config.run.seed, notes)
+                    for name, s in splits.items()}
+    return AuditContext(config=config, splits=audit_splits, labels=labels, mode="fine-tune", device=device,
+                        model=model, tokenizer=tokenizer, model_ref=str(Path(config.output.out) / "model"),
+                        base=modeling.base_weights(base_files), notes=notes, progress=progress, training=record)
+
+
+def _is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+# --------------------------------------------------------------------------- recorded runs
+
+
+def load_recorded_training(folder: Path) -> TrainingRecord | None:
+    """The record FtauditCallback (or fine-tune mode) wrote into `folder` or its parent (a Trainer output_dir),
+    else one built from `trainer_state.json`'s log history; None when neither is there."""
+    folder = Path(folder)
+    for candidate in (folder, folder.parent):
+        if (candidate / RECORD_META).is_file():
+            try:
+                return TrainingRecord.load(candidate)
+            except (OSError, ValueError, KeyError) as exc:
+                raise UsageError(f"the training record in {candidate} cannot be read ({exc})",
+                                 f"delete {candidate / RECORD_META} or re-run the training") from None
+    state = folder / "trainer_state.json"
+    if state.is_file():
+        return record_from_trainer_state(state)
+    return None
+
+
+def record_from_trainer_state(path: Path) -> TrainingRecord | None:
+    """A loss/lr-only record from a Trainer's `log_history` (losses averaged over each logging interval)."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    logs = [e for e in state.get("log_history", []) if "loss" in e and "step" in e]
+    if not logs:
+        return None
+    loss = np.array([float(e["loss"]) for e in logs])
+    lr = np.array([float(e.get("learning_rate", math.nan)) for e in logs])
+    steps = np.array([int(e["step"]) for e in logs], dtype=np.int64)
+    grad = [float(e["grad_norm"]) for e in logs if "grad_norm" in e]
+    bad = np.flatnonzero(~np.isfinite(loss))
+    return TrainingRecord(
+        source="trainer log history", seed=int(state.get("seed", 0) or 0),
+        epochs=int(math.ceil(float(state.get("epoch", 0) or 0))), steps=int(state.get("global_step", steps[-1])),
+        batch_size=int(state.get("train_batch_size", 0) or 0), lr=float(np.nanmax(lr)) if np.isfinite(lr).any()
+        else math.nan, seconds=0.0, label_names=(), step_loss=loss, step_lr=lr, loss_steps=steps,
+        grad_steps=steps[:len(grad)] if len(grad) == len(logs) else np.zeros(0, dtype=np.int64),
+        grad_layers=("all",) if len(grad) == len(logs) else (),
+        grad_norms=np.asarray(grad, dtype=np.float64)[:, None] if len(grad) == len(logs) else np.zeros((0, 0)),
+        nonfinite_step=int(steps[bad[0]]) if len(bad) else None)

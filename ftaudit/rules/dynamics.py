@@ -1,0 +1,202 @@
+"""Rules over the training dynamics: collapse, divergence, vanishing gradients, under-training, label noise, seeds.
+
+Collapse follows the failed-run definition of Dodge et al. 2020 and Mosbach et al. 2021: the loss stays near the
+label entropy H(y) and the classifier predicts (nearly) one class, scoring no better than the majority baseline.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Callable
+
+from ftaudit.probes.dynamics import DynamicsResult
+from ftaudit.results import Severity
+from ftaudit.rules.base import Judgement, Rule, Threshold, pct
+
+T = Callable[[str], float]
+
+COLLAPSE_LOSS = Threshold("collapse_loss_ratio", 0.9, "final training loss at or above this share of the label "
+                                                      "entropy H(y) is a loss that never left chance level")
+COLLAPSE_SHARE = Threshold("collapse_class_share", 0.9, "a run predicting at least this share of examples as one "
+                                                        "class has collapsed onto it")
+DIVERGE_FINAL = Threshold("diverge_final_ratio", 1.5, "final training loss this many times the initial loss: the "
+                                                      "run diverged")
+DIVERGE_SPIKE = Threshold("diverge_spike_ratio", 10.0, "a training-loss window this many times the initial loss: "
+                                                       "the loss exploded")
+VANISHING = Threshold("vanishing_grad_ratio", 0.01, "lowest encoder layer's gradient norm below this fraction of "
+                                                    "the top layer's: gradients vanish in the lower layers")
+STILL_IMPROVING = Threshold("still_improving_drop", 0.15, "training loss still falling by this share between the "
+                                                          "60-80% and 80-100% windows of the steps: under-trained")
+STILL_IMPROVING_FLOOR = Threshold("still_improving_min_loss", 0.3, "still-improving is judged only when the final "
+                                  "training loss is at least this share of H(y); below it, a falling loss is "
+                                  "memorisation, not under-training")
+BARELY_FELL = Threshold("loss_fall_ratio", 0.8, "final training loss above this share of the initial loss: the "
+                                                "loss barely fell")
+NOISE_SHARE = Threshold("label_noise_share", 0.1, "share of training examples with area under the margin below -k x typical "
+                                                  "above which label noise is suspected")
+SEED_STD = Threshold("seed_max_std", 0.02, "standard deviation of accuracy across seeds above this is unstable")
+SEED_FAILED = Threshold("seed_max_failed_share", 0.0, "share of seeds that collapsed or diverged above this is "
+                                                      "unstable")
+
+
+def collapse_evidence(r: DynamicsResult, threshold: T) -> tuple[bool, dict[str, float | int | str | None], str]:
+    """(collapsed?, numbers, text) from the loss level, the prediction share and accuracy vs the majority baseline."""
+    where = "test" if r.test_accuracy is not None else "the last training epoch"
+    acc = r.test_accuracy if r.test_accuracy is not None else r.train_accuracy
+    share = r.test_majority_share if r.test_majority_share is not None else r.train_majority_share
+    numbers: dict[str, float | int | str | None] = {
+        "final_loss": r.final_loss, "label_entropy": r.label_entropy, "accuracy": acc, "majority_share": share,
+        "majority_baseline": r.majority_baseline}
+    if r.final_loss is None or r.label_entropy is None or acc is None or share is None:
+        return False, numbers, ""
+    near_chance = r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy
+    one_class = share >= threshold(COLLAPSE_SHARE.name)
+    no_better = r.majority_baseline is not None and acc <= r.majority_baseline + 0.01
+    text = (f"final training loss {r.final_loss:.3f} vs label entropy H(y) = {r.label_entropy:.3f}; "
+            f"{pct(share)} of {where} predictions are one class; accuracy {pct(acc)}"
+            + (f" vs majority baseline {pct(r.majority_baseline)}" if r.majority_baseline is not None else ""))
+    return near_chance and (one_class or no_better), numbers, text
+
+
+def _failed(r: DynamicsResult, threshold: T) -> bool:
+    return r.nonfinite_step is not None or collapse_evidence(r, threshold)[0]
+
+
+def _collapsed(r: DynamicsResult, threshold: T) -> Judgement | None:
+    if r.nonfinite_step is not None:
+        return None  # training-diverged says it
+    collapsed, numbers, text = collapse_evidence(r, threshold)
+    if not text:
+        return None
+    if collapsed:
+        return Judgement(Severity.FAIL, f"training collapsed: {text}", numbers, COLLAPSE_LOSS.name)
+    return Judgement(Severity.PASS, f"training left chance level: {text}", numbers, COLLAPSE_LOSS.name)
+
+
+def _diverged(r: DynamicsResult, threshold: T) -> Judgement | None:
+    if r.nonfinite_step is not None:
+        return Judgement(Severity.FAIL, f"training diverged: the loss became NaN/inf at step {r.nonfinite_step} of "
+                                        f"{r.steps} (lr {r.lr:g})", {"nonfinite_step": r.nonfinite_step, "lr": r.lr})
+    if r.initial_loss is None or r.final_loss is None or not r.initial_loss:
+        return None
+    final_ratio = r.final_loss / r.initial_loss
+    spike = r.max_loss_ratio or 0.0
+    numbers = {"initial_loss": r.initial_loss, "final_loss": r.final_loss, "final_ratio": final_ratio,
+               "max_loss_ratio": spike, "lr": r.lr}
+    if final_ratio >= threshold(DIVERGE_FINAL.name):
+        return Judgement(Severity.FAIL, f"training diverged: the loss ended at {r.final_loss:.3f}, "
+                                        f"{final_ratio:.1f}x its initial {r.initial_loss:.3f} (lr {r.lr:g})",
+                         numbers, DIVERGE_FINAL.name)
+    if spike >= threshold(DIVERGE_SPIKE.name):
+        return Judgement(Severity.FAIL, f"the training loss exploded to {spike:.1f}x its initial "
+                                        f"{r.initial_loss:.3f} (lr {r.lr:g})", numbers, DIVERGE_SPIKE.name)
+    return Judgement(Severity.PASS, f"the loss stayed finite and ended at {final_ratio:.2f}x its initial value "
+                                    f"(largest window {spike:.2f}x)", numbers, DIVERGE_FINAL.name)
+
+
+def _vanishing(r: DynamicsResult, threshold: T) -> Judgement | None:
+    if r.lower_to_top_ratio is None or r.frozen_encoder:
+        return None
+    enc = [g for g in r.layers if g.layer.startswith("layer ")]
+    low, top = enc[0], enc[-1]
+    limit = threshold(VANISHING.name)
+    numbers = {"lower_to_top_ratio": r.lower_to_top_ratio, "lowest_layer_norm": low.median,
+               "top_layer_norm": top.median}
+    text = (f"median gradient norm of {low.layer} is {low.median:.2e}, {r.lower_to_top_ratio:.2e}x that of "
+            f"{top.layer} ({top.median:.2e})")
+    if r.lower_to_top_ratio < limit:
+        return Judgement(Severity.WARN, f"gradients vanish in the lower layers: {text}, below {limit:g}",
+                         numbers, VANISHING.name)
+    return Judgement(Severity.PASS, text, numbers, VANISHING.name)
+
+
+def _still_improving(r: DynamicsResult, threshold: T) -> Judgement | None:
+    if r.late_drop is None or _failed(r, threshold):
+        return None
+    limit = threshold(STILL_IMPROVING.name)
+    numbers = {"late_drop": r.late_drop, "final_loss": r.final_loss, "epochs": r.epochs,
+               "label_entropy": r.label_entropy}
+    floor = threshold(STILL_IMPROVING_FLOOR.name)
+    if r.final_loss is not None and r.label_entropy and r.final_loss < floor * r.label_entropy:
+        return Judgement(Severity.PASS, f"the training loss ended at {r.final_loss:.3f}, "
+                                        f"{r.final_loss / r.label_entropy:.2f}x H(y): the task is fitted (a further "
+                                        f"fall of {pct(r.late_drop)} over the last 20% of steps is memorisation)",
+                         numbers, STILL_IMPROVING_FLOOR.name)
+    if r.late_drop >= limit:
+        return Judgement(Severity.WARN, f"the training loss was still falling at the end: down {pct(r.late_drop)} "
+                                        f"from the 60-80% to the 80-100% window of the {r.steps} steps "
+                                        f"({r.epochs} epochs): train longer", numbers, STILL_IMPROVING.name)
+    return Judgement(Severity.PASS, f"the training loss levelled off: {pct(r.late_drop)} change over the last "
+                                    "20% of steps", numbers, STILL_IMPROVING.name)
+
+
+def _barely_fell(r: DynamicsResult, threshold: T) -> Judgement | None:
+    if r.initial_loss is None or r.final_loss is None or not r.initial_loss or _failed(r, threshold):
+        return None  # a collapsed or diverged run is judged by its own rule
+    ratio = r.final_loss / r.initial_loss
+    limit = threshold(BARELY_FELL.name)
+    numbers = {"initial_loss": r.initial_loss, "final_loss": r.final_loss, "ratio": ratio, "lr": r.lr}
+    text = f"the training loss went from {r.initial_loss:.3f} to {r.final_loss:.3f} ({ratio:.2f}x) at lr {r.lr:g}"
+    if ratio > limit:
+        return Judgement(Severity.WARN, f"{text}: it barely fell (above {limit:.2f}x)", numbers, BARELY_FELL.name)
+    return Judgement(Severity.PASS, text, numbers, BARELY_FELL.name)
+
+
+def _label_noise(r: DynamicsResult, threshold: T) -> Judgement | None:
+    if r.noise_rate is None or _failed(r, threshold):
+        return None
+    if r.final_loss is not None and r.label_entropy and \
+            r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy:
+        return Judgement(Severity.SKIP, f"not judged: the training loss stayed at {r.final_loss:.3f}, near H(y) = "
+                                        f"{r.label_entropy:.3f}; the margins of a model that did not fit its data "
+                                        "say nothing about its labels", {"final_loss": r.final_loss})
+    limit = threshold(NOISE_SHARE.name)
+    numbers = {"flagged": r.n_flagged, "tracked": r.n_tracked, "noise_rate": r.noise_rate,
+               "aum_threshold": r.aum_threshold}
+    text = (f"{r.n_flagged} of {r.n_tracked} training examples ({pct(r.noise_rate)}) have area under the margin "
+            f"below {r.aum_threshold:g}")
+    if r.noise_rate >= limit:
+        return Judgement(Severity.WARN, f"label noise suspected: {text}; about {pct(r.noise_rate)} of the training "
+                                        "labels may be wrong (the report lists them)", numbers, NOISE_SHARE.name)
+    return Judgement(Severity.PASS, text, numbers, NOISE_SHARE.name)
+
+
+def _seeds(r: DynamicsResult, threshold: T) -> Judgement | None:
+    if len(r.seeds) < 2:
+        return None
+    share_limit = threshold(COLLAPSE_SHARE.name)
+    failed = [s for s in r.seeds if s.diverged or s.accuracy is None
+              or (s.majority_share is not None and s.majority_share >= share_limit)]
+    accs = [s.accuracy for s in r.seeds if s.accuracy is not None]
+    std = statistics.pstdev(accs) if len(accs) >= 2 else 0.0
+    mean = statistics.fmean(accs) if accs else None
+    failed_share = len(failed) / len(r.seeds)
+    numbers = {"seeds": len(r.seeds), "mean_accuracy": mean, "std_accuracy": std, "failed": len(failed),
+               "failed_share": failed_share, "min_accuracy": min(accs) if accs else None,
+               "max_accuracy": max(accs) if accs else None}
+    text = (f"{len(r.seeds)} seeds: {r.seed_metric or 'accuracy'} mean {pct(mean)}, std {pct(std)}, range "
+            f"{pct(min(accs) if accs else None)}-{pct(max(accs) if accs else None)}; {len(failed)} failed "
+            f"(collapsed or diverged)")
+    if failed_share > threshold(SEED_FAILED.name):
+        return Judgement(Severity.WARN, f"seed-unstable: {text}", numbers, SEED_FAILED.name)
+    if std > threshold(SEED_STD.name):
+        return Judgement(Severity.WARN, f"seed-unstable: {text}; std above {pct(threshold(SEED_STD.name))}",
+                         numbers, SEED_STD.name)
+    return Judgement(Severity.PASS, text, numbers, SEED_STD.name)
+
+
+RULES = (
+    Rule("training-collapsed", "training left chance level (not stuck at the label entropy on one class)",
+         "dynamics", _collapsed, (COLLAPSE_LOSS, COLLAPSE_SHARE)),
+    Rule("training-diverged", "the training loss stayed finite and did not blow up", "dynamics", _diverged,
+         (DIVERGE_FINAL, DIVERGE_SPIKE)),
+    Rule("vanishing-gradients", "lower encoder layers receive gradients of the same order as the top", "dynamics",
+         _vanishing, (VANISHING,)),
+    Rule("still-improving", "the training loss levelled off by the end (not under-trained)", "dynamics",
+         _still_improving, (STILL_IMPROVING, STILL_IMPROVING_FLOOR)),
+    Rule("loss-barely-fell", "the training loss fell well below its initial value", "dynamics", _barely_fell,
+         (BARELY_FELL,)),
+    Rule("label-noise-suspected", "few training examples have a negative area under the margin", "dynamics",
+         _label_noise, (NOISE_SHARE,)),
+    Rule("seed-instability", "fine-tunes differing only in seed agree", "dynamics", _seeds, (SEED_STD, SEED_FAILED)),
+)
