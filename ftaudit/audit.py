@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from contextlib import contextmanager
@@ -11,9 +12,10 @@ from typing import Any, Iterator
 import numpy as np
 
 from ftaudit import __version__
+from ftaudit.cache import CACHE, AuditCache, cache_of
 from ftaudit.config import AuditConfig
-from ftaudit.data import LabelSpace, RawSplit, TextSplit, encode_labels, load_raw_split, resolve_labels, \
-    stratified_sample
+from ftaudit.data import MAX_TEXT_CHARS, LabelSpace, RawSplit, TextSplit, encode_labels, load_raw_split, \
+    resolve_labels, stratified_sample
 from ftaudit.diagnosis import diagnose
 from ftaudit.errors import UsageError
 from ftaudit.output import Staging
@@ -44,11 +46,24 @@ def read_splits(config: AuditConfig) -> dict[str, RawSplit]:
         missing = "--train" if not d.train else "--test"
         raise UsageError(f"no {missing} data was given", f"pass {missing} PATH (CSV, JSONL, Parquet or a datasets "
                                                           "folder), or run `ftaudit demo` to see an example")
-    kwargs = dict(text_column=d.text_column, label_column=d.label_column, text_pair_column=d.text_pair_column)
+    kwargs = dict(text_column=d.text_column, label_column=d.label_column, text_pair_column=d.text_pair_column,
+                  max_chars=text_char_limit(d.max_length))
     splits = {"train": load_raw_split(d.train, "train", **kwargs), "test": load_raw_split(d.test, "test", **kwargs)}
     if d.validation and not _is_fraction(d.validation):
         splits["validation"] = load_raw_split(d.validation, "validation", **kwargs)
     return splits
+
+
+def text_char_limit(max_length: int) -> int:
+    """Characters kept per text: far more than --max-length tokens can cover (see data.MAX_TEXT_CHARS)."""
+    return max(MAX_TEXT_CHARS, 64 * max_length)
+
+
+def clipping_notes(raw: dict[str, RawSplit], max_length: int) -> list[str]:
+    """Say which splits had texts cut before tokenizing."""
+    limit = text_char_limit(max_length)
+    return [f"{s.clipped} {name} text(s) longer than {limit:,} characters were cut to that length before "
+            "tokenizing (they are truncated to --max-length tokens anyway)" for name, s in raw.items() if s.clipped]
 
 
 def _is_fraction(value: str) -> bool:
@@ -77,11 +92,17 @@ def select_probes(config: AuditConfig) -> list[Probe]:
 
 
 def run_probes(ctx: Any, probes: list[Probe], *, strict: bool, phases: Phases) -> list[ProbeOutcome]:
+    """Run each probe (or, with --resume, take its finished result from the run's cache) and record the outcome."""
     outcomes = []
+    cache = cache_of(ctx)
     for probe in probes:
         reason = probe.unavailable(ctx)
         if reason:
             outcomes.append(ProbeOutcome(name=probe.name, status="skipped", reason=reason))
+            continue
+        hit = cache.get(probe.name, probe.result_type)
+        if hit is not None:
+            outcomes.append(ProbeOutcome(name=probe.name, status="ok", seconds=hit.seconds, result=hit.result))
             continue
         start = time.perf_counter()
         try:
@@ -95,8 +116,9 @@ def run_probes(ctx: Any, probes: list[Probe], *, strict: bool, phases: Phases) -
             outcomes.append(ProbeOutcome(name=probe.name, status="error", seconds=time.perf_counter() - start,
                                          reason=f"{type(exc).__name__}: {exc}".splitlines()[0][:300]))
             continue
-        outcomes.append(ProbeOutcome(name=probe.name, status="ok", seconds=time.perf_counter() - start,
-                                     result=result))
+        seconds = time.perf_counter() - start
+        outcomes.append(ProbeOutcome(name=probe.name, status="ok", seconds=seconds, result=result))
+        cache.put(probe.name, result, seconds)
     return outcomes
 
 
@@ -154,6 +176,11 @@ def build_context(config: AuditConfig, raw: dict[str, RawSplit], staging: Stagin
         if note:
             notes.append(note)
         modeling.check_vocab(model, tokenizer, m.model)
+        positions = modeling.usable_positions(model, tokenizer)
+        if positions is not None and config.data.max_length > positions:
+            notes.append(f"--max-length {config.data.max_length} is more than the model's {positions} positions; "
+                         f"texts were truncated to {positions} tokens")
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, max_length=positions))
         model.to(device)
     id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
     labels = resolve_labels(raw["train"], [s for n, s in raw.items() if n != "train"], id2label)
@@ -178,8 +205,12 @@ def _recorded_training(folder: Path) -> Any:
     return load_recorded_training(folder)
 
 
-def run_audit(config: AuditConfig, staging: Staging, progress: Any = None) -> AuditResult:
-    """The whole audit. Raises UsageError for bad input; probe crashes become error findings."""
+def run_audit(config: AuditConfig, staging: Staging, progress: Any = None, *,
+              cache: AuditCache | None = None) -> AuditResult:
+    """The whole audit. Raises UsageError for bad input; probe crashes become error findings.
+
+    `cache` keeps finished probe results for --resume (the CLI passes one next to --out; none: nothing is kept).
+    """
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     phases = Phases()
@@ -187,8 +218,16 @@ def run_audit(config: AuditConfig, staging: Staging, progress: Any = None) -> Au
     with phases("read data"):
         raw = read_splits(config)
     ctx = build_context(config, raw, staging, phases, progress)
+    ctx.notes.extend(clipping_notes(raw, config.data.max_length))
+    if cache is not None:
+        ctx.stash[CACHE] = cache
     probes = select_probes(config)
     outcomes = run_probes(ctx, probes, strict=config.run.strict, phases=phases)
+    if cache is not None and cache.reused:
+        ctx.notes.append(f"--resume: the results of {', '.join(cache.reused)} were reused from {cache.folder}, "
+                         "where an earlier, interrupted run with the same model, data and settings left them")
+    if cache is not None and cache.problem:
+        ctx.notes.append(cache.problem)
     findings = judge(config, outcomes, {p.name for p in probes})
     diagnosis = diagnose(findings)
     run = RunInfo(

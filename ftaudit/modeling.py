@@ -15,6 +15,7 @@ from ftaudit.errors import UsageError
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "*.model")  # one of these holds a vocabulary
 BASE_KEY = "ftaudit_base_model"  # written into config.json by fine-tune mode and the Trainer callback
 
 
@@ -104,18 +105,47 @@ def recorded_base(files: ModelFiles) -> str | None:
     return None
 
 
+def has_tokenizer_files(folder: Path) -> bool:
+    """True when the folder holds a vocabulary (transformers would otherwise build an empty tokenizer)."""
+    return any(next(folder.glob(pattern), None) is not None for pattern in TOKENIZER_FILES)
+
+
+def refuse_remote_code(folder: Path, what: str, trust_remote_code: bool) -> None:
+    """A folder that maps Auto classes to its own Python files (auto_map) is refused without --trust-remote-code.
+
+    transformers would silently ignore that code for a known model_type, or refuse with an error for an unknown
+    one; either way the model is not the one its author meant, so ftaudit says so before loading anything.
+    """
+    if trust_remote_code:
+        return
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        auto_map = data.get("auto_map") if isinstance(data, dict) else None
+        if auto_map:
+            shown = sorted(auto_map)[0] if isinstance(auto_map, dict) else str(auto_map)[:60]
+            raise UsageError(f"{what} folder {folder} ships its own Python code ({name} maps {shown} to it in "
+                             "auto_map), which ftaudit does not run by default",
+                             "read that code, then pass --trust-remote-code if you trust it")
+
+
 def load_tokenizer(folder: Path, *, trust_remote_code: bool, fallback: Path | None = None) -> tuple[Any, str]:
     """The folder's tokenizer, else the fallback's (returns a note saying so)."""
     from transformers import AutoTokenizer
 
     for candidate, note in ((folder, ""), (fallback, f"the model folder has no tokenizer; used {fallback}'s")):
-        if candidate is None:
+        if candidate is None or not has_tokenizer_files(candidate):
             continue
+        refuse_remote_code(candidate, "tokenizer", trust_remote_code)
         try:
-            return AutoTokenizer.from_pretrained(str(candidate), trust_remote_code=trust_remote_code), note
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            tokenizer = AutoTokenizer.from_pretrained(str(candidate), trust_remote_code=trust_remote_code)
+        except Exception:  # a damaged or foreign tokenizer raises many types; the next candidate may do
             continue
-    raise UsageError(f"no tokenizer in {folder}",
+        if len(tokenizer) > len(set(tokenizer.all_special_ids)):
+            return tokenizer, note
+    raise UsageError(f"no tokenizer in {folder}" + ("" if fallback else " and no base model to take one from"),
                      "copy the tokenizer files (tokenizer.json or vocab.txt + tokenizer_config.json) there")
 
 
@@ -125,12 +155,17 @@ def _auto_config(files: ModelFiles, what: str, trust_remote_code: bool) -> Any:
     try:
         return AutoConfig.from_pretrained(str(files.folder), trust_remote_code=trust_remote_code)
     except ValueError as exc:
-        text = str(exc).splitlines()[0]
+        text = (str(exc).splitlines() or [""])[0]
         if "trust_remote_code" in text:
             raise UsageError(f"{what} {files.ref} needs its own Python code to load",
                              "read that code, then pass --trust-remote-code if you trust it") from None
         raise UsageError(f"{what} {files.ref} has a config transformers cannot read ({text[:160]})",
                          "pass a folder written by save_pretrained of a transformers model") from None
+    except Exception as exc:  # the folder's own code (with --trust-remote-code) may raise anything
+        text = (str(exc).strip().splitlines() or [""])[0]
+        raise UsageError(f"{what} {files.ref} has a config that could not be loaded ({type(exc).__name__}: "
+                         f"{text[:160]})", "pass a folder written by save_pretrained of a transformers model") \
+            from None
 
 
 def load_classifier(files: ModelFiles, *, what: str, trust_remote_code: bool, allow_pickle: bool,
@@ -143,6 +178,7 @@ def load_classifier(files: ModelFiles, *, what: str, trust_remote_code: bool, al
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    refuse_remote_code(files.folder, what, trust_remote_code)
     config = _auto_config(files, what, trust_remote_code)
     kwargs: dict[str, Any] = {}
     if id2label is not None:
@@ -154,20 +190,17 @@ def load_classifier(files: ModelFiles, *, what: str, trust_remote_code: bool, al
         model, info = AutoModelForSequenceClassification.from_pretrained(
             str(files.folder), config=config, trust_remote_code=trust_remote_code,
             use_safetensors=bool(files.safetensors) or not allow_pickle, output_loading_info=True,
-            dtype=torch.float32,
+            dtype=torch.float32, weights_only=True,  # a pickle may hold tensors, never code
         )
     except ValueError as exc:
-        text = str(exc).splitlines()[0]
+        text = (str(exc).splitlines() or [""])[0]
         if "Unrecognized configuration class" in text or "ForSequenceClassification" in text:
             arch = (files.config.get("architectures") or [files.config.get("model_type", "?")])[0]
             raise UsageError(f"{what} {files.ref} is a {arch}, which has no sequence-classification head in "
                              "transformers", "pass a BERT-style encoder checkpoint") from None
-        raise UsageError(f"{what} {files.ref} could not be loaded ({text[:160]})",
-                         "check that the folder was written by save_pretrained") from None
-    except (OSError, RuntimeError) as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{what} {files.ref} could not be loaded ({text[:160]})",
-                         "check that the weights are complete and match config.json") from None
+        raise _load_error(exc, what, files.ref) from None
+    except Exception as exc:  # safetensors, pickle and torch raise their own types for a damaged file
+        raise _load_error(exc, what, files.ref) from None
     mismatched = info.get("mismatched_keys") or ()
     if mismatched:
         first = sorted(mismatched)[0]
@@ -185,6 +218,33 @@ def load_classifier(files: ModelFiles, *, what: str, trust_remote_code: bool, al
                          "save the complete model with save_pretrained")
     model.eval()
     return model
+
+
+def _load_error(exc: BaseException, what: str, ref: str) -> UsageError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "ignore_mismatched_sizes" in text or "size mismatch" in text:
+        return UsageError(f"{what} {ref}: the weights have shapes that do not match config.json",
+                          "save config and weights together with save_pretrained")
+    if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        return UsageError(f"{what} {ref} holds a pickle that needs code to load ({type(exc).__name__}), which "
+                          "ftaudit refuses even with --allow-pickle", "convert the checkpoint to safetensors "
+                          "where you trust it, and audit that")
+    return UsageError(f"{what} {ref} could not be loaded ({type(exc).__name__}: {text[:160]})",
+                      "check that the weights are complete and match config.json")
+
+
+def usable_positions(model: Any, tokenizer: Any) -> int | None:
+    """Tokens per example the model can take: its position embeddings (RoBERTa-style models reserve two)."""
+    config = model.config
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer", "bart", "mpnet"):
+        positions -= 2  # position ids start after padding_idx
+    declared = getattr(tokenizer, "model_max_length", None)
+    if isinstance(declared, int) and 0 < declared < positions:
+        positions = declared
+    return positions
 
 
 def check_vocab(model: Any, tokenizer: Any, ref: str) -> None:
