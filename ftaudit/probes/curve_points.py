@@ -1,0 +1,241 @@
+"""One point of a factor curve: a fine-tune on some data with some model, scored on test; kept for --resume.
+
+Shared by the learning-curve and size-curve probes. A finished point goes into the run's `ftaudit.cache`
+(a slot keyed by what decides the point: the training subset, the schedule, the model variant and the seed;
+the run key already covers the base model, data files and options), so an interrupted audit rerun with
+--resume does not train it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ftaudit.context import AuditContext
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The optimisation schedule a point trained with: linear warm-up then linear decay, AdamW."""
+
+    epochs: int
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_ratio: float
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One fine-tune of a curve, scored on the whole test split and on its own training subset."""
+
+    size: int  # training examples
+    model: str  # "" for the audited base; else e.g. "2 of 6 layers" or a model id
+    layers: int  # encoder layers of the model trained
+    parameters: int
+    repeat: int
+    seed: int
+    train_accuracy: float
+    test_accuracy: float
+    test_loss: float  # mean cross-entropy, nats
+    schedule: Schedule
+    seconds: float  # wall time of fine-tune and evaluation when it was computed
+    source: str  # "trained" | "cached" | "main fine-tune"
+
+
+def _digest(*chunks: Any) -> str:
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk if isinstance(chunk, bytes) else str(chunk).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def split_digest(split: Any) -> str:
+    """Content hash of a TextSplit: texts, pairs and label ids."""
+    pairs = split.pairs or ()
+    return _digest("\n".join(split.texts), "\n".join(pairs), np.asarray(split.labels, dtype=np.int64).tobytes())
+
+
+def pack_bits(correct: np.ndarray) -> str:
+    return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex()
+
+
+def unpack_bits(text: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(text), dtype=np.uint8))[:n].astype(bool)
+
+
+def point_to_json(point: CurvePoint, test_correct: np.ndarray) -> dict[str, Any]:
+    return {"point": asdict(point), "test_correct": pack_bits(test_correct), "n_test": int(len(test_correct))}
+
+
+def point_from_json(data: dict[str, Any]) -> tuple[CurvePoint, np.ndarray]:
+    p = dict(data["point"])
+    p["schedule"] = Schedule(**p["schedule"])
+    p["source"] = "cached"
+    return CurvePoint(**p), unpack_bits(data["test_correct"], int(data["n_test"]))
+
+
+# --------------------------------------------------------------------------- computing points
+
+
+def subset_encodings(enc: Any, index: np.ndarray) -> Any:
+    """The rows `index` of an Encodings, without tokenizing again."""
+    from ftaudit.inference import Encodings
+
+    return Encodings(input_ids=tuple(enc.input_ids[i] for i in index),
+                     token_type_ids=None if enc.token_type_ids is None else tuple(enc.token_type_ids[i] for i in index),
+                     full_lengths=enc.full_lengths[index], max_length=enc.max_length)
+
+
+def depth_name(layers: int) -> str:
+    return "1 layer" if layers == 1 else f"{layers} layers"
+
+
+def count_parameters(model: Any) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def encoder_layers(model: Any) -> int:
+    return int(getattr(model.config, "num_hidden_layers", 0) or getattr(model.config, "n_layers", 0))
+
+
+def main_schedule(ctx: "AuditContext") -> Schedule:
+    """The schedule of the main fine-tune, from the recorded run when there is one, else from the config."""
+    import math
+
+    t = ctx.config.train
+    n = len(ctx.splits["train"])
+    per_epoch = math.ceil(n / t.batch_size)
+    steps = int(getattr(ctx.training, "steps", 0) or per_epoch * t.epochs)
+    return Schedule(epochs=t.epochs, steps=steps, batch_size=t.batch_size, lr=t.lr, warmup_ratio=t.warmup_ratio)
+
+
+def main_point(ctx: "AuditContext", name: str = "") -> CurvePoint:
+    """The main fine-tune as the curve's full-size point, from the shared prediction pass (not retrained)."""
+    train = ctx.predictions("train")
+    test = ctx.predictions("test")
+    seconds = float(getattr(ctx.training, "seconds", 0.0) or 0.0)
+    layers = encoder_layers(ctx.model)
+    return CurvePoint(size=len(ctx.splits["train"]), model=name or depth_name(layers), layers=layers,
+                      parameters=count_parameters(ctx.model), repeat=0, seed=ctx.seed,
+                      train_accuracy=float(train.correct.mean()), test_accuracy=float(test.correct.mean()),
+                      test_loss=float(test.loss.mean()), schedule=main_schedule(ctx), seconds=seconds,
+                      source="main fine-tune")
+
+
+def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer: Any = None
+             ) -> tuple[float, np.ndarray, float]:
+    """(train accuracy on the subset, test correctness [m], mean test loss) of a freshly trained model.
+
+    With the audit's tokenizer the shared encodings are reused; another model's tokenizer encodes afresh.
+    """
+    from ftaudit.inference import Predictions, encode, predict_logits
+
+    if tokenizer is None:
+        test_enc = ctx.encodings("test")
+        train_enc = subset_encodings(ctx.encodings("train"), train_index)
+        pad_id = ctx.pad_id
+    else:
+        max_length = ctx.config.data.max_length
+        test, train = ctx.splits["test"], ctx.splits["train"].subset(train_index)
+        test_enc = encode(tokenizer, test.texts, test.pairs, max_length)
+        train_enc = encode(tokenizer, train.texts, train.pairs, max_length)
+        pad_id = int(tokenizer.pad_token_id or 0)
+    batch = ctx.config.run.eval_batch_size
+    test_logits = predict_logits(model, test_enc, device=ctx.device, batch_size=batch, pad_id=pad_id)
+    train_logits = predict_logits(model, train_enc, device=ctx.device, batch_size=batch, pad_id=pad_id)
+    test_pred = Predictions(logits=test_logits, labels=ctx.splits["test"].labels)
+    train_pred = Predictions(logits=train_logits, labels=ctx.splits["train"].labels[train_index])
+    return float(train_pred.correct.mean()), test_pred.correct, float(test_pred.loss.mean())
+
+
+def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedule, what: str,
+                layers: int | None = None, model_ref: str | None = None) -> tuple[CurvePoint, np.ndarray]:
+    """Fine-tune on a stratified subset of `size` training examples, then score it; kept in the run's cache.
+
+    `layers` keeps only the first k encoder layers of the base; `model_ref` trains another model instead.
+    """
+    import time
+
+    from ftaudit.cache import cache_of
+    from ftaudit.data import stratified_sample
+
+    seed = ctx.seed + repeat
+    train = ctx.splits["train"]
+    index = stratified_sample(train.labels, size, seed)
+    slot = cache_of(ctx).point({"what": what, "size": size, "seed": seed, "schedule": asdict(schedule),
+                                "layers": layers, "model": model_ref, "train": split_digest(train.subset(index)),
+                                "test": split_digest(ctx.splits["test"])})
+    hit = slot.get()
+    if isinstance(hit, dict) and int(hit.get("n_test", -1)) == len(ctx.splits["test"]):
+        return point_from_json(hit)
+    start = time.perf_counter()
+    model, tokenizer = fine_tune_subset(ctx, index, schedule, seed, layers=layers, model_ref=model_ref)
+    train_acc, test_correct, test_loss = evaluate(ctx, model, index, tokenizer)
+    n_layers = encoder_layers(model)
+    name = model_ref or depth_name(n_layers)
+    point = CurvePoint(size=len(index), model=name, layers=n_layers, parameters=count_parameters(model),
+                       repeat=repeat, seed=seed, train_accuracy=train_acc, test_accuracy=float(test_correct.mean()),
+                       test_loss=test_loss, schedule=schedule, seconds=time.perf_counter() - start,
+                       source="trained")
+    del model
+    slot.put(point_to_json(point, test_correct))
+    return point, test_correct
+
+
+def keep_first_layers(model: Any, k: int) -> Any:
+    """Drop every encoder layer after the first k, in place (BERT/RoBERTa/ELECTRA `encoder.layer`, DistilBERT
+    `transformer.layer`); the config is updated so the model saves and reloads at its new depth."""
+    base = model.base_model
+    holder = getattr(base, "encoder", None) or getattr(base, "transformer", None)
+    layers = getattr(holder, "layer", None) if holder is not None else None
+    if layers is None:
+        raise ValueError(f"cannot find the encoder layers of a {type(model).__name__}")
+    if not 1 <= k <= len(layers):
+        raise ValueError(f"cannot keep {k} of {len(layers)} layers")
+    del layers[k:]
+    for attr in ("num_hidden_layers", "n_layers"):
+        if hasattr(model.config, attr):
+            setattr(model.config, attr, k)
+    return model
+
+
+def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule, seed: int, *,
+                     layers: int | None = None, model_ref: str | None = None) -> tuple[Any, Any]:
+    """Fine-tune with the training core (`training.train_classifier`, uninstrumented) on train rows `index`.
+
+    Returns (model, tokenizer): the audit's tokenizer, or `model_ref`'s own when another model is compared.
+    """
+    from dataclasses import replace
+
+    from ftaudit import modeling
+    from ftaudit.training import train_classifier
+
+    m = ctx.config.model
+    train = ctx.splits["train"].subset(index)
+    cfg = replace(ctx.config.train, epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
+                  warmup_ratio=schedule.warmup_ratio)
+    if model_ref is not None:
+        files = modeling.locate(model_ref, "model to compare", allow_pickle=m.allow_pickle)
+        tokenizer, _ = modeling.load_tokenizer(files.folder, trust_remote_code=m.trust_remote_code)
+        model, _ = train_classifier(files, tokenizer, train, ctx.labels, train_cfg=cfg,
+                                    max_length=ctx.config.data.max_length, device=ctx.device, seed=seed,
+                                    record=False)
+        return model, tokenizer
+    files = modeling.locate(m.base or str(ctx.base.ref), "base model", allow_pickle=m.allow_pickle)
+    model = None
+    if layers is not None:
+        model = modeling.load_classifier(files, what="base model", trust_remote_code=m.trust_remote_code,
+                                         allow_pickle=m.allow_pickle, id2label=dict(enumerate(ctx.labels.names)),
+                                         require_head=False)
+        keep_first_layers(model, layers)
+    encodings = subset_encodings(ctx.encodings("train"), index)
+    model, _ = train_classifier(files, ctx.tokenizer, train, ctx.labels, train_cfg=cfg,
+                                max_length=ctx.config.data.max_length, device=ctx.device, seed=seed, record=False,
+                                model=model, encodings=encodings)
+    return model, None

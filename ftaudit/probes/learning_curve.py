@@ -1,0 +1,159 @@
+"""LearningCurveProbe: fine-tune on log-spaced, label-stratified fractions of train; fit test accuracy vs size."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ftaudit.config import opt
+from ftaudit.curvefit import GapTrend, PowerLawFit, fit_power_law, gap_trend, usable
+from ftaudit.errors import UsageError
+from ftaudit.probes.base import Need, Probe
+from ftaudit.probes.curve_points import CurvePoint, Schedule, main_point, train_point
+from ftaudit.results import ProbeResult
+
+if TYPE_CHECKING:
+    from ftaudit.context import AuditContext
+
+N_BOOTSTRAP = 1000
+
+
+@dataclass(frozen=True)
+class SizeSummary:
+    """One training-set size, averaged over its repeats."""
+
+    size: int  # training examples
+    fraction: float  # of the full training set
+    repeats: int
+    train_accuracy: float  # on the point's own training subset
+    test_accuracy: float
+    test_accuracy_ci: tuple[float, float]  # 95%: test resampling, and repeats when there are several
+    gap: float  # train − test
+    above_chance: bool  # used by the power-law fit
+
+
+@dataclass(frozen=True)
+class LearningCurveResult(ProbeResult):
+    kind = "learning_curve"
+    n_train: int  # the full training set
+    n_test: int
+    chance: float  # majority-class accuracy on test
+    min_steps: int  # the step floor the schedules were raised to (at most the main run's steps)
+    max_epochs: int
+    points: tuple[CurvePoint, ...]  # every fine-tune, one per size and repeat
+    sizes: tuple[SizeSummary, ...]
+    fit: PowerLawFit | None  # None when fewer than three sizes score above chance
+    gap_trend: GapTrend | None
+    extra_seconds: float  # wall time of the curve's own fine-tunes in this run (cached points cost nothing)
+    main_seconds: float | None  # wall time of the main fine-tune, for the cost ratio
+    cached_points: int
+    cache_dir: str  # where the cached points came from ("" when none did)
+
+
+@dataclass(frozen=True)
+class Options:
+    sizes: int = opt(4, "number of training-set sizes, log-spaced by halving down from the full set (the full "
+                        "set is the main fine-tune, reused)", flag="--curve-sizes")
+    repeats: int = opt(1, "fine-tunes per size, differing in seed (more gives error bars)", flag="--curve-repeats")
+    min_steps: int = opt(40, "fewest optimisation steps a curve point trains for: epochs are raised for small "
+                             "subsets to reach it, never beyond the main run's steps (Mosbach et al. 2021)",
+                         flag="--curve-min-steps")
+    max_epochs: int = opt(20, "cap on the raised epochs of a small subset", flag="--curve-max-epochs")
+
+    def validate(self) -> None:
+        checks = [(self.sizes >= 2, f"--curve-sizes must be at least 2, got {self.sizes}", "use e.g. 4"),
+                  (self.repeats >= 1, f"--curve-repeats must be at least 1, got {self.repeats}", "use 1, or 3"),
+                  (self.min_steps >= 1, f"--curve-min-steps must be at least 1, got {self.min_steps}", "use e.g. 40"),
+                  (self.max_epochs >= 1, f"--curve-max-epochs must be at least 1, got {self.max_epochs}",
+                   "use e.g. 20")]
+        for ok, problem, fix in checks:
+            if not ok:
+                raise UsageError(problem, fix)
+
+
+def curve_sizes(n: int, count: int, n_classes: int) -> list[int]:
+    """n, n/2, n/4, ... (count of them, ascending), dropping any smaller than two examples per class."""
+    sizes = sorted({max(1, int(round(n / 2 ** i))) for i in range(count)})
+    return [s for s in sizes if s >= 2 * n_classes or s == n]
+
+
+def raised_schedule(size: int, base: Schedule, min_steps: int, max_epochs: int) -> Schedule:
+    """The main run's schedule on `size` examples, with epochs raised until it takes min_steps steps (capped)."""
+    per_epoch = math.ceil(size / base.batch_size)
+    epochs = base.epochs
+    if per_epoch * epochs < min_steps:
+        epochs = min(max(epochs, max_epochs), math.ceil(min_steps / per_epoch))
+    return Schedule(epochs=epochs, steps=per_epoch * epochs, batch_size=base.batch_size, lr=base.lr,
+                    warmup_ratio=base.warmup_ratio)
+
+
+class LearningCurveProbe(Probe):
+    """Data-size curve: test and train accuracy at halving fractions of train, with a power-law extrapolation."""
+
+    name = "learning-curve"
+    summary = "would more data help: fine-tunes on fractions of train and extrapolates test accuracy"
+    needs = frozenset({Need.FINE_TUNE, Need.TRAIN, Need.TEST, Need.MODEL})
+    result_type = LearningCurveResult
+    Options = Options
+    default = True
+
+    def run(self, ctx: "AuditContext") -> LearningCurveResult:
+        o: Options = self.options
+        train, test = ctx.splits["train"], ctx.splits["test"]
+        n_classes = ctx.labels.size
+        full = main_point(ctx)
+        min_steps = min(o.min_steps, full.schedule.steps)
+        sizes = curve_sizes(len(train), o.sizes, n_classes)
+        from ftaudit.cache import cache_of
+
+        cache = cache_of(ctx)
+        points: list[CurvePoint] = []
+        correct: list[np.ndarray] = []
+        extra = 0.0
+        cached = 0
+        jobs = [(size, r) for size in sizes[:-1] for r in range(o.repeats)]
+        task = ctx.progress.task("learning curve", total=len(jobs)) if ctx.progress else None
+        for size, repeat in jobs:
+            schedule = raised_schedule(size, full.schedule, min_steps, o.max_epochs)
+            point, test_correct = train_point(ctx, size=size, repeat=repeat, schedule=schedule,
+                                              what="learning-curve")
+            points.append(point)
+            correct.append(test_correct)
+            extra += point.seconds if point.source == "trained" else 0.0
+            cached += point.source == "cached"
+            if task:
+                task.advance()
+        if task:
+            task.done()
+        points.append(full)
+        correct.append(ctx.predictions("test").correct)
+        by_size = [np.stack([c for p, c in zip(points, correct) if p.size == s]) for s in sizes]
+        train_acc = [[p.train_accuracy for p in points if p.size == s] for s in sizes]
+        labels = test.labels
+        chance = float(np.mean(labels == np.bincount(train.labels, minlength=n_classes).argmax()))
+        fit = fit_power_law(sizes, by_size, chance=chance, n_bootstrap=N_BOOTSTRAP, seed=ctx.seed)
+        trend = gap_trend(sizes, by_size, train_acc, n_bootstrap=N_BOOTSTRAP, seed=ctx.seed)
+        test_acc = [float(c.mean()) for c in by_size]
+        above = usable(test_acc, chance, len(labels))
+        summaries = tuple(
+            SizeSummary(size=s, fraction=s / len(train), repeats=len(c), train_accuracy=float(np.mean(t)),
+                        test_accuracy=acc, test_accuracy_ci=accuracy_interval(c, ctx.seed),
+                        gap=float(np.mean(t)) - acc, above_chance=bool(ok))
+            for s, c, t, acc, ok in zip(sizes, by_size, train_acc, test_acc, above))
+        return LearningCurveResult(
+            n_train=len(train), n_test=len(labels), chance=chance, min_steps=min_steps, max_epochs=o.max_epochs,
+            points=tuple(points), sizes=summaries, fit=fit, gap_trend=trend, extra_seconds=extra,
+            main_seconds=full.seconds or None, cached_points=cached,
+            cache_dir=str(cache.folder or "") if cached else "")
+
+
+def accuracy_interval(correct: np.ndarray, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap of the mean accuracy over [R, m] correctness (test examples and repeats)."""
+    from ftaudit.curvefit import resample_accuracies
+
+    boot, _ = resample_accuracies([correct], N_BOOTSTRAP, np.random.default_rng(seed))
+    lo, hi = np.quantile(boot[:, 0], [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)

@@ -1,0 +1,215 @@
+"""LrRangeProbe: raise the learning rate geometrically over a short run and read the loss (Smith 2017)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from ftaudit.config import opt
+from ftaudit.errors import UsageError
+from ftaudit.probes.base import Need, Probe
+from ftaudit.results import ProbeResult
+
+if TYPE_CHECKING:
+    from ftaudit.context import AuditContext
+
+SMOOTH_SHARE = 0.04  # Gaussian smoothing width, as a share of the steps: centred, so no lag in lr
+DIVERGE_FACTOR = 4.0  # diverged when the smoothed loss exceeds this multiple of its best (fastai's lr_find)
+FELL = 0.9  # a loss below 90% of its start has clearly fallen
+RANGE_SHARE = 0.5  # the good range: where the loss falls at least this share as fast as at its steepest
+
+
+@dataclass(frozen=True)
+class LrRangeResult(ProbeResult):
+    kind = "lr_range"
+    lrs: tuple[float, ...]  # learning rate of each step
+    losses: tuple[float, ...]  # training loss of each step's batch
+    smoothed: tuple[float, ...]
+    start_lr: float
+    end_lr: float
+    steps_planned: int
+    batch_size: int
+    steepest_lr: float  # where d(smoothed loss)/d(log lr) is most negative
+    range_low: float  # the good range: loss falls at least RANGE_SHARE as fast as at the steepest point
+    range_high: float
+    min_loss_lr: float
+    diverged_lr: float | None  # first lr where the smoothed loss exceeded DIVERGE_FACTOR x its best
+    suggested_lr: float
+    user_lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LrAnalysis:
+    smoothed: tuple[float, ...]
+    steepest_lr: float
+    range_low: float
+    range_high: float
+    min_loss_lr: float
+    diverged_lr: float | None
+    suggested_lr: float
+    used_steps: int  # steps up to (excluding) the divergence
+
+
+@dataclass(frozen=True)
+class Options:
+    steps: int = opt(100, "steps of the range test (fewer when the loss diverges first)", flag="--lr-range-steps")
+    start_lr: float = opt(1e-7, "learning rate of the first step", flag="--lr-range-start")
+    end_lr: float = opt(0.1, "learning rate of the last step (raised geometrically from the start)",
+                        flag="--lr-range-end")
+
+    def validate(self) -> None:
+        if self.steps < 20:
+            raise UsageError(f"--lr-range-steps must be at least 20, got {self.steps}", "use e.g. 100")
+        if not 0 < self.start_lr < self.end_lr:
+            raise UsageError(f"--lr-range-start {self.start_lr:g} must be positive and below --lr-range-end "
+                             f"{self.end_lr:g}", "use e.g. 1e-7 and 0.1")
+
+
+def lr_schedule(start: float, end: float, steps: int) -> np.ndarray:
+    """Geometric ramp: lr_t = start · (end/start)^(t/(steps−1))."""
+    return start * (end / start) ** (np.arange(steps) / max(steps - 1, 1))
+
+
+def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Centred Gaussian smoothing (edges repeat the end values), so features stay at their lr."""
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(np.asarray(values, dtype=float), sigma=max(sigma, 0.5), mode="nearest")
+
+
+def diverging(smoothed: np.ndarray) -> np.ndarray:
+    """Where the loss has diverged: above DIVERGE_FACTOR x its best so far, or, once it had fallen clearly
+    (below FELL x its start), back above where it started (training undid everything it had learnt)."""
+    best = np.minimum.accumulate(smoothed)
+    start = smoothed[0]
+    return (smoothed > DIVERGE_FACTOR * best) | ((best < FELL * start) & (smoothed > start))
+
+
+def analyse(lrs: Sequence[float], losses: Sequence[float]) -> LrAnalysis:
+    """Steepest descent, good range, minimum and divergence of a range-test loss trace."""
+    lrs_arr = np.asarray(lrs, dtype=float)
+    raw = np.asarray(losses, dtype=float)
+    finite = np.isfinite(raw)
+    end = int(np.argmin(finite)) if not finite.all() else len(raw)  # stop at the first NaN/inf
+    if end < 5:
+        raise ValueError(f"the range test produced only {end} finite losses")
+    sm = smooth(raw[:end], SMOOTH_SHARE * len(lrs_arr))
+    over = np.flatnonzero(diverging(sm))
+    diverged_at = int(over[0]) if len(over) else (end if end < len(raw) else None)
+    used = diverged_at if diverged_at is not None else end
+    sm_used, log_lr = sm[:used], np.log10(lrs_arr[:used])
+    slope = np.gradient(sm_used, log_lr)
+    i_min = int(np.argmin(sm_used))
+    i_steep = int(np.argmin(slope[: i_min + 1]))  # the fall before the minimum
+    fast = slope <= RANGE_SHARE * slope[i_steep]
+    lo = i_steep
+    while lo > 0 and fast[lo - 1]:
+        lo -= 1
+    hi = i_steep
+    while hi + 1 <= i_min and fast[hi + 1]:
+        hi += 1
+    steepest = float(lrs_arr[i_steep])
+    return LrAnalysis(smoothed=tuple(float(v) for v in sm), steepest_lr=steepest, range_low=float(lrs_arr[lo]),
+                      range_high=float(lrs_arr[hi]), min_loss_lr=float(lrs_arr[i_min]),
+                      diverged_lr=None if diverged_at is None else float(lrs_arr[min(diverged_at, len(lrs_arr) - 1)]),
+                      suggested_lr=float(f"{steepest:.2g}"),
+                      used_steps=used)
+
+
+def range_losses(ctx: "AuditContext", lrs: np.ndarray) -> np.ndarray:
+    """Batch losses of a fresh copy of the base trained one step at each lr in `lrs` (the user's batch size,
+    weight decay and clipping, AdamW as in `training`); stops early once the loss has clearly diverged."""
+    import torch
+    from accelerate.utils import set_seed
+
+    from ftaudit import modeling
+    from ftaudit.inference import collate
+    from ftaudit.training import make_accelerator, no_decay
+
+    t, m = ctx.config.train, ctx.config.model
+    set_seed(ctx.seed)
+    files = modeling.locate(m.base or str(ctx.base.ref), "base model", allow_pickle=m.allow_pickle)
+    model = modeling.load_classifier(files, what="base model", trust_remote_code=m.trust_remote_code,
+                                     allow_pickle=m.allow_pickle, id2label=dict(enumerate(ctx.labels.names)),
+                                     require_head=False)
+    if t.freeze_encoder:
+        for p in model.base_model.parameters():
+            p.requires_grad_(False)
+    enc = ctx.encodings("train")
+    gold = torch.as_tensor(ctx.splits["train"].labels, dtype=torch.long)
+    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in params if not no_decay(n)]
+    plain = [p for n, p in params if no_decay(n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
+                                   {"params": plain, "weight_decay": 0.0}], lr=float(lrs[0]))
+    accelerator = make_accelerator(ctx.device)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    rng = np.random.default_rng(ctx.seed)
+    order: list[int] = []
+    losses: list[float] = []
+    ema: float | None = None
+    emas: list[float] = []
+    diverged_at: int | None = None
+    task = ctx.progress.task("lr range test", total=len(lrs)) if ctx.progress else None
+    model.train()
+    for lr in lrs:
+        if len(order) < t.batch_size:
+            order.extend(rng.permutation(len(enc)).tolist())
+        rows, order = np.asarray(order[: t.batch_size]), order[t.batch_size:]
+        batch = collate(enc, rows, ctx.pad_id, accelerator.device)
+        batch["labels"] = gold[rows].to(accelerator.device)
+        for group in optimizer.param_groups:
+            group["lr"] = float(lr)
+        loss = model(**batch).loss
+        value = float(loss.detach())
+        losses.append(value)
+        if task:
+            task.advance()
+        if not math.isfinite(value):
+            break
+        accelerator.backward(loss)
+        if t.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        ema = value if ema is None else 0.9 * ema + 0.1 * value
+        emas.append(ema)
+        if diverged_at is None and len(emas) > len(lrs) // 10 and diverging(np.asarray(emas))[-1]:
+            diverged_at = len(losses)
+        if diverged_at is not None and len(losses) >= diverged_at + len(lrs) // 10:
+            break  # diverged a while ago: the rest of the sweep would only cost time
+    if task:
+        task.done()
+    accelerator.free_memory()
+    return np.asarray(losses, dtype=float)
+
+
+class LrRangeProbe(Probe):
+    """Learning-rate range test: loss against a geometrically rising learning rate, on a copy of the base."""
+
+    name = "lr-range"
+    summary = "is the learning rate right: loss of a short run with a geometrically rising learning rate"
+    needs = frozenset({Need.FINE_TUNE, Need.TRAIN})
+    result_type = LrRangeResult
+    Options = Options
+    default = False
+
+    def run(self, ctx: "AuditContext") -> LrRangeResult:
+        import time
+
+        o: Options = self.options
+        lrs = lr_schedule(o.start_lr, o.end_lr, o.steps)
+        start = time.perf_counter()
+        losses = range_losses(ctx, lrs)
+        a = analyse(lrs[: len(losses)], losses)
+        keep = len(a.smoothed)  # up to the first non-finite loss: JSON has no NaN
+        return LrRangeResult(
+            lrs=tuple(float(v) for v in lrs[:keep]), losses=tuple(float(v) for v in losses[:keep]),
+            smoothed=a.smoothed, start_lr=o.start_lr, end_lr=o.end_lr, steps_planned=o.steps,
+            batch_size=ctx.config.train.batch_size, steepest_lr=a.steepest_lr, range_low=a.range_low,
+            range_high=a.range_high, min_loss_lr=a.min_loss_lr, diverged_lr=a.diverged_lr,
+            suggested_lr=a.suggested_lr, user_lr=ctx.config.train.lr, seconds=time.perf_counter() - start)

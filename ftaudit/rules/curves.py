@@ -1,0 +1,161 @@
+"""Rules over the factor curves: would more data, another model size or another learning rate help?"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ftaudit.probes.learning_curve import LearningCurveResult
+from ftaudit.probes.lr_range import LrRangeResult
+from ftaudit.probes.size_curve import SizeCurveResult
+from ftaudit.results import Severity
+from ftaudit.rules.base import Judgement, Rule, Threshold, pct
+
+MIN_GAIN = Threshold("data_limited_min_gain", 0.01, "data-limited when the 95% lower bound of the predicted test "
+                                                    "accuracy gain from 2x the training data is above this")
+FLAT_GAIN = Threshold("saturated_max_gain", 0.01, "saturated when the 95% upper bound of the predicted test "
+                                                  "accuracy gain from 2x the training data is below this")
+FLAT_ERROR = Threshold("saturated_min_error", 0.05, "a saturated curve warns only when the test error at the full "
+                                                    "size is at least this (otherwise there is little left to gain)")
+GAP_GROWTH = Threshold("max_gap_growth", 0.01, "warns when the train-test gap grows by more than this per doubling "
+                                               "of the data (95% lower bound of the slope)")
+SIZE_TOLERANCE = Threshold("model_size_tolerance", 0.01, "a smaller model whose test accuracy is within this of "
+                                                         "the full model's generalizes as well")
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.1f} points"
+
+
+def _gain_text(lo: float, hi: float) -> str:
+    return f"95% CI {100 * lo:+.1f} to {100 * hi:+.1f}"
+
+
+def _data_limited(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
+    f = r.fit
+    if f is None:
+        return None
+    limit = threshold(MIN_GAIN.name)
+    lo, hi = f.gain_2x_ci
+    numbers = {"full_size": f.full_size, "predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
+               "predicted_gain_10x": f.gain_10x, "a": f.a, "b": f.b, "c": f.c, "data_limited_min_gain": limit}
+    text = (f"twice the training data ({2 * f.full_size} examples) is predicted to change test accuracy by "
+            f"{_points(f.gain_2x)} ({_gain_text(lo, hi)})")
+    if lo > limit:
+        return Judgement(Severity.WARN, f"{text}: the fine-tune is data-limited; more labelled data will help "
+                                        f"(10x: {_points(f.gain_10x)})", numbers, MIN_GAIN.name)
+    return Judgement(Severity.PASS, f"{text}: not clearly above {100 * limit:.1f} points, so not data-limited",
+                     numbers, MIN_GAIN.name)
+
+
+def _saturated(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
+    f = r.fit
+    if f is None:
+        return None
+    limit, min_error = threshold(FLAT_GAIN.name), threshold(FLAT_ERROR.name)
+    lo, hi = f.gain_2x_ci
+    error = 1.0 - r.sizes[-1].test_accuracy
+    numbers = {"predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
+               "predicted_gain_10x": f.gain_10x, "asymptote": f.a, "test_error": error,
+               "saturated_max_gain": limit, "saturated_min_error": min_error}
+    text = (f"twice the training data is predicted to add at most {100 * hi:.1f} points (95% upper bound; "
+            f"10x: {_points(f.gain_10x)})")
+    if hi < limit and error >= min_error:
+        return Judgement(Severity.WARN, f"{text}: the curve is flat at {pct(1 - error)} test accuracy, so more data "
+                                        "will not fix the remaining error; look at the model, the optimiser or the "
+                                        "labels", numbers, FLAT_GAIN.name)
+    if hi < limit:
+        return Judgement(Severity.PASS, f"{text}: the curve is flat, with only {pct(error)} test error left",
+                         numbers, FLAT_GAIN.name)
+    return Judgement(Severity.PASS, f"{text}: the curve is not flat", numbers, FLAT_GAIN.name)
+
+
+def _gap_trend(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
+    t = r.gap_trend
+    if t is None:
+        return None
+    limit = threshold(GAP_GROWTH.name)
+    lo, hi = t.slope_ci
+    numbers = {"slope_per_doubling": t.slope, "slope_ci_low": lo, "slope_ci_high": hi,
+               "gap_smallest": t.gaps[0], "gap_full": t.gaps[-1], "max_gap_growth": limit}
+    text = (f"the train-test gap goes from {pct(t.gaps[0])} at {t.sizes[0]} examples to {pct(t.gaps[-1])} at "
+            f"{t.sizes[-1]}: {_points(t.slope)} per doubling ({_gain_text(lo, hi)})")
+    if lo > limit:
+        return Judgement(Severity.WARN, f"{text}; it grows with more data, which more data cannot fix (suspect "
+                                        "a train/test mismatch or labels that differ between them)", numbers,
+                         GAP_GROWTH.name)
+    if hi < 0:
+        return Judgement(Severity.PASS, f"{text}; it shrinks as data grows", numbers, GAP_GROWTH.name)
+    return Judgement(Severity.PASS, f"{text}; it does not clearly grow", numbers, GAP_GROWTH.name)
+
+
+def _too_few(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement:
+    used = sum(s.above_chance for s in r.sizes)
+    numbers = {"sizes": len(r.sizes), "above_chance": used, "chance": r.chance}
+    if r.fit is None:
+        return Judgement(Severity.WARN, f"only {used} of {len(r.sizes)} training-set sizes score above chance "
+                                        f"({pct(r.chance)}): not enough points to fit a learning curve, so no "
+                                        "extrapolation is made", numbers)
+    return Judgement(Severity.PASS, f"{used} of {len(r.sizes)} sizes score above chance ({pct(r.chance)}) and were "
+                                    f"fitted (RMSE {100 * r.fit.rmse:.1f} points)", numbers)
+
+
+def _model_too_large(r: SizeCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
+    ref = next((m for m in r.models if m.name == r.reference), None)
+    if ref is None:
+        return None
+    smaller = [m for m in r.models if m.parameters < ref.parameters]
+    if not smaller:
+        return None
+    tol = threshold(SIZE_TOLERANCE.name)
+    as_good = [m for m in smaller if m.diff >= -tol]
+    numbers: dict[str, float | int | str | None] = {"reference": ref.name, "reference_test_accuracy":
+                                                    ref.test_accuracy, "model_size_tolerance": tol}
+    if as_good:
+        m = min(as_good, key=lambda x: x.parameters)
+        numbers.update({"model": m.name, "test_accuracy": m.test_accuracy, "difference": m.diff,
+                        "difference_ci_low": m.diff_ci[0], "difference_ci_high": m.diff_ci[1],
+                        "parameters": m.parameters, "reference_parameters": ref.parameters})
+        return Judgement(Severity.WARN, f"{m.name} ({m.parameters / 1e6:.1f}M parameters) reaches "
+                                        f"{pct(m.test_accuracy)} test accuracy vs {pct(ref.test_accuracy)} for "
+                                        f"{ref.name} ({ref.parameters / 1e6:.1f}M): {_points(m.diff)} "
+                                        f"({_gain_text(*m.diff_ci)}); the smaller model generalizes as well, so "
+                                        "the full model is larger than this data needs", numbers,
+                         SIZE_TOLERANCE.name)
+    parts = ", ".join(f"{m.name} {_points(m.diff)}" for m in smaller)
+    return Judgement(Severity.PASS, f"every smaller model generalizes worse than {ref.name} "
+                                    f"({pct(ref.test_accuracy)}) by more than {100 * tol:.1f} points ({parts}): "
+                                    "capacity helps here", numbers, SIZE_TOLERANCE.name)
+
+
+def _lr_outside(r: LrRangeResult, threshold: Callable[[str], float]) -> Judgement | None:
+    numbers = {"user_lr": r.user_lr, "range_low": r.range_low, "range_high": r.range_high,
+               "steepest_lr": r.steepest_lr, "suggested_lr": r.suggested_lr, "diverged_lr": r.diverged_lr}
+    where = (f"the loss falls fastest between {r.range_low:.1e} and {r.range_high:.1e} (steepest at "
+             f"{r.steepest_lr:.1e})")
+    if r.diverged_lr is not None and r.user_lr >= r.diverged_lr:
+        return Judgement(Severity.FAIL, f"your learning rate {r.user_lr:.1e} is at or above {r.diverged_lr:.1e}, "
+                                        f"where the range test diverged; {where}: use about {r.suggested_lr:.0e}",
+                         numbers)
+    if r.user_lr > r.range_high:
+        return Judgement(Severity.WARN, f"your learning rate {r.user_lr:.1e} is above the good range: {where}; "
+                                        f"use about {r.suggested_lr:.0e}", numbers)
+    if r.user_lr < r.range_low:
+        return Judgement(Severity.WARN, f"your learning rate {r.user_lr:.1e} is below the good range: {where}; "
+                                        f"use about {r.suggested_lr:.0e}", numbers)
+    return Judgement(Severity.PASS, f"your learning rate {r.user_lr:.1e} is inside the good range: {where}", numbers)
+
+
+RULES = (
+    Rule("data-limited", "twice the data is not predicted to raise test accuracy by more than the threshold",
+         "learning-curve", _data_limited, (MIN_GAIN,)),
+    Rule("data-saturated", "the learning curve is not flat at a high test error", "learning-curve", _saturated,
+         (FLAT_GAIN, FLAT_ERROR)),
+    Rule("gap-trend", "the train-test gap does not grow with more data", "learning-curve", _gap_trend,
+         (GAP_GROWTH,)),
+    Rule("curve-too-few-points", "at least three training-set sizes score above chance", "learning-curve",
+         _too_few),
+    Rule("model-too-large", "no smaller model generalizes as well as the full one", "size-curve", _model_too_large,
+         (SIZE_TOLERANCE,)),
+    Rule("lr-outside-range", "the learning rate lies in the range where the range test's loss falls fastest",
+         "lr-range", _lr_outside),
+)

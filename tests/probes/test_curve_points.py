@@ -1,0 +1,63 @@
+"""Curve sizes, raised schedules and a point's round trip through the run cache (no training here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ftaudit.probes.curve_points import CurvePoint, Schedule, pack_bits, point_from_json, point_to_json, unpack_bits
+from ftaudit.probes.learning_curve import curve_sizes, raised_schedule
+
+BASE = Schedule(epochs=3, steps=192, batch_size=32, lr=5e-5, warmup_ratio=0.1)
+
+
+def test_sizes_halve_down_from_the_full_set():
+    assert curve_sizes(2048, 4, 2) == [256, 512, 1024, 2048]
+    assert curve_sizes(1000, 3, 2) == [250, 500, 1000]
+    assert curve_sizes(10, 4, 3) == [10]  # 5, 2, 1 are too small for three classes
+
+
+def test_small_subsets_get_more_epochs_up_to_the_cap():
+    s = raised_schedule(256, BASE, min_steps=40, max_epochs=20)
+    assert s.steps >= 40 and s.epochs == 5 and s.steps == 40  # 8 steps per epoch
+    big = raised_schedule(1024, BASE, min_steps=40, max_epochs=20)
+    assert big.epochs == 3 and big.steps == 96  # already enough steps: the main run's epochs
+    tiny = raised_schedule(16, BASE, min_steps=40, max_epochs=20)
+    assert tiny.epochs == 20 and tiny.steps == 20  # capped
+    assert (s.lr, s.batch_size, s.warmup_ratio) == (BASE.lr, BASE.batch_size, BASE.warmup_ratio)
+
+
+def test_bits_round_trip():
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 8, 1001):
+        bits = rng.random(n) < 0.5
+        assert (unpack_bits(pack_bits(bits), n) == bits).all()
+
+
+def point(size: int = 64) -> CurvePoint:
+    return CurvePoint(size=size, model="2 layers", layers=2, parameters=1234, repeat=0, seed=0, train_accuracy=0.9,
+                      test_accuracy=0.75, test_loss=0.6, schedule=BASE, seconds=2.5, source="trained")
+
+
+def test_a_point_survives_the_cache_encoding(tmp_path):
+    from ftaudit.cache import AuditCache
+
+    cache = AuditCache(tmp_path, "run", resume=True)
+    slot = cache.point({"what": "learning-curve", "size": 64, "seed": 0, "schedule": BASE})
+    assert slot.get() is None
+    correct = np.arange(200) % 4 != 0
+    slot.put(point_to_json(point(), correct))
+    got, bits = point_from_json(cache.point({"what": "learning-curve", "size": 64, "seed": 0,
+                                             "schedule": BASE}).get())
+    assert got.source == "cached" and got.size == 64 and got.schedule == BASE and got.test_accuracy == 0.75
+    assert (bits == correct).all()
+    assert cache.point({"what": "learning-curve", "size": 64, "seed": 1, "schedule": BASE}).get() is None
+
+
+@pytest.mark.parametrize("bad", [{"sizes": 1}, {"repeats": 0}, {"min_steps": 0}, {"max_epochs": 0}])
+def test_options_are_validated(bad):
+    from ftaudit.errors import UsageError
+    from ftaudit.probes.learning_curve import Options
+
+    with pytest.raises(UsageError):
+        Options(**bad).validate()

@@ -1,0 +1,118 @@
+"""LearningCurveProbe on the tiny fine-tune: sizes, schedules, the reused main run, and the cache/resume path."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fixtures import curves
+from ftaudit.probes import curve_points
+from ftaudit.probes.learning_curve import LearningCurveProbe, LearningCurveResult, Options
+from ftaudit.results import ProbeOutcome, Severity, _decode_dataclass, _encode
+from ftaudit.rules.curves import RULES
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny, tmp_path_factory):
+    return curves.fine_tune_context(tiny, tmp_path_factory.mktemp("ft"))
+
+
+@pytest.fixture(scope="module")
+def cache(ctx, tmp_path_factory):
+    """The run cache as `ftaudit run --resume` installs it in the context."""
+    from ftaudit.cache import CACHE, AuditCache
+
+    cache = AuditCache(tmp_path_factory.mktemp("cache"), "run-key", resume=True)
+    previous = ctx.stash[CACHE] if CACHE in ctx.stash else None
+    ctx.stash[CACHE] = cache
+    yield cache
+    ctx.stash[CACHE] = previous if previous is not None else AuditCache.disabled()
+
+
+@pytest.fixture(scope="module")
+def first(ctx, cache):
+    return LearningCurveProbe(Options(sizes=3)).run(ctx)
+
+
+def test_curve_points_sizes_schedules_and_the_reused_main_run(ctx, first):
+    assert [s.size for s in first.sizes] == [100, 200, 400]
+    assert [p.source for p in first.points] == ["trained", "trained", "main fine-tune"]
+    main = first.points[-1]
+    assert main.test_accuracy == pytest.approx(float(ctx.predictions("test").correct.mean()))
+    assert main.schedule.steps == ctx.training.steps == 26 and main.seconds == pytest.approx(ctx.training.seconds)
+    small = first.points[0].schedule
+    assert small.steps >= first.min_steps == 26 and small.epochs > main.schedule.epochs  # raised for 100 examples
+    assert first.n_test == 200 and first.cached_points == 0 and first.extra_seconds > 0
+    assert all(0 <= s.train_accuracy <= 1 and s.test_accuracy_ci[0] <= s.test_accuracy <= s.test_accuracy_ci[1]
+               for s in first.sizes)
+    assert first.gap_trend is not None and len(first.gap_trend.gaps) == 3
+
+
+def test_result_round_trips_through_json(first):
+    data = json.loads(json.dumps(_encode(first), allow_nan=False))
+    assert _decode_dataclass(LearningCurveResult, data) == first
+
+
+def test_a_rerun_reads_every_point_from_the_cache(ctx, cache, first, monkeypatch):
+    def no_training(*args, **kw):
+        raise AssertionError("a cached point was trained again")
+
+    monkeypatch.setattr(curve_points, "fine_tune_subset", no_training)
+    again = LearningCurveProbe(Options(sizes=3)).run(ctx)
+    assert [p.source for p in again.points] == ["cached", "cached", "main fine-tune"]
+    assert again.cached_points == 2 and again.extra_seconds == 0 and again.cache_dir == str(cache.folder)
+    assert [s.test_accuracy for s in again.sizes] == [s.test_accuracy for s in first.sizes]
+    assert again.fit == first.fit and again.gap_trend == first.gap_trend
+
+
+def test_an_interrupted_run_resumes_with_only_the_missing_point(ctx, cache, first, monkeypatch):
+    files = sorted((cache.folder / "points").glob("*.json"))
+    assert len(files) == 2
+    lost = next(f for f in files if json.loads(f.read_text())["value"]["point"]["size"] == 200)
+    lost.unlink()  # as if the run had been interrupted while training the 200-example point
+    calls = []
+    real = curve_points.fine_tune_subset
+    monkeypatch.setattr(curve_points, "fine_tune_subset", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    resumed = LearningCurveProbe(Options(sizes=3)).run(ctx)
+    assert calls == [200]
+    assert [p.source for p in resumed.points] == ["cached", "trained", "main fine-tune"]
+    assert [s.test_accuracy for s in resumed.sizes] == [s.test_accuracy for s in first.sizes]  # deterministic
+
+
+def test_two_sizes_give_the_not_enough_points_finding(ctx, cache, first):
+    r = LearningCurveProbe(Options(sizes=2)).run(ctx)
+    assert [s.size for s in r.sizes] == [200, 400] and r.fit is None and r.gap_trend is None
+    outcome = ProbeOutcome(name="learning-curve", status="ok", result=r)
+    table = {t.name: t.default for rule in RULES for t in rule.thresholds}
+    found = {rule.code: rule.evaluate(outcome, table.__getitem__) for rule in RULES if rule.probe == "learning-curve"}
+    assert found["curve-too-few-points"].severity is Severity.WARN
+    assert "not enough points" in found["curve-too-few-points"].message
+    assert found["data-limited"].severity is Severity.SKIP
+
+
+def test_points_are_not_read_back_without_resume(ctx, cache, first, monkeypatch):
+    from ftaudit.cache import CACHE, AuditCache
+
+    calls = []
+
+    def record_and_stop(ctx_, index, *args, **kw):
+        calls.append(len(index))
+        raise RuntimeError("stop after the first training call")
+
+    monkeypatch.setattr(curve_points, "fine_tune_subset", record_and_stop)
+    monkeypatch.setitem(ctx.stash._data, CACHE, AuditCache(cache.root, "run-key", resume=False))
+    with pytest.raises(RuntimeError, match="stop"):
+        LearningCurveProbe(Options(sizes=3)).run(ctx)
+    assert calls == [100]  # a plain rerun trains again; only --resume reuses finished points
+
+
+def test_skipped_outside_fine_tune_mode():
+    from ftaudit.config import AuditConfig
+    from ftaudit.context import AuditContext
+    from ftaudit.data import LabelSpace
+
+    existing = AuditContext(config=AuditConfig(), splits={}, labels=LabelSpace(("a", "b")), mode="existing-model")
+    assert LearningCurveProbe.default is True
+    assert "fine-tune" in existing.lacks(next(n for n in LearningCurveProbe.needs if n.name == "FINE_TUNE"))
+    assert LearningCurveProbe().unavailable(existing)

@@ -1,0 +1,77 @@
+"""Curve results round-trip through JSON, draw their charts and render their report sections with a verdict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fixtures import curves
+from ftaudit.probes.learning_curve import LearningCurveResult
+from ftaudit.probes.lr_range import LrRangeResult
+from ftaudit.probes.size_curve import SizeCurveResult
+from ftaudit.report.charts.curves import charts
+from ftaudit.results import ProbeOutcome, _decode_dataclass, _encode
+from ftaudit.rules.curves import RULES
+
+STEEP = curves.learning_curve(0.95, 2.0, 0.35)
+AT_CHANCE = curves.learning_curve(0.5, 0.0, 0.5)
+SIZE = curves.size_curve((0.70, 0.853, 0.85))
+LR = curves.lr_range(1e-3)
+RESULTS = [STEEP, AT_CHANCE, SIZE, LR]
+IDS = ["learning-curve", "too-few-points", "size-curve", "lr-range"]
+PROBE = {LearningCurveResult: "learning-curve", SizeCurveResult: "size-curve", LrRangeResult: "lr-range"}
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=IDS)
+def test_results_round_trip_through_json(result):
+    data = json.loads(json.dumps(_encode(result), allow_nan=False))
+    assert data["kind"] == type(result).kind
+    assert _decode_dataclass(type(result), data) == result
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=IDS)
+def test_charts_are_inline_svg_with_a_title(result):
+    out = charts(result)
+    assert out
+    for svg in out.values():
+        assert svg.startswith("<svg") and 'role="img"' in svg and "aria-label=" in svg
+
+
+def test_learning_curve_chart_draws_the_extrapolation_dashed_and_the_2x_10x_predictions():
+    svg = charts(STEEP)["curve"]
+    assert "stroke-dasharray" in svg
+    assert "2×:" in svg and "10×:" in svg
+    assert "at chance" in charts(AT_CHANCE)["curve"]
+
+
+def test_lr_chart_marks_the_users_learning_rate():
+    assert "your lr 1.0e-03" in charts(LR)["range"]
+
+
+def findings_for(result):
+    probe = PROBE[type(result)]
+    outcome = ProbeOutcome(name=probe, status="ok", result=result)
+    table = {t.name: t.default for r in RULES for t in r.thresholds}
+    return outcome, [r.evaluate(outcome, table.__getitem__) for r in RULES if r.probe == probe]
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=IDS)
+def test_sections_render_with_a_one_sentence_verdict(result):
+    from ftaudit.report.html import environment
+
+    outcome, findings = findings_for(result)
+    html = environment().get_template(f"sections/{type(result).kind}.html.j2").render(
+        s={"outcome": outcome, "charts": charts(result), "findings": findings, "kind": type(result).kind})
+    assert 'class="verdict' in html and "<svg" in html
+    worst = max((f for f in findings), key=lambda f: f.severity.rank)
+    assert worst.message.split(":")[0].replace("'", "&#39;") in html
+
+
+def test_learning_curve_section_states_the_schedule_and_the_missing_fit():
+    from ftaudit.report.html import environment
+
+    outcome, findings = findings_for(AT_CHANCE)
+    html = environment().get_template("sections/learning_curve.html.j2").render(
+        s={"outcome": outcome, "charts": {}, "findings": findings, "kind": "learning_curve"})
+    assert "no curve was fitted" in html and "Mosbach" in html and "at least 40 optimisation steps" in html

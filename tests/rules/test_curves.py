@@ -1,0 +1,105 @@
+"""The curve rules on synthetic results with known shapes: data-limited, saturated, gap trend, too few points,
+model too large, learning rate outside the range."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from fixtures import curves
+from ftaudit.results import ProbeOutcome, Severity
+from ftaudit.rules.curves import RULES
+
+BY_CODE = {r.code: r for r in RULES}
+
+
+def judge(code: str, result, **thresholds: float):
+    rule = BY_CODE[code]
+    table = {**{t.name: t.default for r in RULES for t in r.thresholds}, **thresholds}
+    return rule.evaluate(ProbeOutcome(name=rule.probe, status="ok", result=result), table.__getitem__)
+
+
+STEEP = curves.learning_curve(0.95, 2.0, 0.35)  # still rising fast at 1,024 examples
+FLAT_LOW = curves.learning_curve(0.72, 0.0, 0.5)  # flat at 72%: more data will not help
+FLAT_HIGH = curves.learning_curve(0.985, 0.0, 0.5)  # flat at 98.5%: nothing left to gain
+
+
+def test_a_steep_curve_is_data_limited():
+    f = judge("data-limited", STEEP)
+    assert f.severity is Severity.WARN
+    assert f.numbers["gain_2x_ci_low"] > 0.01
+    assert "data-limited" in f.message and "2048 examples" in f.message
+
+
+def test_a_flat_curve_is_not_data_limited_but_saturated():
+    assert judge("data-limited", FLAT_LOW).severity is Severity.PASS
+    f = judge("data-saturated", FLAT_LOW)
+    assert f.severity is Severity.WARN and "flat at 72.0%" in f.message
+    assert judge("data-saturated", STEEP).severity is Severity.PASS
+
+
+def test_saturation_at_a_high_accuracy_only_passes():
+    f = judge("data-saturated", FLAT_HIGH)
+    assert f.severity is Severity.PASS and "little" not in f.message and "test error left" in f.message
+
+
+def test_data_limited_threshold_is_configurable():
+    gain_low = judge("data-limited", STEEP).numbers["gain_2x_ci_low"]
+    assert judge("data-limited", STEEP, data_limited_min_gain=gain_low + 0.01).severity is Severity.PASS
+
+
+def test_too_few_points_is_an_explicit_finding_and_the_fit_rules_step_aside():
+    at_chance = curves.learning_curve(0.5, 0.0, 0.5, sizes=(128, 256, 512, 1024))
+    assert at_chance.fit is None
+    f = judge("curve-too-few-points", at_chance)
+    assert f.severity is Severity.WARN and "0 of 4" in f.message and "not enough points" in f.message
+    assert judge("data-limited", at_chance).severity is Severity.SKIP
+    assert judge("data-saturated", at_chance).severity is Severity.SKIP
+    assert judge("curve-too-few-points", STEEP).severity is Severity.PASS
+
+
+def test_gap_trend_warns_when_the_gap_grows_and_passes_when_it_shrinks():
+    sizes = (128, 256, 512, 1024)
+    shrinking = curves.learning_curve(0.9, 1.0, 0.4, sizes=sizes, train=(1.0, 1.0, 1.0, 1.0))
+    f = judge("gap-trend", shrinking)
+    assert f.severity is Severity.PASS and "shrinks" in f.message
+    flat = curves.learning_curve(0.75, 0.0, 0.5, sizes=sizes, train=(0.80, 0.85, 0.90, 0.95))
+    g = judge("gap-trend", flat)
+    assert g.severity is Severity.WARN and g.numbers["slope_per_doubling"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_model_too_large_when_a_smaller_model_is_as_good():
+    f = judge("model-too-large", curves.size_curve((0.70, 0.853, 0.85)))
+    assert f.severity is Severity.WARN and f.numbers["model"] == "2 layers"
+    g = judge("model-too-large", curves.size_curve((0.70, 0.78, 0.85)))
+    assert g.severity is Severity.PASS and "capacity helps" in g.message
+
+
+def test_model_too_large_uses_the_tolerance():
+    result = curves.size_curve((0.70, 0.835, 0.85))
+    assert judge("model-too-large", result).severity is Severity.PASS
+    assert judge("model-too-large", result, model_size_tolerance=0.02).severity is Severity.WARN
+
+
+@pytest.mark.parametrize("user_lr,severity,word", [(5e-5, Severity.PASS, "inside"), (1e-3, Severity.WARN, "above"),
+                                                   (1e-7, Severity.WARN, "below"), (0.05, Severity.FAIL, "diverged")])
+def test_lr_outside_range(user_lr, severity, word):
+    r = curves.lr_range(user_lr)
+    f = judge("lr-outside-range", r)
+    assert f.severity is severity and word in f.message
+    if severity is not Severity.PASS:
+        assert f"{r.suggested_lr:.0e}" in f.message
+
+
+def test_lr_range_brackets_the_fall_and_finds_the_divergence():
+    r = curves.lr_range(5e-5, fall_at=5e-5, diverge_at=3e-3)
+    assert r.range_low < 5e-5 < r.range_high < 1e-3
+    assert r.steepest_lr == pytest.approx(5e-5, rel=0.5)
+    assert 3e-3 < r.diverged_lr < 0.1
+    assert r.range_low <= r.suggested_lr <= r.range_high
+
+
+def test_rules_never_judge_without_their_numbers():
+    no_trend = dataclasses.replace(STEEP, gap_trend=None)
+    assert judge("gap-trend", no_trend).severity is Severity.SKIP
