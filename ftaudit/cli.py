@@ -8,11 +8,14 @@ import signal
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ftaudit import __version__
-from ftaudit.errors import UsageError
+from ftaudit.errors import Interrupted, UsageError
 from ftaudit.results import AuditResult, ExitCode, Severity
+
+if TYPE_CHECKING:
+    from ftaudit.config import AuditConfig
 
 EPILOG = """exit codes: 0 every gate passed, 1 a gate failed (see --fail-on), 2 bad input or usage (nothing was
 written), 3 internal error or a probe crashed, 130 interrupted.
@@ -95,6 +98,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ftaudit.demo import DEFAULT_OUT as DEMO_OUT
+
     parser = _Parser(prog="ftaudit", description="Why did my fine-tune fail? Audits a BERT-style text classifier.",
                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ftaudit {__version__}")
@@ -109,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="DIR", help="folder to write into (default: the folder of RESULT_JSON)")
     report.add_argument("--quiet", action="store_true", help="print nothing but errors")
     sub.add_parser("probes", help="list the probes and rules, with every rule's code and default threshold")
+    demo = sub.add_parser("demo", help="fine-tune MiniLM on a generated legal corpus with planted defects and audit "
+                                       "it (about 3 minutes on a laptop CPU)",
+                          description="Generate a small legal-document corpus with two planted defects (too few "
+                                      "training documents, and a header only one class's training documents carry), "
+                                      "fine-tune all-MiniLM-L6-v2 on it, audit the result and write the report. "
+                                      "Needs: pip install 'ftaudit[demo]'.")
+    demo.add_argument("--out", metavar="DIR", default=DEMO_OUT,
+                      help=f"output folder for the report and the generated data (default: {DEMO_OUT})")
+    demo.add_argument("--overwrite", action="store_true", help="replace an existing report in --out (by default "
+                                                              "it is moved aside and kept)")
+    demo.add_argument("--quiet", action="store_true", help="print only the verdict line and errors")
     return parser
 
 
@@ -130,23 +146,59 @@ def exit_code(result: AuditResult) -> ExitCode:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ftaudit import output
-    from ftaudit.audit import run_audit
     from ftaudit.config import load_config
-    from ftaudit.report.console import Progress, make_console, render_summary
 
     config = load_config(args.config, overrides_from(args))
-    staging = output.prepare(config.output.out, overwrite=config.output.overwrite)
+    if _nothing_to_audit(config):  # a bare `ftaudit run` shows what ftaudit does
+        from ftaudit import demo
+
+        out = config.output.out if "out" in overrides_from(args).get("output", {}) else demo.DEFAULT_OUT
+        return demo.run_demo(out=out, overwrite=config.output.overwrite, quiet=config.output.quiet)
+    return exit_code(audit_to_folder(config))
+
+
+def _nothing_to_audit(config: "AuditConfig") -> bool:
+    d, m = config.data, config.model
+    return not (d.train or d.test or d.validation or m.model or m.base or config.train.fine_tune)
+
+
+def audit_to_folder(config: "AuditConfig", *,
+                    stage_inputs: Callable[[Path], Mapping[str, Path]] | None = None) -> AuditResult:
+    """Audit, write result.json, report.html and junit.xml into --out atomically, print the summary.
+
+    `stage_inputs(folder) -> {"train": path, "test": path}` writes input files into the staging folder (they
+    land in --out next to the report) and names the data the audit reads; the report names their final place.
+    """
+    from ftaudit import output
+    from ftaudit.audit import run_audit
+    from ftaudit.cache import AuditCache
+    from ftaudit.report.console import Progress, make_console, render_summary
+
+    cache = AuditCache.for_config(config)
     console = make_console()
+    staging = None
     try:
+        staging = output.prepare(config.output.out, overwrite=config.output.overwrite)
+        if stage_inputs is not None:
+            paths = {k: str(v) for k, v in stage_inputs(staging.folder).items()}
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
         with Progress(console, quiet=config.output.quiet) as progress:
-            result = run_audit(config, staging, progress)
+            result = run_audit(config, staging, progress, cache=cache)
+        result = _relocated(result, str(staging.folder), str(staging.out))
         for name, text in render_all(result).items():
             staging.write_text(name, text)
         moved = staging.commit()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: --out untouched, finished probes kept for --resume
+        if staging is not None:
+            staging.discard()
+        kept = cache.kept_message()
+        raise Interrupted("interrupted; no report was written and --out was left as it was"
+                          + (f"; {kept}" if kept else "")) from None
     except BaseException:
-        staging.discard()
+        if staging is not None:
+            staging.discard()
         raise
+    cache.clear()  # the report holds every result now
     if moved:
         console.print(moved)
     report = Path(config.output.out) / "report.html"
@@ -154,7 +206,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print(result.diagnosis.verdict, highlight=False, markup=False)
     else:
         render_summary(result, console, out=str(report))
-    return exit_code(result)
+    return result
+
+
+def _relocated(result: AuditResult, staged: str, final: str) -> AuditResult:
+    """The result with paths inside the staging folder renamed to where they are after the commit."""
+
+    def move(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(staged):
+            return final + value[len(staged):]
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        return value
+
+    run = result.run
+    run = dataclasses.replace(run, train=move(run.train), test=move(run.test), model=move(run.model),
+                              config=move(run.config))
+    return dataclasses.replace(result, run=run)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -173,7 +241,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         result = from_json(text)
     except UsageError:
         raise
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise UsageError(f"{path} is not an ftaudit result ({str(exc).splitlines()[0][:120]})",
                          "pass the result.json written by `ftaudit run`") from None
     out = Path(args.out) if args.out else path.parent
@@ -206,7 +274,13 @@ def cmd_probes(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "probes": cmd_probes}
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ftaudit.demo import run_demo
+
+    return run_demo(out=args.out, overwrite=args.overwrite, quiet=args.quiet)
+
+
+COMMANDS = {"run": cmd_run, "report": cmd_report, "probes": cmd_probes, "demo": cmd_demo}
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -230,8 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"ftaudit: error: {exc.one_line()}\n")
         return ExitCode.USAGE_ERROR
-    except KeyboardInterrupt:
-        sys.stderr.write("ftaudit: interrupted; no report was written and --out was left as it was\n")
+    except KeyboardInterrupt as exc:
+        text = exc.args[0] if isinstance(exc, Interrupted) and exc.args else \
+            "interrupted; no report was written and --out was left as it was"
+        sys.stderr.write(f"ftaudit: {text}\n")
         return ExitCode.INTERRUPTED
     except Exception as exc:
         if strict:

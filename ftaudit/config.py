@@ -68,6 +68,7 @@ class TrainConfig:
     freeze_encoder: bool = opt(False, "fine-tune mode: train only the classification head")
     seeds: int = opt(1, "fine-tune mode: number of fine-tunes differing only in seed (seed, seed+1, ...)")
     grad_norm_every: int = opt(10, "fine-tune mode: record per-layer gradient norms every N steps")
+    max_grad_norm: float = opt(1.0, "fine-tune mode: clip the global gradient norm to this (0 turns clipping off)")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class RunConfig:
     max_eval_examples: int = opt(20000, "largest number of examples per split that the prediction pass uses; "
                                         "larger splits are sampled (stratified) and the report says so")
     strict: bool = opt(False, "re-raise a probe's exception instead of recording it as an error finding")
+    resume: bool = opt(False, "reuse the probes (and curve points) that an interrupted run with the same model, data "
+                              "and settings finished; they are kept in .ftaudit-cache next to --out")
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         raise UsageError(f"{where} must be a number, got {value!r}", f"set {where} to a finite number")
     if tp is str:
         if isinstance(value, str):
+            if "\0" in value:
+                raise UsageError(f"{where} holds a NUL character", f"remove it from {where}")
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
@@ -214,6 +219,7 @@ def _validate(config: AuditConfig) -> AuditConfig:
         (t.weight_decay >= 0, f"--weight-decay must be >= 0, got {t.weight_decay}", "use e.g. 0.01"),
         (t.seeds >= 1, f"--seeds must be at least 1, got {t.seeds}", "use 1, or 3-5 to measure seed spread"),
         (t.grad_norm_every >= 1, f"--grad-norm-every must be at least 1, got {t.grad_norm_every}", "use e.g. 10"),
+        (t.max_grad_norm >= 0, f"--max-grad-norm must be >= 0, got {t.max_grad_norm}", "use 1.0, or 0 for no clipping"),
         (d.max_length >= 2, f"--max-length must be at least 2, got {d.max_length}", "use e.g. 128"),
         (r.eval_batch_size >= 1, f"--eval-batch-size must be at least 1, got {r.eval_batch_size}", "use e.g. 64"),
         (r.max_eval_examples >= 10, f"--max-eval-examples must be at least 10, got {r.max_eval_examples}",
@@ -269,7 +275,7 @@ def _resolve_paths(values: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     out = dict(values)
     for key in ("train", "test", "validation", "model", "base", "out"):
         value = out.get(key)
-        if isinstance(value, str) and value and not Path(value).is_absolute():
+        if isinstance(value, str) and value and "\0" not in value and not Path(value).is_absolute():
             candidate = base_dir / value
             if key in ("out",) or candidate.exists():
                 out[key] = str(candidate)

@@ -89,6 +89,12 @@ def bootstrap_confusions(cm: np.ndarray, n: int, rng: np.random.Generator) -> np
     return draws.reshape(n, *cm.shape)
 
 
+def equal_mass_bins(confidence: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
+    """Bin index of each confidence: edges at its quantiles, so equal confidences always share a bin."""
+    edges = np.quantile(confidence, np.linspace(0, 1, bins + 1)[1:-1])
+    return np.searchsorted(edges, confidence, side="right")
+
+
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
     """ECE with equal-mass bins: sum_b |B|/n * |acc(B) - conf(B)|.
 
@@ -96,8 +102,7 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     """
     if len(confidence) == 0:
         return float("nan")
-    edges = np.quantile(confidence, np.linspace(0, 1, bins + 1)[1:-1])
-    which = np.searchsorted(edges, confidence, side="right")
+    which = equal_mass_bins(confidence, bins)
     total = 0.0
     for b in np.unique(which):
         members = which == b

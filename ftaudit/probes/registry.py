@@ -5,14 +5,36 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.metadata import entry_points
 
+from ftaudit.probes.attribution import AttributionProbe
+from ftaudit.probes.balance import BalanceProbe
 from ftaudit.probes.base import Probe
+from ftaudit.probes.calibration import CalibrationProbe
 from ftaudit.probes.drift import DriftProbe
+from ftaudit.probes.duplicates import DuplicatesProbe
+from ftaudit.probes.dynamics import DynamicsProbe
 from ftaudit.probes.gap import GapProbe
+from ftaudit.probes.leakage import LeakageProbe
+from ftaudit.probes.learning_curve import LearningCurveProbe
+from ftaudit.probes.lr_range import LrRangeProbe
+from ftaudit.probes.shift import ShiftProbe
+from ftaudit.probes.size_curve import SizeCurveProbe
+from ftaudit.probes.truncation import TruncationProbe
 
 # Order matters only for display and for the console: cheap probes first.
 DEFAULT_PROBES: tuple[type[Probe], ...] = (
     GapProbe,
     DriftProbe,
+    DynamicsProbe,
+    LeakageProbe,
+    DuplicatesProbe,
+    BalanceProbe,
+    ShiftProbe,
+    TruncationProbe,
+    CalibrationProbe,
+    AttributionProbe,
+    LearningCurveProbe,  # fine-tune mode: several extra fine-tunes, so after the cheap probes
+    SizeCurveProbe,
+    LrRangeProbe,
 )
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.metadata import entry_points
 
-from ftaudit.rules import drift, gap
+from ftaudit.rules import attribution, curves, data, drift, dynamics, gap
 from ftaudit.rules.base import Rule, Threshold
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     *gap.RULES,
     *drift.RULES,
+    *dynamics.RULES,
+    *data.RULES,
+    *attribution.RULES,
+    *curves.RULES,
 )
 
 

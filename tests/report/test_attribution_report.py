@@ -10,7 +10,7 @@ from ftaudit.report.charts.attribution import charts
 from ftaudit.report.html import render_html
 from ftaudit.results import (AuditResult, Diagnosis, GateResult, ProbeOutcome, RootCause, RunInfo, _decode_dataclass,
                              _encode, from_json, to_json)
-from tests.rules.test_attribution import deletion, result, word
+from tests.rules.test_attribution_rules import deletion, result, word
 
 HOSTILE = '<script>alert("x")</script>'
 
