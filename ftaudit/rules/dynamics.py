@@ -30,7 +30,7 @@ STILL_IMPROVING = Threshold("still_improving_drop", 0.15, "training loss still f
 STILL_IMPROVING_FLOOR = Threshold("still_improving_min_loss", 0.3, "still-improving is judged only when the final "
                                   "training loss is at least this share of H(y); below it, a falling loss is "
                                   "memorisation, not under-training")
-BARELY_FELL = Threshold("loss_fall_ratio", 0.8, "final training loss above this share of the initial loss: the "
+BARELY_FELL = Threshold("loss_fall_ratio", 0.9, "final training loss above this share of the initial loss: the "
                                                 "loss barely fell")
 NOISE_SHARE = Threshold("label_noise_share", 0.1, "share of training examples with area under the margin below -k x typical "
                                                   "above which label noise is suspected")
