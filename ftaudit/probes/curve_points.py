@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -239,3 +239,33 @@ def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule,
                                 max_length=ctx.config.data.max_length, device=ctx.device, seed=seed, record=False,
                                 model=model, encodings=encodings)
     return model, None
+
+
+@dataclass(frozen=True)
+class PointRun:
+    """The points of a curve probe's jobs, with their test correctness, the extra training time and cache hits."""
+
+    points: list[CurvePoint]
+    correct: list[np.ndarray]
+    extra_seconds: float  # training time of the points trained in this run (cached ones cost nothing)
+    cached: int
+
+
+def run_points(ctx: "AuditContext", jobs: Sequence[Any], label: str,
+               train_one: Callable[[Any], tuple[CurvePoint, np.ndarray]]) -> PointRun:
+    """Train (or read from the cache) one point per job, one after another, with a progress bar."""
+    points: list[CurvePoint] = []
+    correct: list[np.ndarray] = []
+    extra, cached = 0.0, 0
+    task = ctx.progress.task(label, total=len(jobs)) if ctx.progress else None
+    for job in jobs:
+        point, test_correct = train_one(job)
+        points.append(point)
+        correct.append(test_correct)
+        extra += point.seconds if point.source == "trained" else 0.0
+        cached += point.source == "cached"
+        if task:
+            task.advance()
+    if task:
+        task.done()
+    return PointRun(points=points, correct=correct, extra_seconds=extra, cached=cached)

@@ -12,7 +12,7 @@ from ftaudit.config import opt
 from ftaudit.curvefit import GapTrend, PowerLawFit, fit_power_law, gap_trend, usable
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
-from ftaudit.probes.curve_points import CurvePoint, Schedule, main_point, train_point
+from ftaudit.probes.curve_points import CurvePoint, Schedule, main_point, run_points, train_point
 from ftaudit.results import ProbeResult
 
 if TYPE_CHECKING:
@@ -110,24 +110,15 @@ class LearningCurveProbe(Probe):
         from ftaudit.cache import cache_of
 
         cache = cache_of(ctx)
-        points: list[CurvePoint] = []
-        correct: list[np.ndarray] = []
-        extra = 0.0
-        cached = 0
         jobs = [(size, r) for size in sizes[:-1] for r in range(o.repeats)]
-        task = ctx.progress.task("learning curve", total=len(jobs)) if ctx.progress else None
-        for size, repeat in jobs:
+
+        def train_one(job: tuple[int, int]) -> tuple[CurvePoint, np.ndarray]:
+            size, repeat = job
             schedule = raised_schedule(size, full.schedule, min_steps, o.max_epochs)
-            point, test_correct = train_point(ctx, size=size, repeat=repeat, schedule=schedule,
-                                              what="learning-curve")
-            points.append(point)
-            correct.append(test_correct)
-            extra += point.seconds if point.source == "trained" else 0.0
-            cached += point.source == "cached"
-            if task:
-                task.advance()
-        if task:
-            task.done()
+            return train_point(ctx, size=size, repeat=repeat, schedule=schedule, what="learning-curve")
+
+        run = run_points(ctx, jobs, "learning curve", train_one)
+        points, correct, extra, cached = run.points, run.correct, run.extra_seconds, run.cached
         points.append(full)
         correct.append(ctx.predictions("test").correct)
         by_size = [np.stack([c for p, c in zip(points, correct) if p.size == s]) for s in sizes]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from ftaudit.config import opt
 from ftaudit.curvefit import paired_differences
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
-from ftaudit.probes.curve_points import CurvePoint, main_point, train_point
+from ftaudit.probes.curve_points import CurvePoint, main_point, run_points, train_point
 from ftaudit.probes.learning_curve import N_BOOTSTRAP, accuracy_interval
 from ftaudit.results import ProbeResult
 
@@ -103,23 +103,16 @@ class SizeCurveProbe(Probe):
                 raise UsageError(f"--size-curve-layers {bad[0]} is not below the base's {total} layers",
                                  f"use depths from 1 to {total - 1}")
             variants = [("layers", k) for k in depths]
-        points: list[CurvePoint] = []
-        correct: list[np.ndarray] = []
-        extra, cached = 0.0, 0
         jobs = [(v, r) for v in variants for r in range(o.repeats)]
-        task = ctx.progress.task("size curve", total=len(jobs)) if ctx.progress else None
-        for (kind, value), repeat in jobs:
-            point, test_correct = train_point(
-                ctx, size=len(train), repeat=repeat, schedule=full.schedule, what="size-curve",
-                layers=value if kind == "layers" else None, model_ref=value if kind == "model" else None)
-            points.append(point)
-            correct.append(test_correct)
-            extra += point.seconds if point.source == "trained" else 0.0
-            cached += point.source == "cached"
-            if task:
-                task.advance()
-        if task:
-            task.done()
+
+        def train_one(job: tuple[tuple[str, Any], int]) -> tuple[CurvePoint, np.ndarray]:
+            (kind, value), repeat = job
+            return train_point(ctx, size=len(train), repeat=repeat, schedule=full.schedule, what="size-curve",
+                               layers=value if kind == "layers" else None,
+                               model_ref=value if kind == "model" else None)
+
+        run = run_points(ctx, jobs, "size curve", train_one)
+        points, correct, extra, cached = run.points, run.correct, run.extra_seconds, run.cached
         points.append(full)
         correct.append(ctx.predictions("test").correct)
         names = list(dict.fromkeys(p.model for p in points))
