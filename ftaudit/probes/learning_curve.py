@@ -41,7 +41,7 @@ class LearningCurveResult(ProbeResult):
     n_train: int  # the full training set
     n_test: int
     chance: float  # majority-class accuracy on test
-    min_steps: int  # the step floor the schedules were raised to (at most the main run's steps)
+    min_steps: int  # the step floor the schedules were raised to (at most the main run's steps, within budget)
     max_epochs: int
     points: tuple[CurvePoint, ...]  # every fine-tune, one per size and repeat
     sizes: tuple[SizeSummary, ...]
@@ -51,6 +51,8 @@ class LearningCurveResult(ProbeResult):
     main_seconds: float | None  # wall time of the main fine-tune, for the cost ratio
     cached_points: int
     cache_dir: str  # where the cached points came from ("" when none did)
+    budget: float = 1.0  # the curve's fine-tunes may take at most this many times the main run's steps, per repeat
+    wanted_min_steps: int = 0  # the floor asked for (--curve-min-steps), before the budget lowered it
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,17 @@ class Options:
                              "subsets to reach it, never beyond the main run's steps (Mosbach et al. 2021)",
                          flag="--curve-min-steps")
     max_epochs: int = opt(20, "cap on the raised epochs of a small subset", flag="--curve-max-epochs")
+    budget: float = opt(1.0, "most optimisation steps the curve's fine-tunes may take together, as a multiple of "
+                             "the main fine-tune's (per repeat); the step floor is lowered until they fit",
+                        flag="--curve-budget")
 
     def validate(self) -> None:
         checks = [(self.sizes >= 2, f"--curve-sizes must be at least 2, got {self.sizes}", "use e.g. 4"),
                   (self.repeats >= 1, f"--curve-repeats must be at least 1, got {self.repeats}", "use 1, or 3"),
                   (self.min_steps >= 1, f"--curve-min-steps must be at least 1, got {self.min_steps}", "use e.g. 40"),
                   (self.max_epochs >= 1, f"--curve-max-epochs must be at least 1, got {self.max_epochs}",
-                   "use e.g. 20")]
+                   "use e.g. 20"),
+                  (self.budget > 0, f"--curve-budget must be above 0, got {self.budget}", "use e.g. 1.0")]
         for ok, problem, fix in checks:
             if not ok:
                 raise UsageError(problem, fix)
@@ -90,6 +96,17 @@ def raised_schedule(size: int, base: Schedule, min_steps: int, max_epochs: int) 
                     warmup_ratio=base.warmup_ratio)
 
 
+def budget_floor(sizes: list[int], base: Schedule, min_steps: int, max_epochs: int, budget: float) -> int:
+    """The highest step floor (at most min_steps) whose raised schedules of `sizes` take together at most
+    `budget` x the main run's steps. Halving sizes at the main run's epochs take 1/2 + 1/4 + ... < 1x, so a
+    budget of 1.0 always leaves room for the plain epochs (floor 0)."""
+    limit = budget * base.steps
+    for floor in range(min_steps, 0, -1):
+        if sum(raised_schedule(z, base, floor, max_epochs).steps for z in sizes) <= limit:
+            return floor
+    return 0
+
+
 class LearningCurveProbe(Probe):
     """Data-size curve: test and train accuracy at halving fractions of train, with a power-law extrapolation."""
 
@@ -105,8 +122,9 @@ class LearningCurveProbe(Probe):
         train, test = ctx.splits["train"], ctx.splits["test"]
         n_classes = ctx.labels.size
         full = main_point(ctx)
-        min_steps = min(o.min_steps, full.schedule.steps)
         sizes = curve_sizes(len(train), o.sizes, n_classes)
+        wanted = min(o.min_steps, full.schedule.steps)
+        min_steps = budget_floor(sizes[:-1], full.schedule, wanted, o.max_epochs, o.budget)
         from ftaudit.cache import cache_of
 
         cache = cache_of(ctx)
@@ -138,7 +156,7 @@ class LearningCurveProbe(Probe):
             n_train=len(train), n_test=len(labels), chance=chance, min_steps=min_steps, max_epochs=o.max_epochs,
             points=tuple(points), sizes=summaries, fit=fit, gap_trend=trend, extra_seconds=extra,
             main_seconds=full.seconds or None, cached_points=cached,
-            cache_dir=str(cache.folder or "") if cached else "")
+            cache_dir=str(cache.folder or "") if cached else "", budget=o.budget, wanted_min_steps=wanted)
 
 
 def accuracy_interval(correct: np.ndarray, seed: int, level: float = 0.95) -> tuple[float, float]:

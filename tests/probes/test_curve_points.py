@@ -27,6 +27,20 @@ def test_small_subsets_get_more_epochs_up_to_the_cap():
     assert (s.lr, s.batch_size, s.warmup_ratio) == (BASE.lr, BASE.batch_size, BASE.warmup_ratio)
 
 
+def test_the_step_floor_is_lowered_until_the_curve_fits_its_budget():
+    from ftaudit.probes.learning_curve import budget_floor
+
+    main = Schedule(epochs=3, steps=24, batch_size=32, lr=5e-5, warmup_ratio=0.1)  # 256 examples
+    subsets = [32, 64, 128]
+    steps = lambda f: sum(raised_schedule(z, main, f, 20).steps for z in subsets)  # noqa: E731
+    assert steps(24) == 20 + 24 + 24  # the full floor would cost 2.8x the main run
+    floor = budget_floor(subsets, main, 24, 20, budget=1.0)
+    assert steps(floor) <= 24 < steps(floor + 1)
+    assert budget_floor(subsets, main, 24, 20, budget=3.0) == 24  # a generous budget keeps the asked floor
+    big = Schedule(epochs=3, steps=1920, batch_size=32, lr=5e-5, warmup_ratio=0.1)  # 20,480 examples
+    assert budget_floor([2560, 5120, 10240], big, 40, 20, budget=1.0) == 40  # large subsets already exceed it
+
+
 def test_bits_round_trip():
     rng = np.random.default_rng(0)
     for n in (1, 7, 8, 1001):
