@@ -122,7 +122,7 @@ def write_jsonl(path: Path, rows: Rows) -> None:
     path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows))
 
 
-def run(scenario: Scenario, base: str, workdir: Path) -> dict:
+def run(scenario: Scenario, base: str, workdir: Path, again: bool = False) -> dict:
     train, test, _ = base_rows()
     train, test = scenario.transform(train, test, random.Random(1))
     folder = workdir / scenario.name
@@ -132,17 +132,22 @@ def run(scenario: Scenario, base: str, workdir: Path) -> dict:
            "--train", str(folder / "train.jsonl"), "--test", str(folder / "test.jsonl"),
            "--max-length", "64", "--epochs", "3", "--batch-size", "16", "--lr", "5e-5",
            "--attribution-examples", "64", "--out", str(folder / "report"), "--overwrite", "--quiet", *scenario.args]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - start
+    result_file = folder / "report" / "result.json"
+    if again:  # --rejudge: the stored run, judged again
+        stored = json.loads(result_file.read_text()) if result_file.exists() else {}
+        proc = subprocess.CompletedProcess(cmd, 0 if stored else 2, "", "no stored run to judge again")
+        seconds = stored.get("run", {}).get("seconds", 0.0)
+    else:
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        seconds = time.perf_counter() - start
     row = {"scenario": scenario.name, "expected": list(scenario.expected), "exit": proc.returncode,
            "seconds": round(seconds, 1)}
-    result_file = folder / "report" / "result.json"
     if proc.returncode not in (0, 1) or not result_file.exists():
         row.update(diagnosed=[], hit1=False, hit3=False, test_accuracy=None,
                    error=(proc.stderr.strip().splitlines() or ["no output"])[-1][:200])
         return row
-    result = json.loads(result_file.read_text())
+    result = rejudge(result_file) if again else json.loads(result_file.read_text())
     row.update(details(result, folder / "report", train))
     causes = [c["code"] for c in result["diagnosis"]["root_causes"]]
     gap = next((p["result"] for p in result["probes"] if p["name"] == "gap" and p["status"] == "ok"), None)
@@ -151,6 +156,23 @@ def run(scenario: Scenario, base: str, workdir: Path) -> dict:
                test_accuracy=None if gap is None else round(gap["test"]["accuracy"], 3),
                verdict=result["diagnosis"]["verdict"])
     return row
+
+
+def rejudge(result_file: Path) -> dict:
+    """result.json with its findings and diagnosis recomputed by the current rules from the stored measurements
+    (default thresholds): recalibrating the rules needs no new fine-tune."""
+    import dataclasses
+
+    from ftaudit.diagnosis import diagnose
+    from ftaudit.results import from_json, to_dict
+    from ftaudit.rules.registry import all_rules, threshold_defaults
+
+    stored = from_json(result_file.read_text())
+    defaults = {name: t.default for name, t in threshold_defaults().items()}
+    by_name = {o.name: o for o in stored.probes}
+    findings = tuple(rule.evaluate(by_name.get(rule.probe), defaults.__getitem__) for rule in all_rules()
+                     if rule.probe in by_name)
+    return to_dict(dataclasses.replace(stored, findings=findings, diagnosis=diagnose(findings)))
 
 
 def details(result: dict, report: Path, train: Rows) -> dict:
@@ -232,6 +254,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="run the quick subset only")
     parser.add_argument("--scenario", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--workdir", default=str(OUT / "runs"))
+    parser.add_argument("--rejudge", action="store_true",
+                        help="do not fine-tune: judge the runs stored in --workdir again with the current rules, and "
+                             "write the table to diagnose-rejudged.{json,md}")
     args = parser.parse_args()
     import platform
     import os
@@ -251,22 +276,22 @@ def main() -> None:
     print(f"{'scenario':<26} {'planted':<30} {'top-3 diagnosed':<50} {'top-1':<5} {'test acc':>8} {'time':>7}",
           flush=True)
     for scenario in chosen:
-        r = run(scenario, base, Path(args.workdir))
+        r = run(scenario, base, Path(args.workdir), again=args.rejudge)
         rows.append(r)
         diag = ", ".join(r["diagnosed"]) or "error: " + r.get("error", "")
         acc = "n/a" if r["test_accuracy"] is None else f"{r['test_accuracy']:.3f}"
         print(f"{r['scenario']:<26} {' / '.join(r['expected']):<30} {diag[:50]:<50} "
               f"{'hit' if r['hit1'] else 'MISS':<5} {acc:>8} {r['seconds']:>6.0f}s", flush=True)
-        write(rows, meta)  # after every scenario, so an interrupted run keeps what it measured
+        write(rows, meta, "diagnose-rejudged" if args.rejudge else "diagnose")  # after every scenario
     s = summary(rows)
     print(f"top-1 {s['top1']}/{s['n']}, top-3 {s['top3']}/{s['n']}, false alarms on healthy runs "
           f"{s['false_alarms']}/{s['healthy']}")
 
 
-def write(rows: list[dict], meta: dict) -> None:
+def write(rows: list[dict], meta: dict, stem: str = "diagnose") -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "diagnose.json").write_text(json.dumps({"meta": meta, "rows": rows, "summary": summary(rows)}, indent=2))
-    (OUT / "diagnose.md").write_text(markdown(rows, meta))
+    (OUT / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows, "summary": summary(rows)}, indent=2))
+    (OUT / f"{stem}.md").write_text(markdown(rows, meta))
 
 
 if __name__ == "__main__":

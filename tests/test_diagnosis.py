@@ -305,3 +305,15 @@ def test_an_accuracy_gap_without_confident_test_mistakes_is_not_memorisation():
     memorised = diagnose([f("gap-too-large", F), f("loss-gap-too-large", W), f("data-limited", P)])
     assert codes(memorised) == ["overfitting"]
     assert any(e.startswith("gap-too-large + loss-gap-too-large") for e in memorised.root_causes[0].evidence)
+
+
+def test_a_high_loss_with_a_moving_encoder_is_label_noise_not_a_small_learning_rate():
+    # 30% flipped labels on 600 reviews: loss 0.695 -> 0.661, encoder drift 0.5%, 24% of examples flagged
+    moved = {"encoder_relative_drift": 0.0049}
+    noisy = diagnose([f("label-noise-suspected", W), f("loss-barely-fell", W), f("training-collapsed", P),
+                      f("encoder-frozen", P, moved), f("gap-too-large", F), f("loss-gap-too-large", P)])
+    assert codes(noisy)[0] == "label-noise"
+    assert "lr-too-low" not in codes(noisy)
+    crawling = diagnose([f("loss-barely-fell", W), f("training-collapsed", P),
+                         f("encoder-frozen", W, {"encoder_relative_drift": 1e-5})])
+    assert codes(crawling)[0] == "lr-too-low"

@@ -32,8 +32,11 @@ STILL_IMPROVING_FLOOR = Threshold("still_improving_min_loss", 0.3, "still-improv
                                   "memorisation, not under-training")
 BARELY_FELL = Threshold("loss_fall_ratio", 0.9, "final training loss above this share of the initial loss: the "
                                                 "loss barely fell")
-NOISE_SHARE = Threshold("label_noise_share", 0.1, "share of training examples with area under the margin below -k x typical "
-                                                  "above which label noise is suspected")
+NOISE_SHARE = Threshold("label_noise_share", 0.15, "share of training examples with area under the margin below -k x "
+                                                   "typical above which label noise is suspected")
+NOISE_MIN_LIFT = Threshold("label_noise_min_lift", 0.05, "label noise is judged only when test accuracy beats the "
+                                                         "majority class by this much: the margins of a model that "
+                                                         "learned nothing say nothing about its labels")
 SEED_STD = Threshold("seed_max_std", 0.02, "standard deviation of accuracy across seeds above this is unstable")
 SEED_FAILED = Threshold("seed_max_failed_share", 0.0, "share of seeds that collapsed or diverged above this is "
                                                       "unstable")
@@ -145,11 +148,20 @@ def _barely_fell(r: DynamicsResult, threshold: T) -> Judgement | None:
 def _label_noise(r: DynamicsResult, threshold: T) -> Judgement | None:
     if r.noise_rate is None or _failed(r, threshold):
         return None
-    if r.final_loss is not None and r.label_entropy and \
+    # Wrong labels hold the training loss up (30% flipped binary labels: H(0.3) = 0.88 H(y)), so a high loss alone
+    # does not mean the model learned nothing; a model that cannot beat the majority class on test has not.
+    lift = threshold(NOISE_MIN_LIFT.name)
+    if r.test_accuracy is not None and r.majority_baseline is not None:
+        if r.test_accuracy - r.majority_baseline < lift:
+            return Judgement(Severity.SKIP, f"not judged: test accuracy {pct(r.test_accuracy)} is within "
+                                            f"{pct(lift)} of the majority baseline {pct(r.majority_baseline)}; the "
+                                            "margins of a model that learned nothing say nothing about its labels",
+                             {"test_accuracy": r.test_accuracy, "majority_baseline": r.majority_baseline})
+    elif r.final_loss is not None and r.label_entropy and \
             r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy:
         return Judgement(Severity.SKIP, f"not judged: the training loss stayed at {r.final_loss:.3f}, near H(y) = "
-                                        f"{r.label_entropy:.3f}; the margins of a model that did not fit its data "
-                                        "say nothing about its labels", {"final_loss": r.final_loss})
+                                        f"{r.label_entropy:.3f}, and there is no test accuracy to show the model "
+                                        "learned anything", {"final_loss": r.final_loss})
     limit = threshold(NOISE_SHARE.name)
     numbers = {"flagged": r.n_flagged, "tracked": r.n_tracked, "noise_rate": r.noise_rate,
                "aum_threshold": r.aum_threshold}
@@ -197,6 +209,6 @@ RULES = (
     Rule("loss-barely-fell", "the training loss fell well below its initial value", "dynamics", _barely_fell,
          (BARELY_FELL,)),
     Rule("label-noise-suspected", "few training examples have a negative area under the margin", "dynamics",
-         _label_noise, (NOISE_SHARE,)),
+         _label_noise, (NOISE_SHARE, NOISE_MIN_LIFT)),
     Rule("seed-instability", "fine-tunes differing only in seed agree", "dynamics", _seeds, (SEED_STD, SEED_FAILED)),
 )

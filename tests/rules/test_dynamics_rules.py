@@ -83,6 +83,20 @@ def test_label_noise_share_and_message():
     assert f.severity is Severity.WARN and "280 of 1000" in f.message and "28.0%" in f.message
 
 
+def test_label_noise_is_judged_on_a_model_that_learned_even_when_the_loss_stays_high():
+    # 30% flipped labels on 600 reviews: the loss ends at 0.661 (0.95 H(y)), test accuracy 60.5% vs 50.3%
+    noisy = healthy(final_loss=0.661, initial_loss=0.695, test_accuracy=0.605, majority_baseline=0.503,
+                    n_flagged=144, noise_rate=0.24, n_tracked=600)
+    assert judge("label-noise-suspected", noisy).severity is Severity.WARN
+    clean = healthy(n_flagged=60, noise_rate=0.10, n_tracked=600)  # a healthy run flags the hardest 10%
+    assert judge("label-noise-suspected", clean).severity is Severity.PASS
+    nothing = healthy(final_loss=0.69, test_accuracy=0.52, majority_baseline=0.5, noise_rate=0.4)
+    f = judge("label-noise-suspected", nothing)
+    assert f.severity is Severity.SKIP and "learned nothing" in f.message
+    no_test = healthy(final_loss=0.68, test_accuracy=None, noise_rate=0.4)
+    assert judge("label-noise-suspected", no_test).severity is Severity.SKIP
+
+
 def test_seed_instability_from_failed_share_or_spread():
     seeds = (SeedSummary(0, 0.88, 0.5, 0.1, False), SeedSummary(1, 0.5, 1.0, 0.69, False),
              SeedSummary(2, 0.87, 0.5, 0.1, False))
