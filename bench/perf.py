@@ -7,7 +7,8 @@ Rows (each measured in this process, on this machine, in this run):
                   useful FLOP/s (2 x non-embedding params x real tokens) as a share of the measured fp32 matmul peak
   2. attribution  ftaudit's batched IG vs per-example Captum LayerIntegratedGradients (n_steps=50), when available
   3. drift        110M-parameter BERT-base-shaped model: time and peak RSS vs one model's size (in a subprocess)
-  4. overhead     see bench/diagnose.py and the demo's phase timings (the audit vs the fine-tune it audits)
+  4. overhead     the demo (`ftaudit demo`): every probe but the learning curve, and the full audit, as multiples
+                  of the fine-tune it audits (phase timings from its result.json)
   5. scale        data checks and prediction at 1k, 10k, 100k rows: time per row should stay flat
 """
 
@@ -200,6 +201,23 @@ def bench_scale(device, sizes: list[int]) -> list[dict]:
     return rows
 
 
+def bench_overhead() -> dict:
+    """Run the demo in a subprocess; the probes' time as a multiple of its fine-tune, from result.json's phases."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "demo"
+        subprocess.run([sys.executable, "-m", "ftaudit", "demo", "--out", str(out), "--quiet"], check=True,
+                       cwd=ROOT, capture_output=True, text=True)
+        phases = json.loads((out / "result.json").read_text())["run"]["phases"]
+    fine_tune = phases["fine-tune"]
+    probes = {k[len("probe "):]: v for k, v in phases.items() if k.startswith("probe ")}
+    without_curves = sum(v for k, v in probes.items() if k not in ("learning-curve", "size-curve", "lr-range"))
+    audit = sum(probes.values())
+    top = max(probes, key=probes.get)
+    return {"fine_tune_s": fine_tune, "probes_without_curves_s": without_curves, "audit_s": audit,
+            "overhead_without_curves": without_curves / fine_tune, "overhead_full": audit / fine_tune,
+            "probe_seconds": probes, "largest_probe": top}
+
+
 def _data_checks():
     """A callable running every data probe that needs no model on rows, or None if they are not installed."""
     try:
@@ -222,7 +240,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
     parser.add_argument("--json", help="also write the rows to this file")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: prediction,attribution,drift,scale")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated sections to skip: prediction,attribution,drift,overhead,scale")
     args = parser.parse_args()
     import torch
 
@@ -250,6 +269,13 @@ def main() -> None:
               f"{r['load_s']:.2f}s); peak RSS {r['rss_peak_mb']:.0f} MB, {r['rss_peak_mb'] - r['rss_imports_mb']:.0f} "
               f"MB above the imports = {r['peak_over_model']:.2f}x one model ({r['model_mb']:.0f} MB; target < 1.5x)",
               flush=True)
+    if "overhead" not in skip:
+        report["overhead"] = r = bench_overhead()
+        print(f"overhead    demo: fine-tune {r['fine_tune_s']:.1f}s; probes but the learning curve "
+              f"{r['probes_without_curves_s']:.1f}s = {r['overhead_without_curves']:.2f}x (target <= 0.5x; largest: "
+              f"{r['largest_probe']} {r['probe_seconds'][r['largest_probe']]:.1f}s, attribution "
+              f"{r['probe_seconds'].get('attribution', 0):.1f}s); full audit {r['audit_s']:.1f}s = "
+              f"{r['overhead_full']:.2f}x (target <= 2.0x)", flush=True)
     if "scale" not in skip:
         sizes = [1000, 10000] if args.quick else [1000, 10000, 100000]
         report["scale"] = rows = bench_scale(device, sizes)

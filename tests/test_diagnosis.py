@@ -317,3 +317,12 @@ def test_a_high_loss_with_a_moving_encoder_is_label_noise_not_a_small_learning_r
     crawling = diagnose([f("loss-barely-fell", W), f("training-collapsed", P),
                          f("encoder-frozen", W, {"encoder_relative_drift": 1e-5})])
     assert codes(crawling)[0] == "lr-too-low"
+
+
+def test_a_shortcut_only_training_has_explains_the_gap_better_than_overfitting():
+    # marker on positive training texts only: train 100% vs test 49.7%, deletion flips every prediction
+    d = diagnose([f("shortcut-token", F), f("gap-too-large", F), f("loss-gap-too-large", W),
+                  f("class-gap-too-large", W), f("calibration-poor", W, {"mean_confidence": 0.99, "accuracy": 0.5}),
+                  f("no-better-than-baseline", W)])
+    assert codes(d)[0] == "shortcut"
+    assert any(a.startswith("shortcut-token + gap-too-large") for a in d.root_causes[1].against)
