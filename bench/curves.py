@@ -74,7 +74,7 @@ def audit(train: str, test: str, probes: tuple[str, ...], out: Path):
     config = load_config(None, {
         "data": {"train": train, "test": test, "max_length": 64},
         "model": {"base": minilm()},
-        "train": {"fine_tune": True},
+        "train": {"fine_tune": True, "batch_size": 16},  # the diagnose scenarios' recipe (3 epochs, lr 5e-5)
         "run": {"probes": probes, "device": "cpu"},
         "output": {"out": str(out)},
         "probes": {"size-curve": {"layers": (2, 4)}} if "size-curve" in probes else {},
