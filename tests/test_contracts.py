@@ -86,3 +86,24 @@ def test_probe_and_renderer_modules_import_without_torch():
             "    sys.modules[m] = None\n" + "".join(f"import {m}\n" for m in modules))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_readme_rules_table_matches_the_registry():
+    """Every rule is in README's table with its probe and every default threshold, and nothing else is."""
+    import re
+    from pathlib import Path
+
+    from ftaudit.rules.registry import all_rules
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in readme.splitlines():
+        m = re.match(r"^\| `([a-z-]+)`(?: \(opt-in\))? \| `([a-z-]+)` \| [^|]+ \| ([^|]*) \|$", line)
+        if m:
+            rows[m[2]] = (m[1], dict(re.findall(r"`([a-z_]+)` = ([0-9.e+-]+)", m[3])))
+    assert set(rows) == {r.code for r in all_rules()}
+    for rule in all_rules():
+        probe, thresholds = rows[rule.code]
+        assert probe == rule.probe, rule.code
+        assert {t.name: float(t.default) for t in rule.thresholds} == \
+            {k: float(v) for k, v in thresholds.items()}, rule.code
