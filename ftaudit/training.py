@@ -239,10 +239,10 @@ def train_classifier(base_files: Any, tokenizer: Any, train: TextSplit, labels: 
                     g = logits.gather(1, gold[:, None])[:, 0]
                     other = logits.scatter(1, gold[:, None], float("-inf")).max(dim=1).values
                     idx, gp, mg, pr = accelerator.gather((index, logp.gather(1, gold[:, None])[:, 0].exp(),
-                                                          g - other, logits.argmax(dim=1).to(torch.int16)))
+                                                          g - other, logits.argmax(dim=1).to(torch.int32)))
                     gold_prob[epoch, idx] = gp
                     margin[epoch, idx] = mg
-                    pred[epoch, idx] = pr
+                    pred[epoch, idx] = pr.to(torch.int16)  # gathered as int32: gloo (CPU processes) lacks int16
                 if step % every == 0 or step == total - 1:
                     grad_steps.append(step + 1)
                     grad_rows.append(_group_norms(groups, accelerator))

@@ -117,3 +117,30 @@ def test_freeze_encoder_trains_only_the_head(tiny, cli, tmp_path):
     assert [g["layer"] for g in dyn["layers"]] == ["head"] and dyn["frozen_encoder"]
     assert by_code["encoder-frozen"]["severity"] == "warn"
     assert by_code["vanishing-gradients"]["severity"] == "skip"
+
+
+def test_data_parallel_fine_tune_in_two_processes(tiny, tmp_path):
+    """`torchrun --nproc_per_node 2` (the launcher under `accelerate launch`): two CPU processes (gloo) share the
+    batches, gather every example's dynamics, and rank 0 saves and audits the model."""
+    import math
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        torchrun = shutil.which("torchrun")
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "ftaudit", "run", "--fine-tune",
+         "--base", str(tiny["base"]), "--train", str(tiny["train"]), "--test", str(tiny["test"]), "--epochs", "4",
+         "--batch-size", "16", "--max-length", "32", "--lr", "3e-3", "--probes", "gap,drift,dynamics",
+         "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data, by_code = findings(out)
+    dyn = next(p for p in data["probes"] if p["name"] == "dynamics")["result"]
+    assert dyn["steps"] == 4 * math.ceil(400 / (2 * 16))  # each step: one batch of 16 per process
+    assert dyn["n_tracked"] == 400  # margins gathered from both processes
+    assert by_code["training-collapsed"]["severity"] == "pass" and dyn["test_accuracy"] > 0.8
+    assert (out / "model" / "model.safetensors").is_file()
