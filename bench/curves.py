@@ -156,12 +156,14 @@ def print_lr_range(result) -> None:
         print(f"  lr range: {outcome.status} ({outcome.reason})")
         return
     r = outcome.result
-    contains = r.range_low <= 2e-5 and 1e-4 <= r.range_high
-    excludes = not (r.range_low <= 1e-3 <= r.range_high)
-    print(f"  {len(r.lrs)} steps, batch {r.batch_size}, {r.seconds:.0f} s: steepest {r.steepest_lr:.2e}, good range "
+    low, high = r.falls_from_lr, r.min_loss_lr  # the usable range the rule judges against (Smith 2017)
+    contains = low <= 2e-5 and 1e-4 <= high
+    excludes = not (low <= 1e-3 <= high)
+    print(f"  {len(r.lrs)} steps, batch {r.batch_size}, {r.seconds:.0f} s: steepest {r.steepest_lr:.2e}, fastest range "
           f"{r.range_low:.2e} .. {r.range_high:.2e}, lowest loss at {r.min_loss_lr:.2e}, diverged at "
           f"{'never' if r.diverged_lr is None else f'{r.diverged_lr:.2e}'}, suggested {r.suggested_lr:.1e}")
-    print(f"  range contains 2e-5..1e-4: {'yes' if contains else 'NO'}; excludes 1e-3: {'yes' if excludes else 'NO'}")
+    print(f"  usable range (loss starts to fall .. lowest loss): {low:.2e} .. {high:.2e}; contains 2e-5..1e-4: "
+          f"{'yes' if contains else 'NO'}; excludes 1e-3: {'yes' if excludes else 'NO'}")
     for f in result.findings:
         if f.probe == "lr-range":
             print(f"  [{f.severity.value:4}] {f.code}: {f.message}")

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 SMOOTH_SHARE = 0.04  # Gaussian smoothing width, as a share of the steps: centred, so no lag in lr
 DIVERGE_FACTOR = 4.0  # diverged when the smoothed loss exceeds this multiple of its best (fastai's lr_find)
 FELL = 0.9  # a loss below 90% of its start has clearly fallen
-RANGE_SHARE = 0.5  # the good range: where the loss falls at least this share as fast as at its steepest
+RANGE_SHARE = 0.5  # the fastest range: where the loss falls at least this share as fast as at its steepest
+START_SHARE = 0.1  # the loss "starts to fall" where it falls at least this share as fast as at its steepest
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,16 @@ class LrRangeResult(ProbeResult):
     steps_planned: int
     batch_size: int
     steepest_lr: float  # where d(smoothed loss)/d(log lr) is most negative
-    range_low: float  # the good range: loss falls at least RANGE_SHARE as fast as at the steepest point
+    range_low: float  # the fastest range: loss falls at least RANGE_SHARE as fast as at the steepest point
     range_high: float
     min_loss_lr: float
     diverged_lr: float | None  # first lr where the smoothed loss exceeded DIVERGE_FACTOR x its best
     suggested_lr: float
     user_lr: float
     seconds: float
+    # Smith (2017)'s usable range for a fixed learning rate: from where the loss starts to fall (at least
+    # START_SHARE as fast as at its steepest) to where it is lowest (min_loss_lr); 0.0 in results before 0.2
+    falls_from_lr: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class LrAnalysis:
     diverged_lr: float | None
     suggested_lr: float
     used_steps: int  # steps up to (excluding) the divergence
+    falls_from_lr: float = 0.0  # where the loss starts to fall: the low end of the usable range
 
 
 @dataclass(frozen=True)
@@ -112,12 +117,15 @@ def analyse(lrs: Sequence[float], losses: Sequence[float]) -> LrAnalysis:
     hi = i_steep
     while hi + 1 <= i_min and fast[hi + 1]:
         hi += 1
+    start = i_steep
+    while start > 0 and slope[start - 1] <= START_SHARE * slope[i_steep]:
+        start -= 1
     steepest = float(lrs_arr[i_steep])
     return LrAnalysis(smoothed=tuple(float(v) for v in sm), steepest_lr=steepest, range_low=float(lrs_arr[lo]),
                       range_high=float(lrs_arr[hi]), min_loss_lr=float(lrs_arr[i_min]),
                       diverged_lr=None if diverged_at is None else float(lrs_arr[min(diverged_at, len(lrs_arr) - 1)]),
                       suggested_lr=float(f"{steepest:.2g}"),
-                      used_steps=used)
+                      used_steps=used, falls_from_lr=float(lrs_arr[start]))
 
 
 def range_losses(ctx: "AuditContext", lrs: np.ndarray) -> np.ndarray:
@@ -212,4 +220,5 @@ class LrRangeProbe(Probe):
             smoothed=a.smoothed, start_lr=o.start_lr, end_lr=o.end_lr, steps_planned=o.steps,
             batch_size=ctx.config.train.batch_size, steepest_lr=a.steepest_lr, range_low=a.range_low,
             range_high=a.range_high, min_loss_lr=a.min_loss_lr, diverged_lr=a.diverged_lr,
-            suggested_lr=a.suggested_lr, user_lr=ctx.config.train.lr, seconds=time.perf_counter() - start)
+            suggested_lr=a.suggested_lr, user_lr=ctx.config.train.lr, seconds=time.perf_counter() - start,
+            falls_from_lr=a.falls_from_lr)

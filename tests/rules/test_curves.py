@@ -98,6 +98,15 @@ def test_lr_range_brackets_the_fall_and_finds_the_divergence():
     assert r.steepest_lr == pytest.approx(5e-5, rel=0.5)
     assert 3e-3 < r.diverged_lr < 0.1
     assert r.range_low <= r.suggested_lr <= r.range_high
+    assert r.falls_from_lr < r.range_low and r.min_loss_lr > r.range_high  # the usable range is wider
+
+
+def test_a_learning_rate_below_the_steepest_region_but_where_the_loss_falls_is_usable():
+    r = curves.lr_range(5e-5, fall_at=3e-4, diverge_at=2e-2)  # MiniLM at 256 reviews: steepest near 4e-4
+    assert r.range_low > 5e-5 and r.falls_from_lr < 5e-5
+    f = judge("lr-outside-range", r)
+    assert f.severity is Severity.PASS and "usable range" in f.message
+    assert f.numbers["range_low"] == r.falls_from_lr and f.numbers["range_high"] == r.min_loss_lr
 
 
 def test_rules_never_judge_without_their_numbers():
