@@ -1,6 +1,7 @@
 """Factor-curve benchmark on real data: MiniLM-L6 fine-tuned on rotten_tomatoes_polarity, audited end to end.
 
-    python bench/curves.py [--sizes 256,2048] [--test 1000] [--no-size-curve] [--no-lr-range]
+    python bench/curves.py [--sizes 256,2048] [--epochs 10,3] [--lr 1e-4] [--test 1000] [--no-size-curve]
+                           [--no-lr-range]
 
 For each full training-set size it runs `ftaudit run --fine-tune` with the learning curve (and, at the smallest
 size, the size curve over 2/4/6 layers and the LR range test) and prints:
@@ -66,7 +67,7 @@ def write(path: Path, rows: list[dict]) -> str:
     return str(path)
 
 
-def audit(train: str, test: str, probes: tuple[str, ...], out: Path):
+def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int, lr: float):
     from ftaudit.audit import run_audit
     from ftaudit.config import load_config
     from ftaudit.output import prepare
@@ -74,7 +75,7 @@ def audit(train: str, test: str, probes: tuple[str, ...], out: Path):
     config = load_config(None, {
         "data": {"train": train, "test": test, "max_length": 64},
         "model": {"base": minilm()},
-        "train": {"fine_tune": True, "batch_size": 16},  # the diagnose scenarios' recipe (3 epochs, lr 5e-5)
+        "train": {"fine_tune": True, "batch_size": 16, "epochs": epochs, "lr": lr},
         "run": {"probes": probes, "device": "cpu"},
         "output": {"out": str(out)},
         "probes": {"size-curve": {"layers": (2, 4)}} if "size-curve" in probes else {},
@@ -172,6 +173,10 @@ def print_lr_range(result) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256,2048", help="full training-set sizes")
+    parser.add_argument("--epochs", default="10,3", help="epochs of the main fine-tune at each size (small data "
+                                                         "needs more passes to take enough steps; Mosbach et al. 2021)")
+    parser.add_argument("--lr", type=float, default=1e-4,
+                        help="MiniLM-L6's better rate: 78.2%% vs 75.5%% at 5e-5 on 600 reviews (batch 16, 3 epochs)")
     parser.add_argument("--test", type=int, default=1000, help="test reviews (whole movies)")
     parser.add_argument("--no-size-curve", action="store_true")
     parser.add_argument("--no-lr-range", action="store_true")
@@ -188,6 +193,8 @@ def main() -> None:
     print(f"data: {DATA.name}: train pool {len(pool)}, test {len(test_rows)} (movies disjoint); model: MiniLM-L6")
     summary = {}
     sizes = [int(s) for s in args.sizes.split(",")]
+    epochs = [int(e) for e in args.epochs.split(",")]
+    epochs += [epochs[-1]] * (len(sizes) - len(epochs))
     for i, n in enumerate(sizes):
         train = write(tmp / f"train{n}.jsonl", stratified(pool, n, seed=0))
         probes = ["gap", "learning-curve"]
@@ -195,8 +202,9 @@ def main() -> None:
             probes.append("size-curve")
         if i == 0 and not args.no_lr_range:
             probes.append("lr-range")
-        print(f"\n== full size {n}: probes {', '.join(probes)}", flush=True)
-        result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}")
+        print(f"\n== full size {n}: {epochs[i]} epochs, batch 16, lr {args.lr:g}; probes {', '.join(probes)}",
+              flush=True)
+        result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}", epochs[i], args.lr)
         summary[n] = print_curve(result, seconds)
         print_size_curve(result)
         print_lr_range(result)
