@@ -321,8 +321,20 @@ def test_a_high_loss_with_a_moving_encoder_is_label_noise_not_a_small_learning_r
 
 def test_a_shortcut_only_training_has_explains_the_gap_better_than_overfitting():
     # marker on positive training texts only: train 100% vs test 49.7%, deletion flips every prediction
-    d = diagnose([f("shortcut-token", F), f("gap-too-large", F), f("loss-gap-too-large", W),
+    d = diagnose([f("shortcut-token", F, {"in_test": 0}), f("gap-too-large", F), f("loss-gap-too-large", W),
                   f("class-gap-too-large", W), f("calibration-poor", W, {"mean_confidence": 0.99, "accuracy": 0.5}),
                   f("no-better-than-baseline", W)])
     assert codes(d)[0] == "shortcut"
     assert any(a.startswith("shortcut-token + gap-too-large") for a in d.root_causes[1].against)
+
+
+def test_a_shortcut_that_test_also_holds_does_not_explain_the_gap():
+    # a memorising model on random labels also reads a chance-correlated word, present in test too
+    d = diagnose([f("shortcut-token", F, {"in_test": 1}), f("gap-too-large", F), f("loss-gap-too-large", W)])
+    assert codes(d)[0] == "overfitting"
+
+
+def test_truncation_explains_unfittable_examples_better_than_label_noise():
+    d = diagnose([f("truncation-heavy", F), f("label-noise-suspected", W), f("loss-barely-fell", W),
+                  f("encoder-frozen", P, {"encoder_relative_drift": 0.01}), f("gap-too-large", F)])
+    assert codes(d)[0] == "truncation"

@@ -44,7 +44,8 @@ def _shortcut(r: AttributionResult, threshold: Callable[[str], float]) -> Judgem
         numbers = {"token": s.word, "label": s.label, "train_df": s.train_df, "p_label": s.p_label, "pmi": s.pmi,
                    "mutual_information": s.mutual_information, "association_ratio": s.association_ratio,
                    "attribution_share": s.attribution_share, "deletion_split": d.split, "deletion_n": d.n,
-                   "flip_rate": d.flip_rate, "confidence_drop": d.confidence_drop,
+                   # 0 when too few test inputs hold the token, so deletion was tested on train: test lacks it
+                   "in_test": 1 if d.split == "test" else 0, "flip_rate": d.flip_rate, "confidence_drop": d.confidence_drop,
                    "control_confidence_drop": d.control_confidence_drop, "confirmed": len(confirmed),
                    "min_shortcut_deletion_drop": drop}
         others = "" if len(confirmed) == 1 else \
