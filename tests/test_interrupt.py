@@ -73,7 +73,10 @@ def start(tiny, tmp_path: Path, out: Path, *extra: str, wait: float) -> subproce
                WAIT_MARKER=str(tmp_path / "marker"), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     argv = [sys.executable, "-m", "ftaudit", "run", "--model", str(tiny["good"]), "--train", str(tiny["train"]),
             "--test", str(tiny["test"]), "--out", str(out), *extra]
-    return subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell starts background jobs (`make test &`) with SIGINT ignored, and exec keeps ignored signals ignored:
+    # give the child the default disposition, as an interactive Ctrl-C would find it.
+    return subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_marker(proc: subprocess.Popen, marker: Path, lines: int, timeout: float = 400) -> None:
