@@ -67,7 +67,7 @@ def write(path: Path, rows: list[dict]) -> str:
     return str(path)
 
 
-def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int, lr: float):
+def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int, lr: float, repeats: int = 1):
     from ftaudit.audit import run_audit
     from ftaudit.config import load_config
     from ftaudit.output import prepare
@@ -78,7 +78,8 @@ def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int
         "train": {"fine_tune": True, "batch_size": 16, "epochs": epochs, "lr": lr},
         "run": {"probes": probes, "device": "cpu"},
         "output": {"out": str(out)},
-        "probes": {"size-curve": {"layers": (2, 4)}} if "size-curve" in probes else {},
+        "probes": {"learning-curve": {"repeats": repeats},
+                   **({"size-curve": {"layers": (2, 4)}} if "size-curve" in probes else {})},
     }, cwd=out.parent)
     staging = prepare(str(out), overwrite=True)
     try:
@@ -178,6 +179,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4,
                         help="MiniLM-L6's better rate: 78.2%% vs 75.5%% at 5e-5 on 600 reviews (batch 16, 3 epochs)")
     parser.add_argument("--test", type=int, default=1000, help="test reviews (whole movies)")
+    parser.add_argument("--repeats", type=int, default=1, help="seeds per curve size (--curve-repeats)")
     parser.add_argument("--no-size-curve", action="store_true")
     parser.add_argument("--no-lr-range", action="store_true")
     args = parser.parse_args()
@@ -204,7 +206,7 @@ def main() -> None:
             probes.append("lr-range")
         print(f"\n== full size {n}: {epochs[i]} epochs, batch 16, lr {args.lr:g}; probes {', '.join(probes)}",
               flush=True)
-        result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}", epochs[i], args.lr)
+        result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}", epochs[i], args.lr, args.repeats)
         summary[n] = print_curve(result, seconds)
         print_size_curve(result)
         print_lr_range(result)
