@@ -103,7 +103,8 @@ SCENARIOS = (
 )
 
 
-def base_rows() -> tuple[Rows, Rows, str]:
+def all_rows() -> tuple[Rows, str]:
+    """Every row of the benchmark's data, shuffled with seed 0, and the data's name."""
     if SHARED.exists():
         rows = [json.loads(line) for line in SHARED.read_text(encoding="utf-8").split("\n") if line.strip()]
         source = "rotten_tomatoes_polarity"
@@ -112,14 +113,20 @@ def base_rows() -> tuple[Rows, Rows, str]:
 
         rows = [dict(r) for r in generate(seed=0, n_per_class=300)]
         source = "generated legal corpus"
-    rng = random.Random(0)
-    rng.shuffle(rows)
+    random.Random(0).shuffle(rows)
+    return rows, source
+
+
+def base_rows() -> tuple[Rows, Rows, str]:
+    rows, source = all_rows()
     return rows[:N_TRAIN], rows[N_TRAIN:N_TRAIN + N_TEST], source
 
 
-def write_jsonl(path: Path, rows: Rows) -> None:
+def write_jsonl(path: Path, rows: Rows) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows))
+    path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
 
 
 def run(scenario: Scenario, base: str, workdir: Path, again: bool = False) -> dict:
@@ -197,9 +204,12 @@ def details(result: dict, report: Path, train: Rows) -> dict:
             return {"flagged": int(flagged.sum()), "precision": round(tp / max(int(flagged.sum()), 1), 3),
                     "recall": round(tp / max(int(truth.sum()), 1), 3)}
 
+        order = np.argsort(aum, kind="stable")
         out["noise"] = {"flipped": int(truth.sum()), "aum_threshold": dyn["aum_threshold"],
                         "estimated_rate": dyn["noise_rate"], **score(dyn["aum_threshold"]),
-                        "by_scale": {str(k): score(-k * float(np.median(positive))) for k in (0.0, 0.5, 1.0, 2.0)}}
+                        "by_scale": {str(k): score(-k * float(np.median(positive))) for k in (0.0, 0.5, 1.0, 2.0)},
+                        "precision_of_lowest": {str(f): round(float(truth[order[:int(f * len(aum))]].mean()), 3)
+                                                for f in (0.05, 0.1, 0.2, 0.3)}}
     att = probes.get("attribution")
     if att is not None and any(MARKER in r["text"] for r in train):
         cands = att.get("candidates", [])

@@ -23,12 +23,6 @@ sys.path.insert(0, str(ROOT))
 RUNS = ("healthy", "lr-too-high", "label-noise")
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows),
-                    encoding="utf-8")
-    return path
-
-
 def run_audits(base: str, work: Path) -> None:
     from bench import diagnose
 
@@ -78,21 +72,16 @@ def noise_at_scale(base: str, work: Path, n_train: int, share: float = 0.3) -> N
     import subprocess
     import time
 
-    import numpy as np
-
     from bench import diagnose
-    from ftaudit.training import TrainingRecord
 
-    rows = [json.loads(line) for line in diagnose.SHARED.read_text(encoding="utf-8").split("\n") if line.strip()]
-    random.Random(0).shuffle(rows)
+    rows, _ = diagnose.all_rows()
     n = diagnose.N_TRAIN
     test = rows[n:2 * n]  # the diagnose scenarios' test set
     train = diagnose._flip(rows[:n] + rows[2 * n:2 * n + n_train - n], share, random.Random(1))
     folder = work / f"noise-{n_train}"
-    folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "ftaudit", "run", "--fine-tune", "--base", base,
-           "--train", str(write_jsonl(folder / "train.jsonl", train)),
-           "--test", str(write_jsonl(folder / "test.jsonl", test)), "--max-length", "64", "--epochs", "3",
+           "--train", str(diagnose.write_jsonl(folder / "train.jsonl", train)),
+           "--test", str(diagnose.write_jsonl(folder / "test.jsonl", test)), "--max-length", "64", "--epochs", "3",
            "--batch-size", "16", "--lr", "5e-5", "--probes", "gap,drift,dynamics,balance,duplicates",
            "--out", str(folder / "report"), "--overwrite", "--quiet"]
     start = time.perf_counter()
@@ -103,19 +92,14 @@ def noise_at_scale(base: str, work: Path, n_train: int, share: float = 0.3) -> N
     result = json.loads((folder / "report" / "result.json").read_text())
     dyn = next(p["result"] for p in result["probes"] if p["name"] == "dynamics")
     finding = next(f for f in result["findings"] if f["code"] == "label-noise-suspected")
-    record = TrainingRecord.load(folder / "report" / "model")
-    aum = np.nanmean(record.margin.astype(np.float64), axis=0)
-    truth = np.array([bool(r.get("flipped")) for r in train])
-    flagged = aum < dyn["aum_threshold"]
-    tp = int((flagged & truth).sum())
-    print(f"\n30% flipped labels on {n_train} training rows ({int(truth.sum())} flips), {time.perf_counter() - start:.0f} s: "
-          f"test accuracy {dyn['test_accuracy']:.3f}; {int(flagged.sum())} flagged (AUM < {dyn['aum_threshold']:.3f}): "
-          f"precision {tp / max(int(flagged.sum()), 1):.3f}, recall {tp / max(int(truth.sum()), 1):.3f}; "
-          f"estimated noise rate {dyn['noise_rate']:.3f}; {finding['code']}: {finding['severity']}; root causes: "
-          f"{', '.join(c['code'] for c in result['diagnosis']['root_causes'])}")
-    order = np.argsort(aum, kind="stable")
-    print("  ranked by AUM: " + ", ".join(
-        f"lowest {int(f * 100)}%: P {truth[order[:int(f * len(aum))]].mean():.2f}" for f in (0.05, 0.1, 0.2, 0.3)))
+    noise = diagnose.details(result, folder / "report", train)["noise"]
+    print(f"\n30% flipped labels on {n_train} training rows ({noise['flipped']} flips), "
+          f"{time.perf_counter() - start:.0f} s: test accuracy {dyn['test_accuracy']:.3f}; {noise['flagged']} flagged "
+          f"(AUM < {noise['aum_threshold']:.3f}): precision {noise['precision']:.3f}, recall {noise['recall']:.3f}; "
+          f"estimated noise rate {noise['estimated_rate']:.3f}; {finding['code']}: {finding['severity']}; root "
+          f"causes: {', '.join(c['code'] for c in result['diagnosis']['root_causes'])}")
+    print("  ranked by AUM: " + ", ".join(f"lowest {float(f):.0%}: P {p:.2f}"
+                                         for f, p in noise["precision_of_lowest"].items()))
 
 
 def main() -> None:
@@ -139,7 +123,7 @@ def main() -> None:
         noise_at_scale(base, work, args.noise_rows)
     if args.part in ("all", "timing"):
         train, _, _ = diagnose.base_rows()
-        clean = write_jsonl(work / "train.jsonl", train)
+        clean = diagnose.write_jsonl(work / "train.jsonl", train)
         times = timing(base, clean, args.repeats)
         plain, inst = min(times[False]), min(times[True])
         print(f"\nfine-tune, 1 epoch of {len(train)} rows (best of {args.repeats}): uninstrumented {plain:.1f}s, "
