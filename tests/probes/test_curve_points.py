@@ -68,7 +68,8 @@ def test_a_point_survives_the_cache_encoding(tmp_path):
     assert cache.point({"what": "learning-curve", "size": 64, "seed": 1, "schedule": BASE}).get() is None
 
 
-@pytest.mark.parametrize("bad", [{"sizes": 1}, {"repeats": 0}, {"min_steps": 0}, {"max_epochs": 0}])
+@pytest.mark.parametrize("bad", [{"sizes": 1}, {"repeats": 0}, {"min_steps": 0}, {"max_epochs": 0},
+                                 {"budget": 0.0}])
 def test_options_are_validated(bad):
     from ftaudit.errors import UsageError
     from ftaudit.probes.learning_curve import Options
