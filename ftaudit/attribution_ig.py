@@ -18,6 +18,9 @@ from ftaudit.inference import Encodings, length_batches, predict_logits
 DELTA_FLOOR = 1e-2  # nats: below this |F(x) − F(x')| the relative error is measured against this floor
 
 
+STALL = 0.5  # a bf16 item whose error does not halve when its steps double is limited by rounding, not quadrature
+
+
 @dataclass(frozen=True)
 class IGRun:
     """Per item: token attributions (float64 [len(row)]), relative completeness error, steps used, F(x) − F(x')."""
@@ -27,6 +30,9 @@ class IGRun:
     steps: np.ndarray  # int64 [items]
     output_change: np.ndarray  # float64 [items], F(x) − F(x') in nats
     seconds: float
+    initial_error: np.ndarray  # float64 [items], relative error at the first step count
+    precision: str  # what the passes ran in: "fp32", "bf16" or (CUDA autocast) "fp16"
+    fp32_redone: np.ndarray  # bool [items]: a bf16 item that was redone in fp32 (its error had stalled)
 
 
 def special_ids(tokenizer: Any) -> frozenset[int]:
@@ -39,13 +45,22 @@ def baseline_ids(ids: Sequence[int], keep: frozenset[int], pad_id: int) -> list[
     return [t if t in keep else pad_id for t in ids]
 
 
-def _forward(model: Any, device: Any) -> Callable[..., Any]:
+def _forward(model: Any, device: Any, *, mixed: bool, math_attention: bool = False) -> Callable[..., Any]:
+    """F as a function of token ids: log-softmax over classes, in fp32 whatever the model computes in."""
+    import contextlib
+
     import torch
 
     from ftaudit.modeling import autocast
 
     def forward(input_ids: Any, attention_mask: Any, token_type_ids: Any = None) -> Any:
-        with autocast(device):
+        with contextlib.ExitStack() as stack:
+            if mixed:
+                stack.enter_context(autocast(device))
+            if math_attention:  # the CPU's fused bf16 attention backward is ~10x slower than the plain one
+                from torch.nn.attention import SDPBackend, sdpa_kernel
+
+                stack.enter_context(sdpa_kernel(SDPBackend.MATH))
             logits = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
         return torch.log_softmax(logits.float(), dim=-1)
 
@@ -82,17 +97,52 @@ class ParameterGradsOff:
             p.requires_grad_(flag)
 
 
+class _Pass:
+    """One model at one precision: its forward, Captum's LayerIntegratedGradients on it, and F(x) − F(x') per item."""
+
+    def __init__(self, model: Any, device: Any, n: int, *, mixed: bool, math_attention: bool = False) -> None:
+        from captum.attr import LayerIntegratedGradients
+
+        self.forward = _forward(model, device, mixed=mixed, math_attention=math_attention)
+        self.lig = LayerIntegratedGradients(self.forward, model.get_input_embeddings())
+        self.change = np.full(n, np.nan)
+
+    def changes(self, items: np.ndarray,
+                endpoints: Callable[[Callable[..., Any], np.ndarray], np.ndarray]) -> np.ndarray:
+        todo = items[np.isnan(self.change[items])]
+        if len(todo):
+            self.change[todo] = endpoints(self.forward, todo)
+        return self.change
+
+
+def bf16_copy(model: Any) -> Any:
+    """A bf16 copy of the model, in eval mode and without parameter gradients."""
+    import copy
+
+    import torch
+
+    twin = copy.deepcopy(model).to(torch.bfloat16).eval()
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin
+
+
 def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: np.ndarray, *, device: Any,
                          pad_id: int, keep: frozenset[int], n_steps: int, max_steps: int, tolerance: float,
-                         batch_size: int, max_tokens: int, progress: Callable[[int], None] | None = None) -> IGRun:
+                         batch_size: int, max_tokens: int, precision: str = "fp32", half: Any = None,
+                         progress: Callable[[int], None] | None = None) -> IGRun:
     """IG for each item (enc row `rows[k]`, class `targets[k]`), many items per pass, sorted by length.
 
     Items whose relative completeness error exceeds `tolerance` are redone with twice the steps, up to
     `max_steps`. `max_tokens` caps interpolation rows × padded length per forward pass (memory).
+    `precision` comes from `modeling.resolve_precision`. "bf16" on a CPU runs a bf16 copy of the model; a missing
+    item is redone in fp32 at the same steps when doubling its steps did not halve its error (Gauss-Legendre error
+    falls far faster than that, so what is left is bf16 rounding) or when it is at `max_steps`: bf16 is never the
+    reason an item misses. On CUDA, "bf16"/"fp16" is the model under autocast.
+    Each item's completeness is checked against F(x) − F(x') of the pass it was attributed in. `half` is the bf16
+    copy to use (`bf16_copy(model)`); one is made when it is needed and not given.
     """
     import time
-
-    from captum.attr import LayerIntegratedGradients
 
     start = time.perf_counter()
     n = len(rows)
@@ -100,37 +150,58 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
     error = np.full(n, np.inf)
     steps_used = np.zeros(n, dtype=np.int64)
     change = np.zeros(n)
+    redone = np.zeros(n, dtype=bool)
     if n == 0:
-        return IGRun((), error, steps_used, change, 0.0)
-    forward = _forward(model, device)
-    lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
+        return IGRun((), error, steps_used, change, 0.0, error.copy(), precision, redone)
     lengths = np.asarray([len(enc.input_ids[r]) for r in rows], dtype=np.int64)
+
+    def endpoints(forward: Callable[..., Any], items: np.ndarray) -> np.ndarray:
+        return _endpoint_change(forward, enc, rows[items], targets[items], lengths[items], device, pad_id, keep,
+                                batch_size)
+
     was_training = model.training
     model.eval()
     with ParameterGradsOff(model):
         try:
-            endpoints = _endpoint_change(forward, enc, rows, targets, lengths, device, pad_id, keep, batch_size)
-            change[:] = endpoints
-            pending = np.arange(n)
-            steps = n_steps
-            while len(pending):
-                for chunk in length_batches(lengths[pending], max(1, batch_size)):
-                    items = pending[chunk]
-                    width = int(lengths[items].max())
-                    fit = max(1, max_tokens // width)  # interpolation rows per forward pass
-                    for sub in np.array_split(items, int(np.ceil(len(items) / min(len(items), fit)))):
-                        _attribute(lig, enc, rows, targets, sub, steps, fit, device, pad_id, keep, change,
-                                   attributions, error)
-                        steps_used[sub] = steps
-                        if progress is not None:
-                            progress(len(sub))
-                if steps >= max_steps:
-                    break
-                steps = min(max_steps, steps * 2)
-                pending = np.flatnonzero(error > tolerance)
+            passes = {"fp32": _Pass(model, device, n, mixed=precision != "fp32")}
+            first = "fp32"
+            if precision == "bf16" and device.type == "cpu":
+                passes["bf16"] = _Pass(half if half is not None else bf16_copy(model), device, n, mixed=False,
+                                       math_attention=True)
+                first = "bf16"
+            plan: dict[tuple[int, str], np.ndarray] = {(n_steps, first): np.arange(n)}
+            initial = None
+            while plan:
+                later: dict[tuple[int, str], list[int]] = {}
+                for (steps, name), pending in sorted(plan.items()):
+                    p = passes[name]
+                    previous = error[pending].copy()
+                    p_change = p.changes(pending, endpoints)
+                    for chunk in length_batches(lengths[pending], max(1, batch_size)):
+                        items = pending[chunk]
+                        width = int(lengths[items].max())
+                        fit = max(1, max_tokens // width)  # interpolation rows per forward pass
+                        for sub in np.array_split(items, int(np.ceil(len(items) / min(len(items), fit)))):
+                            _attribute(p.lig, enc, rows, targets, sub, steps, fit, device, pad_id, keep, p_change,
+                                       attributions, error)
+                            steps_used[sub], change[sub], redone[sub] = steps, p_change[sub], name != first
+                            if progress is not None:
+                                progress(len(sub))
+                    for item, before in zip(pending, previous):
+                        if error[item] <= tolerance:
+                            continue
+                        stalled = np.isfinite(before) and error[item] > STALL * before
+                        if name == "bf16" and (stalled or steps >= max_steps):
+                            later.setdefault((steps, "fp32"), []).append(int(item))
+                        elif steps < max_steps:
+                            later.setdefault((min(2 * steps, max_steps), name), []).append(int(item))
+                if initial is None:
+                    initial = error.copy()
+                plan = {key: np.asarray(items, dtype=np.int64) for key, items in later.items()}
         finally:
             model.train(was_training)
-    return IGRun(tuple(attributions), error, steps_used, change, time.perf_counter() - start)
+    return IGRun(tuple(attributions), error, steps_used, change, time.perf_counter() - start,
+                 initial if initial is not None else error.copy(), precision, redone)
 
 
 def _inputs(enc: Encodings, rows: np.ndarray, device: Any, pad_id: int, keep: frozenset[int]) -> tuple[Any, ...]:

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ftaudit.attribution_ig import (class_probs, continuation_table, delete_positions, integrated_gradients,
+from ftaudit.attribution_ig import (bf16_copy, class_probs, continuation_table, delete_positions, integrated_gradients,
                                     render_word, special_ids, word_keys, word_spans)
 from ftaudit.data import stratified_sample
+from ftaudit.modeling import resolve_precision
 from ftaudit.probes.attribution import (COMPREHENSIVENESS_K, REFERENCE_RANK, TOP_WORDS, AttributionResult,
                                         ClassWords, Comprehensiveness, DeletionTest, Heatmap, Options,
                                         ShortcutCandidate, WordStat, association, entropy, mutual_information)
@@ -42,7 +43,10 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
     cont = continuation_table(ctx.tokenizer)
     items: list[Item] = []
     examples: dict[str, int] = {}
-    errors, errors_initial, steps, seconds = [], [], [], 0.0
+    errors, errors_initial, steps, redone, seconds = [], [], [], [], 0.0
+    precision = resolve_precision(o.precision, ctx.device)
+    half = bf16_copy(ctx.model) if precision == "bf16" and ctx.device.type == "cpu" else None
+    scorer = Scorer(ctx, half)
     for split in ("train", "test"):
         enc, pred = ctx.encodings(split), ctx.predictions(split)
         sample = stratified_sample(pred.labels, o.examples, ctx.seed)
@@ -52,10 +56,13 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
         wrong = _shown_wrong(pred, sample, o.heatmaps) if split == "test" else sample[:0]
         rows = np.concatenate([sample, wrong])
         targets = np.concatenate([pred.pred[sample], pred.labels[wrong]]).astype(np.int64)
-        first = _ig(ctx, enc, rows, targets, o, o.steps, o.steps)
-        errors_initial.append(first.relative_error)
-        ig = _ig(ctx, enc, rows, targets, o, o.steps, o.max_steps, first) if o.max_steps > o.steps else first
+        ig = integrated_gradients(ctx.model, enc, rows, targets, device=ctx.device, pad_id=ctx.pad_id, keep=keep,
+                                  n_steps=o.steps, max_steps=o.max_steps, tolerance=o.tolerance,
+                                  batch_size=o.batch_size, max_tokens=o.max_tokens, precision=precision,
+                                  half=half)
+        errors_initial.append(ig.initial_error)
         errors.append(ig.relative_error)
+        redone.append(ig.fp32_redone)
         steps.append(ig.steps)
         seconds += ig.seconds
         for k, (row, target) in enumerate(zip(rows, targets)):
@@ -102,49 +109,28 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
             sample_count=len(values), attribution_share=share,
             score=float(share * mi[key] / h_y) if h_y > 0 else 0.0)
     order = sorted(stats, key=lambda k: -stats[k].score)
-    candidates = tuple(ShortcutCandidate(stats[key], _deletions(ctx, key, all_spans, o, rng))
+    candidates = tuple(ShortcutCandidate(stats[key], _deletions(ctx, scorer, key, all_spans, o, rng))
                        for key in order[: o.candidates])
     ok = np.concatenate(errors) <= o.tolerance
     return AttributionResult(
         examples=examples, items=len(items), tolerance=o.tolerance, initial_steps=o.steps, max_steps=o.max_steps,
         within_tolerance_initial=float(np.mean(np.concatenate(errors_initial) <= o.tolerance)),
         within_tolerance=float(ok.mean()), mean_steps=float(np.concatenate(steps).mean()), ig_seconds=seconds,
+        precision=precision, fp32_redone=int(np.concatenate(redone).sum()),
         label_entropy=h_y, reference_mi=float(reference), candidates=candidates,
         words=tuple(stats[k] for k in order[:N_WORDS_REPORTED]), class_words=_class_words(ctx, items, names),
-        comprehensiveness=_comprehensiveness(ctx, [it for it in items if it.split == "test" and it.is_prediction],
-                                             rng),
+        comprehensiveness=_comprehensiveness(
+            ctx, scorer, [it for it in items if it.split == "test" and it.is_prediction], rng),
         heatmaps=_heatmaps(ctx, items, o.heatmaps, rng),
     )
 
 
-def _ig(ctx: "AuditContext", enc: Any, rows: np.ndarray, targets: np.ndarray, o: Options, steps: int,
-        max_steps: int, first: Any = None) -> Any:
-    """IG at `steps`; with `first` (its result at o.steps), only the items that missed are redone."""
-    def run(r: np.ndarray, t: np.ndarray, n_steps: int) -> Any:
-        return integrated_gradients(ctx.model, enc, r, t, device=ctx.device, pad_id=ctx.pad_id,
-                                    keep=special_ids(ctx.tokenizer), n_steps=n_steps, max_steps=max_steps,
-                                    tolerance=o.tolerance, batch_size=o.batch_size, max_tokens=o.max_tokens)
-
-    if first is None:
-        return run(rows, targets, steps)
-    missed = np.flatnonzero(first.relative_error > o.tolerance)
-    if len(missed) == 0:
-        return first
-    again = run(rows[missed], targets[missed], min(2 * steps, max_steps))
-    attributions = list(first.attributions)
-    error, used = first.relative_error.copy(), first.steps.copy()
-    for k, item in enumerate(missed):
-        attributions[item] = again.attributions[k]
-        error[item], used[item] = again.relative_error[k], again.steps[k]
-    return type(first)(tuple(attributions), error, used, first.output_change, first.seconds + again.seconds)
-
-
-def _deletions(ctx: "AuditContext", key: Key, spans_of: dict[str, list[list[tuple[int, int]]]], o: Options,
-               rng: np.random.Generator) -> tuple[DeletionTest, ...]:
+def _deletions(ctx: "AuditContext", scorer: "Scorer", key: Key, spans_of: dict[str, list[list[tuple[int, int]]]],
+               o: Options, rng: np.random.Generator) -> tuple[DeletionTest, ...]:
     """Delete `key` from every input of each split that holds it; the control deletes as many random other words."""
     tests = []
     for split in ("test", "train"):
-        enc, pred = ctx.encodings(split), ctx.predictions(split)
+        enc = ctx.encodings(split)
         rows, drop, control = [], [], []
         for row, (ids, spans) in enumerate(zip(enc.input_ids, spans_of[split])):
             hits = [s for s in spans if tuple(ids[s[0]:s[1]]) == key]
@@ -160,22 +146,47 @@ def _deletions(ctx: "AuditContext", key: Key, spans_of: dict[str, list[list[tupl
         if len(rows) > o.deletion_examples:
             keep_idx = np.sort(rng.choice(len(rows), size=o.deletion_examples, replace=False))
             rows, drop, control = ([x[i] for i in keep_idx] for x in (rows, drop, control))
-        flip, fall = _delete(ctx, enc, pred, rows, drop)
-        c_flip, c_fall = _delete(ctx, enc, pred, rows, control)
+        flip, fall = scorer.delete(split, rows, drop)
+        c_flip, c_fall = scorer.delete(split, rows, control)
         tests.append(DeletionTest(split=split, n=len(rows), flip_rate=flip, confidence_drop=fall,
                                   control_flip_rate=c_flip, control_confidence_drop=c_fall))
     return tuple(tests)
 
 
-def _delete(ctx: "AuditContext", enc: Any, pred: Any, rows: list[int], drop: list[set[int]]) -> tuple[float, float]:
-    """(flip rate, mean drop of the predicted class's probability) after deleting `drop[k]` from row k."""
-    probs = class_probs(ctx.model, delete_positions(enc, rows, drop), device=ctx.device,
-                        batch_size=ctx.config.run.eval_batch_size, pad_id=ctx.pad_id)
-    idx = np.asarray(rows)
-    before = pred.pred[idx]
-    original = pred.probs[idx, before]
-    after = probs[np.arange(len(rows)), before]
-    return float(np.mean(probs.argmax(axis=1) != before)), float(np.mean(original - after))
+class Scorer:
+    """Predictions before and after deleting words, both from one model: the bf16 copy where IG ran in it on a CPU.
+
+    Deleting words is measured against the same model's predictions on the unedited input, so a deletion test
+    never mixes precisions; with the fp32 model those are the shared prediction pass's.
+    """
+
+    def __init__(self, ctx: "AuditContext", half: Any) -> None:
+        self.ctx, self.half = ctx, half
+        self.unedited: dict[tuple[str, int], np.ndarray] = {}  # (split, row) -> the bf16 copy's probabilities [C]
+
+    def _probs(self, enc: Any) -> np.ndarray:
+        ctx = self.ctx
+        return class_probs(ctx.model if self.half is None else self.half, enc, device=ctx.device,
+                           batch_size=ctx.config.run.eval_batch_size, pad_id=ctx.pad_id)
+
+    def original(self, split: str, rows: list[int]) -> np.ndarray:
+        if self.half is None:
+            return self.ctx.predictions(split).probs[np.asarray(rows)]
+        todo = sorted({r for r in rows if (split, r) not in self.unedited})
+        if todo:
+            enc = self.ctx.encodings(split)
+            for r, p in zip(todo, self._probs(delete_positions(enc, todo, [set()] * len(todo)))):
+                self.unedited[split, r] = p
+        return np.stack([self.unedited[split, r] for r in rows])
+
+    def delete(self, split: str, rows: list[int], drop: list[set[int]]) -> tuple[float, float]:
+        """(flip rate, mean drop of the predicted class's probability) after deleting `drop[k]` from row k."""
+        before_probs = self.original(split, rows)
+        before = before_probs.argmax(axis=1)
+        after = self._probs(delete_positions(self.ctx.encodings(split), rows, drop))
+        k = np.arange(len(rows))
+        fall = before_probs[k, before] - after[k, before]
+        return float(np.mean(after.argmax(axis=1) != before)), float(np.mean(fall))
 
 
 def _class_words(ctx: "AuditContext", items: list[Item], names: tuple[str, ...]) -> tuple[ClassWords, ...]:
@@ -199,8 +210,8 @@ def _class_words(ctx: "AuditContext", items: list[Item], names: tuple[str, ...])
     return tuple(out)
 
 
-def _comprehensiveness(ctx: "AuditContext", items: list[Item], rng: np.random.Generator) -> tuple[Comprehensiveness, ...]:
-    enc, pred = ctx.encodings("test"), ctx.predictions("test")
+def _comprehensiveness(ctx: "AuditContext", scorer: Scorer, items: list[Item],
+                       rng: np.random.Generator) -> tuple[Comprehensiveness, ...]:
     out = []
     for k in COMPREHENSIVENESS_K:
         chosen = [it for it in items if len(it.spans) > k]
@@ -209,8 +220,8 @@ def _comprehensiveness(ctx: "AuditContext", items: list[Item], rng: np.random.Ge
         rows = [it.row for it in chosen]
         top = [_positions(it, np.argsort(-it.word_attr, kind="stable")[:k]) for it in chosen]
         rand = [_positions(it, rng.choice(len(it.spans), size=k, replace=False)) for it in chosen]
-        flip, fall = _delete(ctx, enc, pred, rows, top)
-        r_flip, r_fall = _delete(ctx, enc, pred, rows, rand)
+        flip, fall = scorer.delete("test", rows, top)
+        r_flip, r_fall = scorer.delete("test", rows, rand)
         out.append(Comprehensiveness(k=k, n=len(chosen), confidence_drop=fall, flip_rate=flip,
                                      random_confidence_drop=r_fall, random_flip_rate=r_flip))
     return tuple(out)

@@ -44,7 +44,7 @@ class DemoPlan:
     # registered in this install is left out.
     probe_options: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _frozen({
         "learning-curve": {"sizes": 3, "min_steps": 16, "max_epochs": 12},
-        "attribution": {"examples": 32, "steps": 8, "max_steps": 16, "deletion_examples": 64, "heatmaps": 6},
+        "attribution": {"examples": 32, "steps": 16, "max_steps": 32, "deletion_examples": 64, "heatmaps": 6},
     }))
 
 

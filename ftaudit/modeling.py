@@ -376,6 +376,30 @@ def autocast(device: Any) -> contextlib.AbstractContextManager:
     return torch.autocast("cuda", dtype=dtype)
 
 
+def fast_bf16_cpu() -> bool:
+    """The CPU multiplies bf16 matrices in hardware (Intel AMX): there a bf16 linear layer runs about 4x fp32."""
+    import torch
+
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(amx is not None and amx() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(choice: str, device: Any) -> str:
+    """The precision integrated gradients runs in: 'fp32', 'bf16', or on CUDA the dtype `autocast` uses.
+
+    'auto' is reduced precision on a GPU and on a CPU with AMX, fp32 elsewhere (bf16 emulated in software is slower).
+    """
+    import torch
+
+    if choice == "fp32":
+        return "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if choice == "bf16" or fast_bf16_cpu():
+        return "bf16"
+    return "fp32"
+
+
 def describe_device(device: Any) -> str:
     import torch
 

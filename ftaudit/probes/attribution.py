@@ -34,6 +34,10 @@ class Options:
                              "when it is smaller", flag="--attribution-examples")
     steps: int = opt(16, "first number of integration steps (Gauss-Legendre); examples that miss the completeness "
                          "tolerance are redone with twice as many", flag="--attribution-steps")
+    precision: str = opt("auto", "precision of the integrated-gradients and deletion passes: auto is bf16 on a GPU "
+                                 "and on a CPU with AMX (a bf16 copy of the model; items whose error stalls, or that "
+                                 "miss at the most steps, are redone in fp32), fp32 elsewhere",
+                         flag="--attribution-precision", choices=("auto", "fp32", "bf16"))
     max_steps: int = opt(128, "most integration steps an example is given", flag="--attribution-max-steps")
     tolerance: float = opt(0.05, "completeness tolerance: |Σ attributions − (F(x) − F(baseline))| relative to "
                                  "|F(x) − F(baseline)|", flag="--attribution-tolerance")
@@ -160,6 +164,8 @@ class AttributionResult(ProbeResult):
     class_words: tuple[ClassWords, ...]
     comprehensiveness: tuple[Comprehensiveness, ...]
     heatmaps: tuple[Heatmap, ...]
+    precision: str = "fp32"  # "fp32", "bf16" or "fp16": what the integrated-gradients and deletion passes ran in
+    fp32_redone: int = 0  # bf16 items redone in fp32: their error stalled (bf16 rounding) or missed at max_steps
 
 
 class AttributionProbe(Probe):
