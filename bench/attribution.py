@@ -145,7 +145,7 @@ def speed_comparison(device=None, n: int = 200, model_dir: Path | None = None) -
     from ftaudit.attribution_ig import _endpoint_change, _forward, baseline_ids, integrated_gradients, special_ids
     from ftaudit.data import stratified_sample
     from ftaudit.inference import encode, predict_logits
-    from ftaudit.modeling import quiet_transformers
+    from ftaudit.modeling import quiet_transformers, resolve_precision
 
     quiet_transformers()
     device = device or torch.device("cpu")
@@ -160,11 +160,16 @@ def speed_comparison(device=None, n: int = 200, model_dir: Path | None = None) -
     keep = special_ids(tok)
     targets = predict_logits(model, enc, device=device, batch_size=64, pad_id=pad).argmax(axis=1)
     items = np.arange(len(enc))
-    start = time.perf_counter()
-    ours = integrated_gradients(model, enc, items, targets, device=device, pad_id=pad, keep=keep, n_steps=16,
-                                max_steps=128, tolerance=0.05, batch_size=16, max_tokens=8192)
-    ours_s = time.perf_counter() - start
-    forward = _forward(model, device)
+    timed = {}
+    for precision in dict.fromkeys(("fp32", resolve_precision("auto", device))):
+        start = time.perf_counter()
+        run = integrated_gradients(model, enc, items, targets, device=device, pad_id=pad, keep=keep, n_steps=16,
+                                   max_steps=128, tolerance=0.05, batch_size=16, max_tokens=8192, precision=precision)
+        timed[precision] = (run, time.perf_counter() - start)
+    ours, ours_s = timed["fp32"]
+    auto = resolve_precision("auto", device)
+    fast, fast_s = timed[auto]
+    forward = _forward(model, device, mixed=device.type == "cuda")
     change = _endpoint_change(forward, enc, items, targets, enc.lengths, device, pad, keep, 64)
     lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
     plain_err = np.zeros(len(items))
@@ -181,7 +186,9 @@ def speed_comparison(device=None, n: int = 200, model_dir: Path | None = None) -
     return {"n": len(items), "ftaudit_s": ours_s, "captum_per_example_s": plain_s, "speedup": plain_s / ours_s,
             "ftaudit_within_5pct": float(np.mean(ours.relative_error <= 0.05)),
             "captum_within_5pct": float(np.mean(plain_err <= 0.05)), "ftaudit_mean_steps": float(ours.steps.mean()),
-            "threads": torch.get_num_threads()}
+            "auto_precision": auto, "ftaudit_auto_s": fast_s, "speedup_auto": plain_s / fast_s,
+            "ftaudit_auto_within_5pct": float(np.mean(fast.relative_error <= 0.05)),
+            "ftaudit_auto_fp32_redone": int(fast.fp32_redone.sum()), "threads": torch.get_num_threads()}
 
 
 def main() -> None:
@@ -229,7 +236,9 @@ def speed(n: int) -> None:
     print(f"speed: {s['n']} test examples, {s['threads']} threads: ftaudit {s['ftaudit_s']:.1f}s "
           f"({100 * s['ftaudit_within_5pct']:.1f}% within 5% completeness, mean {s['ftaudit_mean_steps']:.1f} steps) vs "
           f"per-example Captum n_steps=50 {s['captum_per_example_s']:.1f}s ({100 * s['captum_within_5pct']:.1f}% within "
-          f"5%): {s['speedup']:.2f}x faster (target >= 2x)", flush=True)
+          f"5%): {s['speedup']:.2f}x faster (target >= 2x); in {s['auto_precision']} (the default here) "
+          f"{s['ftaudit_auto_s']:.1f}s, {100 * s['ftaudit_auto_within_5pct']:.1f}% within 5%, "
+          f"{s['ftaudit_auto_fp32_redone']} redone in fp32: {s['speedup_auto']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

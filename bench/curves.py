@@ -158,13 +158,19 @@ def print_lr_range(result) -> None:
         print(f"  lr range: {outcome.status} ({outcome.reason})")
         return
     r = outcome.result
-    low, high = r.falls_from_lr, r.min_loss_lr  # the usable range the rule judges against (Smith 2017)
+    # the usable range the rule judges against (Smith 2017), its low end scaled to the main run's length (Σ lr)
+    low, high = r.run_low_lr or r.falls_from_lr, r.min_loss_lr
     contains = low <= 2e-5 and 1e-4 <= high
     excludes = not (low <= 1e-3 <= high)
     print(f"  {len(r.lrs)} steps, batch {r.batch_size}, {r.seconds:.0f} s: steepest {r.steepest_lr:.2e}, fastest range "
           f"{r.range_low:.2e} .. {r.range_high:.2e}, lowest loss at {r.min_loss_lr:.2e}, diverged at "
           f"{'never' if r.diverged_lr is None else f'{r.diverged_lr:.2e}'}, suggested {r.suggested_lr:.1e}")
-    print(f"  usable range (loss starts to fall .. lowest loss): {low:.2e} .. {high:.2e}; contains 2e-5..1e-4: "
+    if r.run_low_lr:
+        print(f"  the sweep's loss starts to fall at {r.falls_from_lr:.2e}, after a sum of {r.falls_from_lr_sum:.2e} "
+              f"of learning rate; the main run's schedule sums to {r.run_lr_sum:.2e} at lr {r.user_lr:.1e}, so it "
+              f"reaches that sum from a peak of {r.run_low_lr:.2e}")
+    print(f"  usable range for this run (loss starts to fall .. lowest loss): {low:.2e} .. {high:.2e}; "
+          f"contains 2e-5..1e-4: "
           f"{'yes' if contains else 'NO'}; excludes 1e-3: {'yes' if excludes else 'NO'}")
     for f in result.findings:
         if f.probe == "lr-range":

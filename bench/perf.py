@@ -207,7 +207,9 @@ def bench_overhead() -> dict:
         out = Path(tmp) / "demo"
         subprocess.run([sys.executable, "-m", "ftaudit", "demo", "--out", str(out), "--quiet"], check=True,
                        cwd=ROOT, capture_output=True, text=True)
-        phases = json.loads((out / "result.json").read_text())["run"]["phases"]
+        result = json.loads((out / "result.json").read_text())
+        phases = result["run"]["phases"]
+        attribution = next((p["result"] for p in result["probes"] if p["name"] == "attribution" and p["result"]), {})
     fine_tune = phases["fine-tune"]
     probes = {k[len("probe "):]: v for k, v in phases.items() if k.startswith("probe ")}
     without_curves = sum(v for k, v in probes.items() if k not in ("learning-curve", "size-curve", "lr-range"))
@@ -215,7 +217,7 @@ def bench_overhead() -> dict:
     top = max(probes, key=probes.get)
     return {"fine_tune_s": fine_tune, "probes_without_curves_s": without_curves, "audit_s": audit,
             "overhead_without_curves": without_curves / fine_tune, "overhead_full": audit / fine_tune,
-            "probe_seconds": probes, "largest_probe": top}
+            "probe_seconds": probes, "largest_probe": top, "attribution_precision": attribution.get("precision")}
 
 
 def _data_checks():
@@ -274,7 +276,7 @@ def main() -> None:
         print(f"overhead    demo: fine-tune {r['fine_tune_s']:.1f}s; probes but the learning curve "
               f"{r['probes_without_curves_s']:.1f}s = {r['overhead_without_curves']:.2f}x (target <= 0.5x; largest: "
               f"{r['largest_probe']} {r['probe_seconds'][r['largest_probe']]:.1f}s, attribution "
-              f"{r['probe_seconds'].get('attribution', 0):.1f}s); full audit {r['audit_s']:.1f}s = "
+              f"{r['probe_seconds'].get('attribution', 0):.1f}s in {r['attribution_precision']}); full audit {r['audit_s']:.1f}s = "
               f"{r['overhead_full']:.2f}x (target <= 2.0x)", flush=True)
     if "scale" not in skip:
         sizes = [1000, 10000] if args.quick else [1000, 10000, 100000]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -44,6 +44,12 @@ class LrRangeResult(ProbeResult):
     # Smith (2017)'s usable range for a fixed learning rate: from where the loss starts to fall (at least
     # START_SHARE as fast as at its steepest) to where it is lowest (min_loss_lr); 0.0 in results before 0.2
     falls_from_lr: float = 0.0
+    falls_from_lr_sum: float = 0.0  # Σ lr of the sweep's steps up to where the loss starts to fall
+    run_lr_sum: float | None = None  # Σ lr over the steps of the audited fine-tune (its schedule), when recorded
+    # The lowest peak learning rate whose run adds up falls_from_lr_sum: user_lr · falls_from_lr_sum / run_lr_sum.
+    # A one-step-per-rate sweep shows where a rate works within a few steps; a run of many steps gets as far
+    # with a smaller rate (gradient-flow time Σ lr; Adam's step is about lr per parameter).
+    run_low_lr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class LrAnalysis:
     suggested_lr: float
     used_steps: int  # steps up to (excluding) the divergence
     falls_from_lr: float = 0.0  # where the loss starts to fall: the low end of the usable range
+    falls_from_lr_sum: float = 0.0  # Σ lr up to and including that step
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,15 @@ def analyse(lrs: Sequence[float], losses: Sequence[float]) -> LrAnalysis:
                       range_high=float(lrs_arr[hi]), min_loss_lr=float(lrs_arr[i_min]),
                       diverged_lr=None if diverged_at is None else float(lrs_arr[min(diverged_at, len(lrs_arr) - 1)]),
                       suggested_lr=float(f"{steepest:.2g}"),
-                      used_steps=used, falls_from_lr=float(lrs_arr[start]))
+                      used_steps=used, falls_from_lr=float(lrs_arr[start]),
+                      falls_from_lr_sum=float(lrs_arr[: start + 1].sum()))
+
+
+def run_lr_sum(training: Any) -> float | None:
+    """Σ lr over the recorded fine-tune's steps (warm-up and decay included); None without a recorded schedule."""
+    lrs = np.asarray(getattr(training, "step_lr", ()), dtype=float)
+    total = float(np.nansum(lrs)) if lrs.size else 0.0
+    return total if total > 0 else None
 
 
 def range_losses(ctx: "AuditContext", lrs: np.ndarray) -> np.ndarray:
@@ -215,10 +230,13 @@ class LrRangeProbe(Probe):
         losses = range_losses(ctx, lrs)
         a = analyse(lrs[: len(losses)], losses)
         keep = len(a.smoothed)  # up to the first non-finite loss: JSON has no NaN
+        run_sum = run_lr_sum(ctx.training)
+        user_lr = ctx.config.train.lr
         return LrRangeResult(
             lrs=tuple(float(v) for v in lrs[:keep]), losses=tuple(float(v) for v in losses[:keep]),
             smoothed=a.smoothed, start_lr=o.start_lr, end_lr=o.end_lr, steps_planned=o.steps,
             batch_size=ctx.config.train.batch_size, steepest_lr=a.steepest_lr, range_low=a.range_low,
             range_high=a.range_high, min_loss_lr=a.min_loss_lr, diverged_lr=a.diverged_lr,
-            suggested_lr=a.suggested_lr, user_lr=ctx.config.train.lr, seconds=time.perf_counter() - start,
-            falls_from_lr=a.falls_from_lr)
+            suggested_lr=a.suggested_lr, user_lr=user_lr, seconds=time.perf_counter() - start,
+            falls_from_lr=a.falls_from_lr, falls_from_lr_sum=a.falls_from_lr_sum, run_lr_sum=run_sum,
+            run_low_lr=None if run_sum is None else user_lr * a.falls_from_lr_sum / run_sum)

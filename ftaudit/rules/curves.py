@@ -130,14 +130,19 @@ def _model_too_large(r: SizeCurveResult, threshold: Callable[[str], float]) -> J
 def _lr_outside(r: LrRangeResult, threshold: Callable[[str], float]) -> Judgement | None:
     # Judged against Smith (2017)'s usable range for a fixed learning rate: from where the loss starts to fall to
     # where it is lowest. The steepest region is narrower and sits high (the sweep's loss lags the learning rate):
-    # MiniLM at 256 reviews falls fastest at 3e-4..6e-4, yet fine-tunes well at 5e-5 to 1e-4.
-    low = r.falls_from_lr or r.range_low  # results before falls_from_lr existed: the fastest range
+    # MiniLM at 256 reviews falls fastest at 3e-4..6e-4, yet fine-tunes well at 2e-5 to 1e-4. The low end is for
+    # the audited run's length: the lowest peak rate whose schedule adds up (Σ lr) what the sweep had added up
+    # when its loss started to fall; the high end is a stability limit and does not scale.
+    low = r.run_low_lr or r.falls_from_lr or r.range_low  # older results: the sweep's own low end
     high = r.min_loss_lr
     numbers = {"user_lr": r.user_lr, "range_low": low, "range_high": high, "fastest_low": r.range_low,
                "fastest_high": r.range_high, "steepest_lr": r.steepest_lr, "suggested_lr": r.suggested_lr,
-               "diverged_lr": r.diverged_lr}
-    where = (f"the loss starts to fall at {low:.1e}, falls fastest at {r.steepest_lr:.1e} and is lowest at "
-             f"{high:.1e}")
+               "diverged_lr": r.diverged_lr, "falls_from_lr": r.falls_from_lr,
+               "falls_from_lr_sum": r.falls_from_lr_sum, "run_lr_sum": r.run_lr_sum}
+    start = (f"the loss starts to fall at {r.falls_from_lr:.1e} once the sweep has added up "
+             f"{r.falls_from_lr_sum:.1e} of learning rate, which your run's schedule reaches from a peak of "
+             f"{low:.1e}" if r.run_low_lr else f"the loss starts to fall at {low:.1e}")
+    where = f"{start}; it falls fastest at {r.steepest_lr:.1e} and is lowest at {high:.1e}"
     if r.diverged_lr is not None and r.user_lr >= r.diverged_lr:
         return Judgement(Severity.FAIL, f"your learning rate {r.user_lr:.1e} is at or above {r.diverged_lr:.1e}, "
                                         f"where the range test diverged; {where}: use about {r.suggested_lr:.0e}",

@@ -59,5 +59,9 @@ def test_range_test_on_the_tiny_base(tiny, tmp_path_factory):
     assert r.range_low <= r.steepest_lr <= r.range_high <= r.min_loss_lr
     assert r.user_lr == ctx.config.train.lr and r.batch_size == 32
     assert all(math.isfinite(v) for v in r.losses)
+    # the low end for this run: the lowest peak rate whose schedule adds up what the sweep had when it fell
+    assert r.run_lr_sum == pytest.approx(float(np.nansum(ctx.training.step_lr)))
+    assert r.falls_from_lr_sum == pytest.approx(sum(v for v in r.lrs if v <= r.falls_from_lr))
+    assert r.run_low_lr == pytest.approx(r.user_lr * r.falls_from_lr_sum / r.run_lr_sum)
     data = json.loads(json.dumps(_encode(r), allow_nan=False))
     assert _decode_dataclass(LrRangeResult, data) == r

@@ -112,3 +112,23 @@ def test_a_learning_rate_below_the_steepest_region_but_where_the_loss_falls_is_u
 def test_rules_never_judge_without_their_numbers():
     no_trend = dataclasses.replace(STEEP, gap_trend=None)
     assert judge("gap-trend", no_trend).severity is Severity.SKIP
+
+
+def test_a_long_run_makes_a_rate_below_the_sweeps_fall_usable():
+    # The sweep's loss starts to fall near 8e-5 (MiniLM at 256 reviews), after adding up about 6e-4 of learning
+    # rate; a 160-step run with warm-up and decay (about 80 full-rate steps) adds that up from a peak near 1e-5.
+    long_run = curves.lr_range(2e-5, fall_at=3e-4, diverge_at=2e-2, run_steps=80)
+    assert long_run.falls_from_lr > 2e-5 > long_run.run_low_lr
+    assert long_run.run_low_lr == pytest.approx(long_run.falls_from_lr_sum / 80)
+    f = judge("lr-outside-range", long_run)
+    assert f.severity is Severity.PASS and "inside" in f.message and "reaches from a peak of" in f.message
+    assert f.numbers["range_low"] == long_run.run_low_lr and f.numbers["run_lr_sum"] == pytest.approx(2e-5 * 80)
+    # the same rate in a run of 2 full-rate steps never adds up enough: below the range
+    short_run = curves.lr_range(2e-5, fall_at=3e-4, diverge_at=2e-2, run_steps=2)
+    f = judge("lr-outside-range", short_run)
+    assert f.severity is Severity.WARN and "below" in f.message and "added up" in f.message
+    # the high end is a stability limit: it does not move with the run's length
+    high = long_run.min_loss_lr
+    for run_steps in (2, 80, 10_000):
+        f = judge("lr-outside-range", curves.lr_range(1.5 * high, fall_at=3e-4, diverge_at=2e-2, run_steps=run_steps))
+        assert f.severity is Severity.WARN and "above" in f.message and f.numbers["range_high"] == high
