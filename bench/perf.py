@@ -3,8 +3,9 @@
     python bench/perf.py [--device cpu|cuda] [--quick] [--json out.json]
 
 Rows (each measured in this process, on this machine, in this run):
-  1. prediction   ftaudit's shared prediction pass vs transformers' pipeline(batch_size=32), same model and texts;
-                  useful FLOP/s (2 x non-embedding params x real tokens) as a share of the measured fp32 matmul peak
+  1. prediction   ftaudit's shared prediction pass vs transformers' pipeline(batch_size=32), same model and texts,
+                  best of 3 each; useful FLOP/s (2 x non-embedding params x real tokens) as a share of the
+                  measured fp32 matmul peak (itself the best of repeated 2048^3 products)
   2. attribution  ftaudit's batched IG vs per-example Captum LayerIntegratedGradients (n_steps=50), when available
   3. drift        110M-parameter BERT-base-shaped model: time and peak RSS vs one model's size (in a subprocess)
   4. overhead     the demo (`ftaudit demo`): every probe but the learning curve, and the full audit, as multiples
@@ -72,6 +73,9 @@ def matmul_peak(device, seconds: float = 3.0) -> float:
     return best
 
 
+REPEATS = 3  # timings of the prediction row: the best of this many runs
+
+
 def bench_prediction(device, n: int) -> dict:
     import torch
     from transformers import pipeline
@@ -87,14 +91,17 @@ def bench_prediction(device, n: int) -> dict:
                     truncation=True, max_length=128)
     pipe(data[:64])
 
-    t = time.perf_counter()
-    pipe(data)
-    t_pipe = time.perf_counter() - t
+    # Best of REPEATS for both, taken in turns: the peak below is a best-of too, and this machine's speed drifts.
+    t_pipe = t_ours = float("inf")
+    for _ in range(REPEATS):
+        t = time.perf_counter()
+        pipe(data)
+        t_pipe = min(t_pipe, time.perf_counter() - t)
 
-    t = time.perf_counter()
-    enc = encode(tok, data, None, 128)
-    predict_logits(model, enc, device=device, batch_size=64, pad_id=tok.pad_token_id)
-    t_ours = time.perf_counter() - t
+        t = time.perf_counter()
+        enc = encode(tok, data, None, 128)
+        predict_logits(model, enc, device=device, batch_size=64, pad_id=tok.pad_token_id)
+        t_ours = min(t_ours, time.perf_counter() - t)
 
     emb = sum(p.numel() for name, p in model.named_parameters() if "embeddings" in name)
     non_emb = sum(p.numel() for p in model.parameters()) - emb
@@ -103,7 +110,7 @@ def bench_prediction(device, n: int) -> dict:
     peak = matmul_peak(device)
     return {"n": n, "tokens": tokens, "pipeline_s": t_pipe, "ftaudit_s": t_ours, "speedup": t_pipe / t_ours,
             "useful_gflops": flops / t_ours / 1e9, "peak_gflops": peak / 1e9, "share_of_peak": flops / t_ours / peak,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "repeats": REPEATS}
 
 
 DRIFT_CHILD = r"""
@@ -254,7 +261,8 @@ def main() -> None:
                     "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
     if "prediction" not in skip:
         report["prediction"] = r = bench_prediction(device, 500 if args.quick else 2000)
-        print(f"prediction  {r['n']} texts ({r['tokens']} real tokens): pipeline {r['pipeline_s']:.2f}s, "
+        print(f"prediction  {r['n']} texts ({r['tokens']} real tokens), best of {r['repeats']}: pipeline "
+              f"{r['pipeline_s']:.2f}s, "
               f"ftaudit {r['ftaudit_s']:.2f}s -> {r['speedup']:.2f}x faster (target >= 1.5x); "
               f"{r['useful_gflops']:.1f} useful GFLOP/s = {100 * r['share_of_peak']:.0f}% of the measured "
               f"{r['peak_gflops']:.1f} GFLOP/s matmul peak (target >= 60%)", flush=True)
