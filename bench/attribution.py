@@ -160,14 +160,14 @@ def speed_comparison(device=None, n: int = 200, model_dir: Path | None = None) -
     keep = special_ids(tok)
     targets = predict_logits(model, enc, device=device, batch_size=64, pad_id=pad).argmax(axis=1)
     items = np.arange(len(enc))
+    auto = resolve_precision("auto", device)
     timed = {}
-    for precision in dict.fromkeys(("fp32", resolve_precision("auto", device))):
+    for precision in dict.fromkeys(("fp32", auto)):
         start = time.perf_counter()
         run = integrated_gradients(model, enc, items, targets, device=device, pad_id=pad, keep=keep, n_steps=16,
                                    max_steps=128, tolerance=0.05, batch_size=16, max_tokens=8192, precision=precision)
         timed[precision] = (run, time.perf_counter() - start)
     ours, ours_s = timed["fp32"]
-    auto = resolve_precision("auto", device)
     fast, fast_s = timed[auto]
     forward = _forward(model, device, mixed=device.type == "cuda")
     change = _endpoint_change(forward, enc, items, targets, enc.lengths, device, pad, keep, 64)

@@ -284,7 +284,8 @@ def main() -> None:
         print(f"overhead    demo: fine-tune {r['fine_tune_s']:.1f}s; probes but the learning curve "
               f"{r['probes_without_curves_s']:.1f}s = {r['overhead_without_curves']:.2f}x (target <= 0.5x; largest: "
               f"{r['largest_probe']} {r['probe_seconds'][r['largest_probe']]:.1f}s, attribution "
-              f"{r['probe_seconds'].get('attribution', 0):.1f}s in {r['attribution_precision']}); full audit {r['audit_s']:.1f}s = "
+              f"{r['probe_seconds'].get('attribution', 0):.1f}s in {r['attribution_precision']}); "
+              f"full audit {r['audit_s']:.1f}s = "
               f"{r['overhead_full']:.2f}x (target <= 2.0x)", flush=True)
     if "scale" not in skip:
         sizes = [1000, 10000] if args.quick else [1000, 10000, 100000]

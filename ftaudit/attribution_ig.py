@@ -115,6 +115,11 @@ class _Pass:
         return self.change
 
 
+def uses_bf16_copy(precision: str, device: Any) -> bool:
+    """bf16 on a CPU runs a bf16 copy of the model; on CUDA reduced precision is autocast on the model itself."""
+    return precision == "bf16" and device.type == "cpu"
+
+
 def bf16_copy(model: Any) -> Any:
     """A bf16 copy of the model, in eval mode and without parameter gradients."""
     import copy
@@ -165,7 +170,7 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
         try:
             passes = {"fp32": _Pass(model, device, n, mixed=precision != "fp32")}
             first = "fp32"
-            if precision == "bf16" and device.type == "cpu":
+            if uses_bf16_copy(precision, device):
                 passes["bf16"] = _Pass(half if half is not None else bf16_copy(model), device, n, mixed=False,
                                        math_attention=True)
                 first = "bf16"

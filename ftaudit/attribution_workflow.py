@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ftaudit.attribution_ig import (bf16_copy, class_probs, continuation_table, delete_positions, integrated_gradients,
-                                    render_word, special_ids, word_keys, word_spans)
+                                    render_word, special_ids, uses_bf16_copy, word_keys, word_spans)
 from ftaudit.data import stratified_sample
 from ftaudit.modeling import resolve_precision
 from ftaudit.probes.attribution import (COMPREHENSIVENESS_K, REFERENCE_RANK, TOP_WORDS, AttributionResult,
@@ -45,7 +45,7 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
     examples: dict[str, int] = {}
     errors, errors_initial, steps, redone, seconds = [], [], [], [], 0.0
     precision = resolve_precision(o.precision, ctx.device)
-    half = bf16_copy(ctx.model) if precision == "bf16" and ctx.device.type == "cpu" else None
+    half = bf16_copy(ctx.model) if uses_bf16_copy(precision, ctx.device) else None
     scorer = Scorer(ctx, half)
     for split in ("train", "test"):
         enc, pred = ctx.encodings(split), ctx.predictions(split)
@@ -174,8 +174,7 @@ class Scorer:
             return self.ctx.predictions(split).probs[np.asarray(rows)]
         todo = sorted({r for r in rows if (split, r) not in self.unedited})
         if todo:
-            enc = self.ctx.encodings(split)
-            for r, p in zip(todo, self._probs(delete_positions(enc, todo, [set()] * len(todo)))):
+            for r, p in zip(todo, self._probs(self.ctx.encodings(split).subset(todo))):
                 self.unedited[split, r] = p
         return np.stack([self.unedited[split, r] for r in rows])
 

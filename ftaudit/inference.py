@@ -24,6 +24,13 @@ class Encodings:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    def subset(self, index: Sequence[int] | np.ndarray) -> "Encodings":
+        """The rows `index`, without tokenizing again."""
+        idx = np.asarray(index, dtype=np.int64)
+        types = None if self.token_type_ids is None else tuple(self.token_type_ids[i] for i in idx)
+        return Encodings(input_ids=tuple(self.input_ids[i] for i in idx), token_type_ids=types,
+                         full_lengths=self.full_lengths[idx], max_length=self.max_length)
+
 
 def encode(tokenizer: Any, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int,
            chunk: int = 4096) -> Encodings:

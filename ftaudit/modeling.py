@@ -372,8 +372,13 @@ def autocast(device: Any) -> contextlib.AbstractContextManager:
 
     if device.type != "cuda":
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cuda", dtype=_cuda_autocast_dtype())
+
+
+def _cuda_autocast_dtype() -> Any:
+    import torch
+
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def fast_bf16_cpu() -> bool:
@@ -394,7 +399,7 @@ def resolve_precision(choice: str, device: Any) -> str:
     if choice == "fp32":
         return "fp32"
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if _cuda_autocast_dtype() is torch.bfloat16 else "fp16"
     if choice == "bf16" or fast_bf16_cpu():
         return "bf16"
     return "fp32"

@@ -83,15 +83,6 @@ def point_from_json(data: dict[str, Any]) -> tuple[CurvePoint, np.ndarray]:
 # --------------------------------------------------------------------------- computing points
 
 
-def subset_encodings(enc: Any, index: np.ndarray) -> Any:
-    """The rows `index` of an Encodings, without tokenizing again."""
-    from ftaudit.inference import Encodings
-
-    return Encodings(input_ids=tuple(enc.input_ids[i] for i in index),
-                     token_type_ids=None if enc.token_type_ids is None else tuple(enc.token_type_ids[i] for i in index),
-                     full_lengths=enc.full_lengths[index], max_length=enc.max_length)
-
-
 def depth_name(layers: int) -> str:
     return "1 layer" if layers == 1 else f"{layers} layers"
 
@@ -138,7 +129,7 @@ def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer
 
     if tokenizer is None:
         test_enc = ctx.encodings("test")
-        train_enc = subset_encodings(ctx.encodings("train"), train_index)
+        train_enc = ctx.encodings("train").subset(train_index)
         pad_id = ctx.pad_id
     else:
         max_length = ctx.config.data.max_length
@@ -234,7 +225,7 @@ def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule,
                                          allow_pickle=m.allow_pickle, id2label=dict(enumerate(ctx.labels.names)),
                                          require_head=False)
         keep_first_layers(model, layers)
-    encodings = subset_encodings(ctx.encodings("train"), index)
+    encodings = ctx.encodings("train").subset(index)
     model, _ = train_classifier(files, ctx.tokenizer, train, ctx.labels, train_cfg=cfg,
                                 max_length=ctx.config.data.max_length, device=ctx.device, seed=seed, record=False,
                                 model=model, encodings=encodings)

@@ -46,10 +46,17 @@ class LrRangeResult(ProbeResult):
     falls_from_lr: float = 0.0
     falls_from_lr_sum: float = 0.0  # Σ lr of the sweep's steps up to where the loss starts to fall
     run_lr_sum: float | None = None  # Σ lr over the steps of the audited fine-tune (its schedule), when recorded
-    # The lowest peak learning rate whose run adds up falls_from_lr_sum: user_lr · falls_from_lr_sum / run_lr_sum.
-    # A one-step-per-rate sweep shows where a rate works within a few steps; a run of many steps gets as far
-    # with a smaller rate (gradient-flow time Σ lr; Adam's step is about lr per parameter).
-    run_low_lr: float | None = None
+
+    @property
+    def run_low_lr(self) -> float | None:
+        """The lowest peak learning rate whose run adds up falls_from_lr_sum: user_lr · falls_from_lr_sum / run_lr_sum.
+
+        A one-step-per-rate sweep shows where a rate works within a few steps; a run of many steps gets as far
+        with a smaller rate (gradient-flow time Σ lr; Adam's step is about lr per parameter).
+        """
+        if not self.run_lr_sum or not self.falls_from_lr_sum:
+            return None
+        return self.user_lr * self.falls_from_lr_sum / self.run_lr_sum
 
 
 @dataclass(frozen=True)
@@ -230,13 +237,11 @@ class LrRangeProbe(Probe):
         losses = range_losses(ctx, lrs)
         a = analyse(lrs[: len(losses)], losses)
         keep = len(a.smoothed)  # up to the first non-finite loss: JSON has no NaN
-        run_sum = run_lr_sum(ctx.training)
-        user_lr = ctx.config.train.lr
         return LrRangeResult(
             lrs=tuple(float(v) for v in lrs[:keep]), losses=tuple(float(v) for v in losses[:keep]),
             smoothed=a.smoothed, start_lr=o.start_lr, end_lr=o.end_lr, steps_planned=o.steps,
             batch_size=ctx.config.train.batch_size, steepest_lr=a.steepest_lr, range_low=a.range_low,
             range_high=a.range_high, min_loss_lr=a.min_loss_lr, diverged_lr=a.diverged_lr,
-            suggested_lr=a.suggested_lr, user_lr=user_lr, seconds=time.perf_counter() - start,
-            falls_from_lr=a.falls_from_lr, falls_from_lr_sum=a.falls_from_lr_sum, run_lr_sum=run_sum,
-            run_low_lr=None if run_sum is None else user_lr * a.falls_from_lr_sum / run_sum)
+            suggested_lr=a.suggested_lr, user_lr=ctx.config.train.lr, seconds=time.perf_counter() - start,
+            falls_from_lr=a.falls_from_lr, falls_from_lr_sum=a.falls_from_lr_sum,
+            run_lr_sum=run_lr_sum(ctx.training))
