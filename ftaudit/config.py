@@ -193,6 +193,11 @@ def build_section(cls: type, values: Mapping[str, Any], where: str) -> Any:
                          f"valid options in [{where}] are: {', '.join(sorted(names))}")
     hints = typing.get_type_hints(cls)
     kwargs = {k: coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    for f in dataclasses.fields(cls):
+        choices = f.metadata.get("choices")
+        if choices and f.name in kwargs and kwargs[f.name] not in choices:
+            raise UsageError(f"{where}.{f.name} must be one of {', '.join(choices)}, got {kwargs[f.name]!r}",
+                             f"set {where}.{f.name} to one of: {', '.join(choices)}")
     return cls(**kwargs)
 
 

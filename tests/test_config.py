@@ -48,6 +48,8 @@ def test_a_pyproject_without_our_table_is_ignored(tmp_path):
     ("[train]\nlr = -1.0\n", "--lr must be positive"),
     ("[data\n", "not valid TOML"),
     ("[probes.nope]\nx = 1\n", "unknown probe table [probes.nope]"),
+    ("[output]\nfail_on = 'never'\n", "output.fail_on must be one of warn, fail, got 'never'"),
+    ("[probes.attribution]\nprecision = 'fp8'\n", "probes.attribution.precision must be one of auto, fp32, bf16"),
 ])
 def test_config_file_errors_are_usage_errors(tmp_path, text, needle):
     path = tmp_path / "bad.toml"
