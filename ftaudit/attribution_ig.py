@@ -57,7 +57,7 @@ def _forward(model: Any, device: Any, *, mixed: bool, math_attention: bool = Fal
         with contextlib.ExitStack() as stack:
             if mixed:
                 stack.enter_context(autocast(device))
-            if math_attention:  # the CPU's fused bf16 attention backward is ~10x slower than the plain one
+            if math_attention:  # for a bf16 copy left on SDPA: the CPU's fused bf16 backward is ~10x slower
                 from torch.nn.attention import SDPBackend, sdpa_kernel
 
                 stack.enter_context(sdpa_kernel(SDPBackend.MATH))
@@ -121,7 +121,13 @@ def uses_bf16_copy(precision: str, device: Any) -> bool:
 
 
 def bf16_copy(model: Any) -> Any:
-    """A bf16 copy of the model, in eval mode and without parameter gradients."""
+    """A bf16 copy of the model, in eval mode and without parameter gradients, with eager attention.
+
+    On a CPU the fused SDPA kernel's bf16 backward is ~10x slower than plain matmuls, and SDPA's plain (MATH)
+    kernel spends a tenth of an integrated-gradients pass on its fully-masked-row check (`_safe_softmax`'s
+    isneginf/all/where); transformers' eager attention (matmul, softmax, matmul) does neither. A model that cannot
+    switch keeps SDPA, which `_forward` then restricts to the MATH kernel.
+    """
     import copy
 
     import torch
@@ -129,6 +135,10 @@ def bf16_copy(model: Any) -> Any:
     twin = copy.deepcopy(model).to(torch.bfloat16).eval()
     for p in twin.parameters():
         p.requires_grad_(False)
+    try:
+        twin.set_attn_implementation("eager")
+    except (AttributeError, ValueError, ImportError):
+        pass
     return twin
 
 
