@@ -109,8 +109,17 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
             sample_count=len(values), attribution_share=share,
             score=float(share * mi[key] / h_y) if h_y > 0 else 0.0)
     order = sorted(stats, key=lambda k: -stats[k].score)
-    candidates = tuple(ShortcutCandidate(stats[key], _deletions(ctx, scorer, key, all_spans, o, rng))
-                       for key in order[: o.candidates])
+    # Every deletion of every candidate, and the comprehensiveness deletions, are built first (in a fixed order of
+    # random draws) and scored together: one length-sorted pass per split instead of small passes per request.
+    per_candidate = [_deletion_requests(ctx, key, all_spans, o, rng) for key in order[: o.candidates]]
+    test_items = [it for it in items if it.split == "test" and it.is_prediction]
+    per_k = _comprehensiveness_requests(test_items, rng)
+    flat = [r for reqs in per_candidate for r in reqs] + [r for _, reqs in per_k for r in reqs]
+    scores = iter(scorer.score([(r.split, r.rows, drop) for r in flat for drop in (r.drop, r.control)]))
+    candidates = tuple(
+        ShortcutCandidate(stats[key], tuple(_deletion_test(r, next(scores), next(scores)) for r in reqs))
+        for key, reqs in zip(order[: o.candidates], per_candidate))
+    comprehensiveness = tuple(_comprehensiveness(k, reqs[0], next(scores), next(scores)) for k, reqs in per_k)
     ok = np.concatenate(errors) <= o.tolerance
     return AttributionResult(
         examples=examples, items=len(items), tolerance=o.tolerance, initial_steps=o.steps, max_steps=o.max_steps,
@@ -119,16 +128,25 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
         precision=precision, fp32_redone=int(np.concatenate(redone).sum()),
         label_entropy=h_y, reference_mi=float(reference), candidates=candidates,
         words=tuple(stats[k] for k in order[:N_WORDS_REPORTED]), class_words=_class_words(ctx, items, names),
-        comprehensiveness=_comprehensiveness(
-            ctx, scorer, [it for it in items if it.split == "test" and it.is_prediction], rng),
+        comprehensiveness=comprehensiveness,
         heatmaps=_heatmaps(ctx, items, o.heatmaps, rng),
     )
 
 
-def _deletions(ctx: "AuditContext", scorer: "Scorer", key: Key, spans_of: dict[str, list[list[tuple[int, int]]]],
-               o: Options, rng: np.random.Generator) -> tuple[DeletionTest, ...]:
+@dataclass(frozen=True)
+class Deletions:
+    """Inputs of one split to delete positions from: `drop[k]` from row `rows[k]`, and the control `control[k]`."""
+
+    split: str
+    rows: list[int]
+    drop: list[set[int]]
+    control: list[set[int]]
+
+
+def _deletion_requests(ctx: "AuditContext", key: Key, spans_of: dict[str, list[list[tuple[int, int]]]], o: Options,
+                       rng: np.random.Generator) -> list[Deletions]:
     """Delete `key` from every input of each split that holds it; the control deletes as many random other words."""
-    tests = []
+    out = []
     for split in ("test", "train"):
         enc = ctx.encodings(split)
         rows, drop, control = [], [], []
@@ -146,11 +164,13 @@ def _deletions(ctx: "AuditContext", scorer: "Scorer", key: Key, spans_of: dict[s
         if len(rows) > o.deletion_examples:
             keep_idx = np.sort(rng.choice(len(rows), size=o.deletion_examples, replace=False))
             rows, drop, control = ([x[i] for i in keep_idx] for x in (rows, drop, control))
-        flip, fall = scorer.delete(split, rows, drop)
-        c_flip, c_fall = scorer.delete(split, rows, control)
-        tests.append(DeletionTest(split=split, n=len(rows), flip_rate=flip, confidence_drop=fall,
-                                  control_flip_rate=c_flip, control_confidence_drop=c_fall))
-    return tuple(tests)
+        out.append(Deletions(split, rows, drop, control))
+    return out
+
+
+def _deletion_test(r: Deletions, deleted: tuple[float, float], control: tuple[float, float]) -> DeletionTest:
+    return DeletionTest(split=r.split, n=len(r.rows), flip_rate=deleted[0], confidence_drop=deleted[1],
+                        control_flip_rate=control[0], control_confidence_drop=control[1])
 
 
 class Scorer:
@@ -178,14 +198,26 @@ class Scorer:
                 self.unedited[split, r] = p
         return np.stack([self.unedited[split, r] for r in rows])
 
-    def delete(self, split: str, rows: list[int], drop: list[set[int]]) -> tuple[float, float]:
-        """(flip rate, mean drop of the predicted class's probability) after deleting `drop[k]` from row k."""
-        before_probs = self.original(split, rows)
-        before = before_probs.argmax(axis=1)
-        after = self._probs(delete_positions(self.ctx.encodings(split), rows, drop))
-        k = np.arange(len(rows))
-        fall = before_probs[k, before] - after[k, before]
-        return float(np.mean(after.argmax(axis=1) != before)), float(np.mean(fall))
+    def score(self, requests: list[tuple[str, list[int], list[set[int]]]]) -> list[tuple[float, float]]:
+        """Per request (split, rows, drop): (flip rate, mean drop of the predicted class's probability) after
+        deleting `drop[k]` from row k. All edited inputs of a split go through one length-sorted pass."""
+        out: list[tuple[float, float]] = [(0.0, 0.0)] * len(requests)
+        for split in sorted({r[0] for r in requests}):
+            mine = [i for i, r in enumerate(requests) if r[0] == split]
+            rows = [row for i in mine for row in requests[i][1]]
+            drops = [d for i in mine for d in requests[i][2]]
+            before_probs = self.original(split, rows)
+            before = before_probs.argmax(axis=1)
+            after = self._probs(delete_positions(self.ctx.encodings(split), rows, drops))
+            k = np.arange(len(rows))
+            flips = after.argmax(axis=1) != before
+            fall = before_probs[k, before] - after[k, before]
+            start = 0
+            for i in mine:
+                stop = start + len(requests[i][1])
+                out[i] = (float(np.mean(flips[start:stop])), float(np.mean(fall[start:stop])))
+                start = stop
+        return out
 
 
 def _class_words(ctx: "AuditContext", items: list[Item], names: tuple[str, ...]) -> tuple[ClassWords, ...]:
@@ -209,21 +241,24 @@ def _class_words(ctx: "AuditContext", items: list[Item], names: tuple[str, ...])
     return tuple(out)
 
 
-def _comprehensiveness(ctx: "AuditContext", scorer: Scorer, items: list[Item],
-                       rng: np.random.Generator) -> tuple[Comprehensiveness, ...]:
+def _comprehensiveness_requests(items: list[Item], rng: np.random.Generator
+                                ) -> list[tuple[int, list[Deletions]]]:
+    """Per k: delete each test item's k words with the largest attribution, against k random words."""
     out = []
     for k in COMPREHENSIVENESS_K:
         chosen = [it for it in items if len(it.spans) > k]
         if not chosen:
             continue
-        rows = [it.row for it in chosen]
         top = [_positions(it, np.argsort(-it.word_attr, kind="stable")[:k]) for it in chosen]
         rand = [_positions(it, rng.choice(len(it.spans), size=k, replace=False)) for it in chosen]
-        flip, fall = scorer.delete("test", rows, top)
-        r_flip, r_fall = scorer.delete("test", rows, rand)
-        out.append(Comprehensiveness(k=k, n=len(chosen), confidence_drop=fall, flip_rate=flip,
-                                     random_confidence_drop=r_fall, random_flip_rate=r_flip))
-    return tuple(out)
+        out.append((k, [Deletions("test", [it.row for it in chosen], top, rand)]))
+    return out
+
+
+def _comprehensiveness(k: int, r: Deletions, top: tuple[float, float], rand: tuple[float, float]
+                       ) -> Comprehensiveness:
+    return Comprehensiveness(k=k, n=len(r.rows), confidence_drop=top[1], flip_rate=top[0],
+                             random_confidence_drop=rand[1], random_flip_rate=rand[0])
 
 
 def _positions(it: Item, words: np.ndarray) -> set[int]:
