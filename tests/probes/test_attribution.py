@@ -185,3 +185,21 @@ def test_bad_options_are_usage_errors(field, value):
 
     with pytest.raises(UsageError):
         dataclasses.replace(Options(), **{field: value}).validate()
+
+
+def test_deletions_scored_together_equal_deletions_scored_one_by_one(marker_run):
+    """The scorer passes every request of a split at once; each request's rates are those of scoring it alone."""
+    from ftaudit.attribution_workflow import Scorer
+
+    ctx, _ = marker_run
+    scorer = Scorer(ctx, None)
+    n_test, n_train = len(ctx.splits["test"]), len(ctx.splits["train"])
+    rng = np.random.default_rng(0)
+    requests = []
+    for split, n in (("test", n_test), ("train", n_train), ("test", n_test)):
+        rows = sorted(rng.choice(n, size=12, replace=False).tolist())
+        requests.append((split, rows, [{1, 2} if k % 2 else {3} for k in range(len(rows))]))
+    together = scorer.score(requests)
+    alone = [scorer.score([r])[0] for r in requests]
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert any(flip > 0 or fall != 0 for flip, fall in together)  # the edits do something

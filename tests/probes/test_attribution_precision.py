@@ -70,3 +70,23 @@ def test_precision_choice(monkeypatch):
     assert resolve_precision("auto", cpu) == "fp32"  # emulated bf16 is slower than fp32
     monkeypatch.setattr(modeling, "fast_bf16_cpu", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16"
+
+
+def test_the_bf16_copy_attends_eagerly_and_matches_sdpa(setting):
+    """The copy switches to eager attention (SDPA's CPU kernels are slow in bf16 backward); the numbers agree."""
+    from ftaudit.attribution_ig import bf16_copy
+
+    model, enc, rows, targets, kw = setting
+    twin = bf16_copy(model)
+    assert twin.config._attn_implementation == "eager"
+    assert model.config._attn_implementation != "eager"  # the user's model is untouched
+    on_sdpa = bf16_copy(model)
+    on_sdpa.set_attn_implementation("sdpa")
+    args = dict(n_steps=16, max_steps=16, tolerance=0.05, precision="bf16", **kw)
+    eager = integrated_gradients(model, enc, rows, targets, half=twin, **args)
+    sdpa = integrated_gradients(model, enc, rows, targets, half=on_sdpa, **args)
+    both = ~(eager.fp32_redone | sdpa.fp32_redone)
+    assert both.sum() >= 8
+    x = np.concatenate([sdpa.attributions[i] for i in np.flatnonzero(both)])
+    y = np.concatenate([eager.attributions[i] for i in np.flatnonzero(both)])
+    assert np.linalg.norm(x - y) / np.linalg.norm(x) < 0.02
