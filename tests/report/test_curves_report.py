@@ -75,3 +75,18 @@ def test_learning_curve_section_states_the_schedule_and_the_missing_fit():
     html = environment().get_template("sections/learning_curve.html.j2").render(
         s={"outcome": outcome, "charts": {}, "findings": findings, "kind": "learning_curve"})
     assert "no curve was fitted" in html and "Mosbach" in html and "at least 40 optimisation steps" in html
+
+
+def test_learning_curve_section_says_one_repeat_leaves_the_seed_out_of_the_intervals():
+    import dataclasses
+
+    from ftaudit.report.html import environment
+
+    def render(result):
+        outcome, findings = findings_for(result)
+        return environment().get_template("sections/learning_curve.html.j2").render(
+            s={"outcome": outcome, "charts": {}, "findings": findings, "kind": "learning_curve"})
+
+    assert "cover the sampling of the test set only" in render(STEEP) and "--curve-repeats 3" in render(STEEP)
+    repeated = dataclasses.replace(STEEP, points=STEEP.points[:-1] + STEEP.points)  # two fine-tunes at some sizes
+    assert "cover the sampling of the test set only" not in render(repeated)
