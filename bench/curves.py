@@ -1,7 +1,7 @@
 """Factor-curve benchmark on real data: MiniLM-L6 fine-tuned on rotten_tomatoes_polarity, audited end to end.
 
     python bench/curves.py [--sizes 256,2048] [--epochs 10,3] [--lr 1e-4] [--test 1000] [--no-size-curve]
-                           [--no-lr-range]
+                           [--no-lr-range] [--truth-seeds K]
 
 For each full training-set size it runs `ftaudit run --fine-tune` with the learning curve (and, at the smallest
 size, the size curve over 2/4/6 layers and the LR range test) and prints:
@@ -10,7 +10,10 @@ size, the size curve over 2/4/6 layers and the LR range test) and prints:
   - the cost of the curve's own fine-tunes as a multiple of the main fine-tune (target: <= 1.0x for 4 sizes);
   - the size curve: test accuracy and paired difference vs the full model, and the model-too-large verdict;
   - the LR range test: steepest lr, good range, divergence, and whether the range contains 2e-5..1e-4 and
-    excludes 1e-3.
+    excludes 1e-3;
+  - with --truth-seeds K, the check of the extrapolation: the same recipe fine-tuned on 2x the data (the
+    training set plus as many new reviews, label-stratified) with K seeds, and on 1x with seeds 1..K-1 (seed 0 is
+    the audit's own run), and whether the measured gain lies in the fit's 95% interval for the gain at 2x.
 Test examples come from movies that have no review in the training pool (group split on the `movie` column).
 """
 
@@ -132,6 +135,53 @@ def print_curve(result, seconds: float) -> dict:
             "verdicts": verdicts, "cost_ratio": ratio}
 
 
+def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict], epochs: int, lr: float,
+                  seeds: int, main_accuracy: float) -> dict | None:
+    """Test accuracy of the main run's recipe at 1x (seeds 1..K-1, plus the audit's seed 0) and at 2x the data (seeds
+    0..K-1): the gain the fit predicts, measured. 2x is the training set plus as many new, label-stratified reviews."""
+    import numpy as np
+    import torch
+
+    from ftaudit import modeling
+    from ftaudit.config import TrainConfig
+    from ftaudit.data import LabelSpace, TextSplit
+    from ftaudit.inference import Predictions, encode, predict_logits
+    from ftaudit.training import train_classifier
+
+    n = len(train_rows)
+    taken = {id(r) for r in train_rows}
+    rest = [r for r in pool if id(r) not in taken]
+    if len(rest) < n:
+        print(f"  truth: the pool has {len(rest)} reviews besides the {n} trained on; 2x needs {n}: skipped")
+        return None
+    doubled = train_rows + stratified(rest, n, seed=0)
+    labels = LabelSpace(names=("negative", "positive"))
+
+    def as_split(rows: list[dict], name: str) -> TextSplit:
+        return TextSplit(name=name, path="", texts=tuple(r["text"] for r in rows), pairs=None,
+                         labels=np.array([r["label"] == "positive" for r in rows], dtype=np.int64))
+
+    files = modeling.locate(minilm(), "base model", allow_pickle=False)
+    tokenizer, _ = modeling.load_tokenizer(files.folder, trust_remote_code=False)
+    test = as_split(test_rows, "test")
+    test_enc = encode(tokenizer, test.texts, None, 64)
+    cfg = TrainConfig(fine_tune=True, epochs=epochs, lr=lr, batch_size=16)
+    device = torch.device("cpu")
+
+    def accuracy(rows: list[dict], seed: int) -> float:
+        model, _ = train_classifier(files, tokenizer, as_split(rows, "train"), labels, train_cfg=cfg, max_length=64,
+                                    device=device, seed=seed, record=False)
+        logits = predict_logits(model, test_enc, device=device, batch_size=64, pad_id=int(tokenizer.pad_token_id))
+        return float(Predictions(logits=logits, labels=test.labels).correct.mean())
+
+    at_1x = [main_accuracy] + [accuracy(train_rows, s) for s in range(1, seeds)]
+    at_2x = [accuracy(doubled, s) for s in range(seeds)]
+    gain = float(np.mean(at_2x) - np.mean(at_1x))
+    print(f"  truth: test accuracy at {n}: {' '.join(pct(a) for a in at_1x)}; at {2 * n}: "
+          f"{' '.join(pct(a) for a in at_2x)} -> measured gain {pts(gain)} pts ({seeds} seed{'s' * (seeds > 1)})")
+    return {"gain": gain, "at_1x": at_1x, "at_2x": at_2x}
+
+
 def print_size_curve(result) -> None:
     outcome = result.outcome("size-curve")
     if outcome is None:
@@ -188,6 +238,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="seeds per curve size (--curve-repeats)")
     parser.add_argument("--no-size-curve", action="store_true")
     parser.add_argument("--no-lr-range", action="store_true")
+    parser.add_argument("--truth-seeds", type=int, default=0,
+                        help="also fine-tune on 2x the data with this many seeds to check the predicted gain")
     args = parser.parse_args()
     import torch
 
@@ -204,7 +256,8 @@ def main() -> None:
     epochs = [int(e) for e in args.epochs.split(",")]
     epochs += [epochs[-1]] * (len(sizes) - len(epochs))
     for i, n in enumerate(sizes):
-        train = write(tmp / f"train{n}.jsonl", stratified(pool, n, seed=0))
+        train_rows = stratified(pool, n, seed=0)
+        train = write(tmp / f"train{n}.jsonl", train_rows)
         probes = ["gap", "learning-curve"]
         if i == 0 and not args.no_size_curve:
             probes.append("size-curve")
@@ -214,6 +267,13 @@ def main() -> None:
               flush=True)
         result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}", epochs[i], args.lr, args.repeats)
         summary[n] = print_curve(result, seconds)
+        if args.truth_seeds > 0 and summary[n].get("gain_2x_ci"):
+            main_acc = result.outcome("learning-curve").result.sizes[-1].test_accuracy
+            truth = measure_truth(pool, train_rows, test_rows, epochs[i], args.lr, args.truth_seeds, main_acc)
+            if truth is not None:
+                lo, hi = summary[n]["gain_2x_ci"]
+                print(f"  predicted {pts(summary[n]['gain_2x'])} pts [{pts(lo)}, {pts(hi)}] vs measured "
+                      f"{pts(truth['gain'])}: {'inside' if lo <= truth['gain'] <= hi else 'OUTSIDE'} the interval")
         print_size_curve(result)
         print_lr_range(result)
         sys.stdout.flush()
