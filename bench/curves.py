@@ -138,7 +138,8 @@ def print_curve(result, seconds: float) -> dict:
 def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict], epochs: int, lr: float,
                   seeds: int, main_accuracy: float) -> dict | None:
     """Test accuracy of the main run's recipe at 1x (seeds 1..K-1, plus the audit's seed 0) and at 2x the data (seeds
-    0..K-1): the gain the fit predicts, measured. 2x is the training set plus as many new, label-stratified reviews."""
+    0..K-1): the gain the fit predicts, measured. 2x is the training set plus as many new, label-stratified reviews;
+    when the pool has fewer left, all of them (the caller compares with the fitted curve at that size)."""
     import numpy as np
     import torch
 
@@ -151,10 +152,10 @@ def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict
     n = len(train_rows)
     taken = {id(r) for r in train_rows}
     rest = [r for r in pool if id(r) not in taken]
-    if len(rest) < n:
-        print(f"  truth: the pool has {len(rest)} reviews besides the {n} trained on; 2x needs {n}: skipped")
+    if not rest:
+        print(f"  truth: the pool has no reviews besides the {n} trained on: skipped")
         return None
-    doubled = train_rows + stratified(rest, n, seed=0)
+    doubled = train_rows + stratified(rest, min(n, len(rest)), seed=0)
     labels = LabelSpace(names=("negative", "positive"))
 
     def as_split(rows: list[dict], name: str) -> TextSplit:
@@ -177,9 +178,9 @@ def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict
     at_1x = [main_accuracy] + [accuracy(train_rows, s) for s in range(1, seeds)]
     at_2x = [accuracy(doubled, s) for s in range(seeds)]
     gain = float(np.mean(at_2x) - np.mean(at_1x))
-    print(f"  truth: test accuracy at {n}: {' '.join(pct(a) for a in at_1x)}; at {2 * n}: "
+    print(f"  truth: test accuracy at {n}: {' '.join(pct(a) for a in at_1x)}; at {len(doubled)}: "
           f"{' '.join(pct(a) for a in at_2x)} -> measured gain {pts(gain)} pts ({seeds} seed{'s' * (seeds > 1)})")
-    return {"gain": gain, "at_1x": at_1x, "at_2x": at_2x}
+    return {"gain": gain, "at_1x": at_1x, "at_2x": at_2x, "size": len(doubled)}
 
 
 def print_size_curve(result) -> None:
@@ -270,10 +271,17 @@ def main() -> None:
         if args.truth_seeds > 0 and summary[n].get("gain_2x_ci"):
             main_acc = result.outcome("learning-curve").result.sizes[-1].test_accuracy
             truth = measure_truth(pool, train_rows, test_rows, epochs[i], args.lr, args.truth_seeds, main_acc)
-            if truth is not None:
+            if truth is not None and truth["size"] == 2 * n:
                 lo, hi = summary[n]["gain_2x_ci"]
                 print(f"  predicted {pts(summary[n]['gain_2x'])} pts [{pts(lo)}, {pts(hi)}] vs measured "
                       f"{pts(truth['gain'])}: {'inside' if lo <= truth['gain'] <= hi else 'OUTSIDE'} the interval")
+            elif truth is not None:  # the pool ran short of 2x: the fitted curve's point prediction at that size
+                from ftaudit.curvefit import power_law
+
+                f = result.outcome("learning-curve").result.fit
+                at = power_law(truth["size"], f.a, f.b, f.c) - power_law(n, f.a, f.b, f.c)
+                print(f"  predicted at {truth['size']} ({truth['size'] / n:.2f}x): {pts(at)} pts (the interval is "
+                      f"computed at 2x only) vs measured {pts(truth['gain'])}")
         print_size_curve(result)
         print_lr_range(result)
         sys.stdout.flush()
