@@ -30,6 +30,18 @@ def _gain_text(lo: float, hi: float) -> str:
     return f"95% CI {100 * lo:+.1f} to {100 * hi:+.1f}"
 
 
+def _repeats(r: LearningCurveResult) -> int:
+    """The fewest fine-tunes at any subset size (the full size is the main fine-tune, one)."""
+    return min((z.repeats for z in r.sizes[:-1]), default=1)
+
+
+def _seed_caveat(r: LearningCurveResult) -> str:
+    if _repeats(r) > 1:
+        return ""
+    return ("; with one fine-tune per size the interval covers the sampling of the test set, not the seed "
+            "(--curve-repeats 3 puts it in)")
+
+
 def _data_limited(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
     f = r.fit
     if f is None:
@@ -37,14 +49,15 @@ def _data_limited(r: LearningCurveResult, threshold: Callable[[str], float]) -> 
     limit = threshold(MIN_GAIN.name)
     lo, hi = f.gain_2x_ci
     numbers = {"full_size": f.full_size, "predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
-               "predicted_gain_10x": f.gain_10x, "a": f.a, "b": f.b, "c": f.c, "data_limited_min_gain": limit}
+               "predicted_gain_10x": f.gain_10x, "a": f.a, "b": f.b, "c": f.c, "data_limited_min_gain": limit,
+               "repeats": _repeats(r)}
     text = (f"twice the training data ({2 * f.full_size} examples) is predicted to change test accuracy by "
             f"{_points(f.gain_2x)} ({_gain_text(lo, hi)})")
     if lo > limit:
         return Judgement(Severity.WARN, f"{text}: the fine-tune is data-limited; more labelled data will help "
-                                        f"(10x: {_points(f.gain_10x)})", numbers, MIN_GAIN.name)
-    return Judgement(Severity.PASS, f"{text}: not clearly above {100 * limit:.1f} points, so not data-limited",
-                     numbers, MIN_GAIN.name)
+                                        f"(10x: {_points(f.gain_10x)}){_seed_caveat(r)}", numbers, MIN_GAIN.name)
+    return Judgement(Severity.PASS, f"{text}: not clearly above {100 * limit:.1f} points, so not data-limited"
+                                    f"{_seed_caveat(r)}", numbers, MIN_GAIN.name)
 
 
 def _saturated(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
@@ -56,13 +69,13 @@ def _saturated(r: LearningCurveResult, threshold: Callable[[str], float]) -> Jud
     error = 1.0 - r.sizes[-1].test_accuracy
     numbers = {"predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
                "predicted_gain_10x": f.gain_10x, "asymptote": f.a, "test_error": error,
-               "saturated_max_gain": limit, "saturated_min_error": min_error}
+               "saturated_max_gain": limit, "saturated_min_error": min_error, "repeats": _repeats(r)}
     text = (f"twice the training data is predicted to add at most {100 * hi:.1f} points (95% upper bound; "
             f"10x: {_points(f.gain_10x)})")
     if hi < limit and error >= min_error:
         return Judgement(Severity.WARN, f"{text}: the curve is flat at {pct(1 - error)} test accuracy, so more data "
                                         "will not fix the remaining error; look at the model, the optimiser or the "
-                                        "labels", numbers, FLAT_GAIN.name)
+                                        f"labels{_seed_caveat(r)}", numbers, FLAT_GAIN.name)
     if hi < limit:
         return Judgement(Severity.PASS, f"{text}: the curve is flat, with only {pct(error)} test error left",
                          numbers, FLAT_GAIN.name)

@@ -132,3 +132,13 @@ def test_a_long_run_makes_a_rate_below_the_sweeps_fall_usable():
     for run_steps in (2, 80, 10_000):
         f = judge("lr-outside-range", curves.lr_range(1.5 * high, fall_at=3e-4, diverge_at=2e-2, run_steps=run_steps))
         assert f.severity is Severity.WARN and "above" in f.message and f.numbers["range_high"] == high
+
+
+def test_a_single_repeat_verdict_says_the_seed_is_not_in_its_interval():
+    f = judge("data-limited", STEEP)
+    assert f.numbers["repeats"] == 1 and "not the seed" in f.message and "--curve-repeats 3" in f.message
+    assert "not the seed" in judge("data-saturated", FLAT_LOW).message
+    repeated = dataclasses.replace(STEEP, sizes=tuple(dataclasses.replace(z, repeats=3) for z in STEEP.sizes[:-1])
+                                   + STEEP.sizes[-1:])
+    f = judge("data-limited", repeated)
+    assert f.numbers["repeats"] == 3 and "seed" not in f.message
