@@ -56,13 +56,19 @@ def split(n_test: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
     return [r for r in rows if r["movie"] not in test_movies], [r for r in rows if r["movie"] in test_movies]
 
 
-def stratified(rows: list[dict], n: int, seed: int) -> list[dict]:
+MAX_LENGTH, BATCH = 64, 16  # the recipe of every fine-tune here: the audits' and the truth check's
+
+
+def label_ids(rows: list[dict]):
     import numpy as np
 
+    return np.array([r["label"] == "positive" for r in rows], dtype=np.int64)
+
+
+def stratified(rows: list[dict], n: int, seed: int) -> list[dict]:
     from ftaudit.data import stratified_sample
 
-    labels = np.array([r["label"] == "positive" for r in rows], dtype=np.int64)
-    return [rows[i] for i in stratified_sample(labels, n, seed)]
+    return [rows[i] for i in stratified_sample(label_ids(rows), n, seed)]
 
 
 def write(path: Path, rows: list[dict]) -> str:
@@ -76,9 +82,9 @@ def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int
     from ftaudit.output import prepare
 
     config = load_config(None, {
-        "data": {"train": train, "test": test, "max_length": 64},
+        "data": {"train": train, "test": test, "max_length": MAX_LENGTH},
         "model": {"base": minilm()},
-        "train": {"fine_tune": True, "batch_size": 16, "epochs": epochs, "lr": lr},
+        "train": {"fine_tune": True, "batch_size": BATCH, "epochs": epochs, "lr": lr},
         "run": {"probes": probes, "device": "cpu"},
         "output": {"out": str(out)},
         "probes": {"learning-curve": {"repeats": repeats},
@@ -143,9 +149,10 @@ def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict
     import numpy as np
     import torch
 
+    from fixtures.data import text_split
     from ftaudit import modeling
     from ftaudit.config import TrainConfig
-    from ftaudit.data import LabelSpace, TextSplit
+    from ftaudit.data import LabelSpace
     from ftaudit.inference import Predictions, encode, predict_logits
     from ftaudit.training import train_classifier
 
@@ -158,20 +165,19 @@ def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict
     doubled = train_rows + stratified(rest, min(n, len(rest)), seed=0)
     labels = LabelSpace(names=("negative", "positive"))
 
-    def as_split(rows: list[dict], name: str) -> TextSplit:
-        return TextSplit(name=name, path="", texts=tuple(r["text"] for r in rows), pairs=None,
-                         labels=np.array([r["label"] == "positive" for r in rows], dtype=np.int64))
+    def as_split(rows: list[dict], name: str):
+        return text_split(name, [r["text"] for r in rows], label_ids(rows))
 
     files = modeling.locate(minilm(), "base model", allow_pickle=False)
     tokenizer, _ = modeling.load_tokenizer(files.folder, trust_remote_code=False)
     test = as_split(test_rows, "test")
-    test_enc = encode(tokenizer, test.texts, None, 64)
-    cfg = TrainConfig(fine_tune=True, epochs=epochs, lr=lr, batch_size=16)
+    test_enc = encode(tokenizer, test.texts, None, MAX_LENGTH)
+    cfg = TrainConfig(fine_tune=True, epochs=epochs, lr=lr, batch_size=BATCH)
     device = torch.device("cpu")
 
     def accuracy(rows: list[dict], seed: int) -> float:
-        model, _ = train_classifier(files, tokenizer, as_split(rows, "train"), labels, train_cfg=cfg, max_length=64,
-                                    device=device, seed=seed, record=False)
+        model, _ = train_classifier(files, tokenizer, as_split(rows, "train"), labels, train_cfg=cfg,
+                                    max_length=MAX_LENGTH, device=device, seed=seed, record=False)
         logits = predict_logits(model, test_enc, device=device, batch_size=64, pad_id=int(tokenizer.pad_token_id))
         return float(Predictions(logits=logits, labels=test.labels).correct.mean())
 
@@ -264,7 +270,7 @@ def main() -> None:
             probes.append("size-curve")
         if i == 0 and not args.no_lr_range:
             probes.append("lr-range")
-        print(f"\n== full size {n}: {epochs[i]} epochs, batch 16, lr {args.lr:g}; probes {', '.join(probes)}",
+        print(f"\n== full size {n}: {epochs[i]} epochs, batch {BATCH}, lr {args.lr:g}; probes {', '.join(probes)}",
               flush=True)
         result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}", epochs[i], args.lr, args.repeats)
         summary[n] = print_curve(result, seconds)
