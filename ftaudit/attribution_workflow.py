@@ -114,12 +114,12 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
     per_candidate = [_deletion_requests(ctx, key, all_spans, o, rng) for key in order[: o.candidates]]
     test_items = [it for it in items if it.split == "test" and it.is_prediction]
     per_k = _comprehensiveness_requests(test_items, rng)
-    flat = [r for reqs in per_candidate for r in reqs] + [r for _, reqs in per_k for r in reqs]
+    flat = [r for reqs in per_candidate for r in reqs] + [r for _, r in per_k]
     scores = iter(scorer.score([(r.split, r.rows, drop) for r in flat for drop in (r.drop, r.control)]))
     candidates = tuple(
         ShortcutCandidate(stats[key], tuple(_deletion_test(r, next(scores), next(scores)) for r in reqs))
         for key, reqs in zip(order[: o.candidates], per_candidate))
-    comprehensiveness = tuple(_comprehensiveness(k, reqs[0], next(scores), next(scores)) for k, reqs in per_k)
+    comprehensiveness = tuple(_comprehensiveness(k, r, next(scores), next(scores)) for k, r in per_k)
     ok = np.concatenate(errors) <= o.tolerance
     return AttributionResult(
         examples=examples, items=len(items), tolerance=o.tolerance, initial_steps=o.steps, max_steps=o.max_steps,
@@ -182,7 +182,6 @@ class Scorer:
 
     def __init__(self, ctx: "AuditContext", half: Any) -> None:
         self.ctx, self.half = ctx, half
-        self.unedited: dict[tuple[str, int], np.ndarray] = {}  # (split, row) -> the bf16 copy's probabilities [C]
 
     def _probs(self, enc: Any) -> np.ndarray:
         ctx = self.ctx
@@ -190,13 +189,11 @@ class Scorer:
                            batch_size=ctx.config.run.eval_batch_size, pad_id=ctx.pad_id)
 
     def original(self, split: str, rows: list[int]) -> np.ndarray:
+        """Probabilities [len(rows), C] on the unedited inputs; a row asked for several times is predicted once."""
         if self.half is None:
             return self.ctx.predictions(split).probs[np.asarray(rows)]
-        todo = sorted({r for r in rows if (split, r) not in self.unedited})
-        if todo:
-            for r, p in zip(todo, self._probs(self.ctx.encodings(split).subset(todo))):
-                self.unedited[split, r] = p
-        return np.stack([self.unedited[split, r] for r in rows])
+        unique, where = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+        return self._probs(self.ctx.encodings(split).subset(unique))[where]
 
     def score(self, requests: list[tuple[str, list[int], list[set[int]]]]) -> list[tuple[float, float]]:
         """Per request (split, rows, drop): (flip rate, mean drop of the predicted class's probability) after
@@ -241,8 +238,7 @@ def _class_words(ctx: "AuditContext", items: list[Item], names: tuple[str, ...])
     return tuple(out)
 
 
-def _comprehensiveness_requests(items: list[Item], rng: np.random.Generator
-                                ) -> list[tuple[int, list[Deletions]]]:
+def _comprehensiveness_requests(items: list[Item], rng: np.random.Generator) -> list[tuple[int, Deletions]]:
     """Per k: delete each test item's k words with the largest attribution, against k random words."""
     out = []
     for k in COMPREHENSIVENESS_K:
@@ -251,7 +247,7 @@ def _comprehensiveness_requests(items: list[Item], rng: np.random.Generator
             continue
         top = [_positions(it, np.argsort(-it.word_attr, kind="stable")[:k]) for it in chosen]
         rand = [_positions(it, rng.choice(len(it.spans), size=k, replace=False)) for it in chosen]
-        out.append((k, [Deletions("test", [it.row for it in chosen], top, rand)]))
+        out.append((k, Deletions("test", [it.row for it in chosen], top, rand)))
     return out
 
 
