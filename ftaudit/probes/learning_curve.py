@@ -54,6 +54,12 @@ class LearningCurveResult(ProbeResult):
     budget: float = 1.0  # the curve's fine-tunes may take at most this many times the main run's steps, per repeat
     wanted_min_steps: int = 0  # the floor asked for (--curve-min-steps), before the budget lowered it
 
+    @property
+    def min_repeats(self) -> int:
+        """The fewest fine-tunes at any subset size (the full size is the main fine-tune, one): with one, the
+        intervals cover the sampling of the test set but not the seed."""
+        return min((z.repeats for z in self.sizes[:-1]), default=1)
+
 
 @dataclass(frozen=True)
 class Options:

@@ -30,13 +30,8 @@ def _gain_text(lo: float, hi: float) -> str:
     return f"95% CI {100 * lo:+.1f} to {100 * hi:+.1f}"
 
 
-def _repeats(r: LearningCurveResult) -> int:
-    """The fewest fine-tunes at any subset size (the full size is the main fine-tune, one)."""
-    return min((z.repeats for z in r.sizes[:-1]), default=1)
-
-
 def _seed_caveat(r: LearningCurveResult) -> str:
-    if _repeats(r) > 1:
+    if r.min_repeats > 1:
         return ""
     return ("; with one fine-tune per size the interval covers the sampling of the test set, not the seed "
             "(--curve-repeats 3 puts it in)")
@@ -50,7 +45,7 @@ def _data_limited(r: LearningCurveResult, threshold: Callable[[str], float]) -> 
     lo, hi = f.gain_2x_ci
     numbers = {"full_size": f.full_size, "predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
                "predicted_gain_10x": f.gain_10x, "a": f.a, "b": f.b, "c": f.c, "data_limited_min_gain": limit,
-               "repeats": _repeats(r)}
+               "repeats": r.min_repeats}
     text = (f"twice the training data ({2 * f.full_size} examples) is predicted to change test accuracy by "
             f"{_points(f.gain_2x)} ({_gain_text(lo, hi)})")
     if lo > limit:
@@ -69,7 +64,7 @@ def _saturated(r: LearningCurveResult, threshold: Callable[[str], float]) -> Jud
     error = 1.0 - r.sizes[-1].test_accuracy
     numbers = {"predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
                "predicted_gain_10x": f.gain_10x, "asymptote": f.a, "test_error": error,
-               "saturated_max_gain": limit, "saturated_min_error": min_error, "repeats": _repeats(r)}
+               "saturated_max_gain": limit, "saturated_min_error": min_error, "repeats": r.min_repeats}
     text = (f"twice the training data is predicted to add at most {100 * hi:.1f} points (95% upper bound; "
             f"10x: {_points(f.gain_10x)})")
     if hi < limit and error >= min_error:

@@ -88,5 +88,6 @@ def test_learning_curve_section_says_one_repeat_leaves_the_seed_out_of_the_inter
             s={"outcome": outcome, "charts": {}, "findings": findings, "kind": "learning_curve"})
 
     assert "cover the sampling of the test set only" in render(STEEP) and "--curve-repeats 3" in render(STEEP)
-    repeated = dataclasses.replace(STEEP, points=STEEP.points[:-1] + STEEP.points)  # two fine-tunes at some sizes
+    repeated = dataclasses.replace(STEEP, sizes=tuple(dataclasses.replace(z, repeats=2) for z in STEEP.sizes[:-1])
+                                   + STEEP.sizes[-1:])  # two fine-tunes at every subset size
     assert "cover the sampling of the test set only" not in render(repeated)
