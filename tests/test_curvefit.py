@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ftaudit.curvefit import MIN_POINTS, fit_many, fit_power_law, gap_trend, paired_differences, power_law, usable
+from ftaudit.curvefit import C_MAX, MIN_POINTS, fit_many, fit_power_law, gap_trend, paired_differences, power_law, usable
 
 SIZES = np.array([64, 128, 256, 512, 1024, 2048])
 
@@ -62,6 +62,15 @@ def test_asymptote_never_exceeds_one():
     acc = np.array([0.60, 0.75, 0.86, 0.94, 0.99, 0.999])  # would extrapolate past 100% without the cap
     a, _, _, _ = fit_many(SIZES, acc[None, :])
     assert a[0] <= 1.0
+
+
+def test_the_exponent_is_capped_at_the_fast_rate():
+    # error 0.4·n^-1.5 above an asymptote of 0.8: faster than 1/n, which no measured curve does
+    acc = power_law(SIZES, 0.8, 0.4 * 64 ** 1.5, 1.5)
+    _, _, c, _ = fit_many(SIZES, acc[None, :])
+    assert c[0] == pytest.approx(C_MAX) and C_MAX == 1.0
+    fit = fit_power_law(SIZES, correctness(acc, 2000), chance=0.5, n_bootstrap=200)
+    assert fit is not None and fit.c_ci[1] <= C_MAX
 
 
 def test_points_at_chance_are_left_out_and_too_few_give_no_fit():

@@ -40,7 +40,7 @@ class LearningCurveResult(ProbeResult):
     kind = "learning_curve"
     n_train: int  # the full training set
     n_test: int
-    chance: float  # majority-class accuracy on test
+    chance: float  # the best a constant prediction scores on test (its largest class share): the fit's floor
     min_steps: int  # the step floor the schedules were raised to (at most the main run's steps, within budget)
     max_epochs: int
     points: tuple[CurvePoint, ...]  # every fine-tune, one per size and repeat
@@ -148,7 +148,8 @@ class LearningCurveProbe(Probe):
         by_size = [np.stack([c for p, c in zip(points, correct) if p.size == s]) for s in sizes]
         train_acc = [[p.train_accuracy for p in points if p.size == s] for s in sizes]
         labels = test.labels
-        chance = float(np.mean(labels == np.bincount(train.labels, minlength=n_classes).argmax()))
+        # the floor a point must clear to be fitted: a constant prediction of test's largest class scores this
+        chance = float(np.bincount(labels, minlength=n_classes).max() / len(labels))
         fit = fit_power_law(sizes, by_size, chance=chance, n_bootstrap=N_BOOTSTRAP, seed=ctx.seed)
         trend = gap_trend(sizes, by_size, train_acc, n_bootstrap=N_BOOTSTRAP, seed=ctx.seed)
         test_acc = [float(c.mean()) for c in by_size]

@@ -50,6 +50,9 @@ def test_curve_points_sizes_schedules_and_the_reused_main_run(ctx, first):
     assert all(0 <= s.train_accuracy <= 1 and s.test_accuracy_ci[0] <= s.test_accuracy <= s.test_accuracy_ci[1]
                for s in first.sizes)
     assert first.gap_trend is not None and len(first.gap_trend.gaps) == 3
+    # the fit's floor is what a constant prediction of test's largest class scores, not the train majority's share
+    labels = ctx.splits["test"].labels
+    assert first.chance == pytest.approx(max((labels == c).mean() for c in set(labels.tolist())))
 
 
 def test_result_round_trips_through_json(first):
