@@ -127,6 +127,15 @@ def print_curve(result, seconds: float) -> dict:
               f"rmse {100 * f.rmse:.2f} pts")
         print(f"  predicted gain  2x: {pts(f.gain_2x)} pts [{pts(f.gain_2x_ci[0])}, {pts(f.gain_2x_ci[1])}]   "
               f"10x: {pts(f.gain_10x)} pts [{pts(f.gain_10x_ci[0])}, {pts(f.gain_10x_ci[1])}]")
+    for sf in r.seed_fits:  # with --repeats: what a one-repeat audit with this seed would have predicted
+        if sf.gain_2x is None:
+            print(f"  seed {sf.repeat} alone: too few points above chance")
+            continue
+        lo, hi = sf.gain_2x_ci
+        print(f"  seed {sf.repeat} alone: " + "/".join(f"{100 * p.test_accuracy:.1f}" for p in r.points
+                                                      if p.repeat == sf.repeat or p.source == "main fine-tune")
+              + f"  gain 2x {pts(sf.gain_2x)} pts [{pts(lo)}, {pts(hi)}]: "
+              + ("data-limited" if lo > 0.01 else "not data-limited"))
     if r.gap_trend is not None:
         t = r.gap_trend
         print(f"  gap trend: {pts(t.slope)} pts per doubling [{pts(t.slope_ci[0])}, {pts(t.slope_ci[1])}]")
@@ -134,8 +143,10 @@ def print_curve(result, seconds: float) -> dict:
         if f.probe == "learning-curve":
             print(f"  [{f.severity.value:4}] {f.code}: {f.message}")
     ratio = r.extra_seconds / main_s if main_s else float("nan")
+    repeats = r.min_repeats
     print(f"  cost: curve fine-tunes {r.extra_seconds:.1f} s, main fine-tune {main_s or float('nan'):.1f} s -> "
-          f"{ratio:.2f}x extra ({r.cached_points} cached); whole audit {seconds:.0f} s")
+          f"{ratio:.2f}x extra" + (f", {ratio / repeats:.2f}x per repeat" if repeats > 1 else "")
+          + f" ({r.cached_points} cached); whole audit {seconds:.0f} s")
     verdicts = {f.code: f.severity.value for f in result.findings if f.probe == "learning-curve"}
     return {"gain_2x": r.fit.gain_2x if r.fit else None, "gain_2x_ci": r.fit.gain_2x_ci if r.fit else None,
             "verdicts": verdicts, "cost_ratio": ratio}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ftaudit.curvefit import C_MAX, MIN_POINTS, fit_many, fit_power_law, gap_trend, paired_differences, power_law, usable
+from ftaudit.curvefit import (C_MAX, MIN_POINTS, fit_many, fit_power_law, gap_trend, paired_differences, power_law,
+                              usable)
 
 SIZES = np.array([64, 128, 256, 512, 1024, 2048])
 

@@ -36,6 +36,15 @@ class SizeSummary:
 
 
 @dataclass(frozen=True)
+class SeedFit:
+    """The curve of one repeat alone (its subset fine-tunes and the main run): what a single-seed audit would say."""
+
+    repeat: int
+    gain_2x: float | None  # None when that seed's curve has too few points above chance
+    gain_2x_ci: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
 class LearningCurveResult(ProbeResult):
     kind = "learning_curve"
     n_train: int  # the full training set
@@ -53,6 +62,7 @@ class LearningCurveResult(ProbeResult):
     cache_dir: str  # where the cached points came from ("" when none did)
     budget: float = 1.0  # the curve's fine-tunes may take at most this many times the main run's steps, per repeat
     wanted_min_steps: int = 0  # the floor asked for (--curve-min-steps), before the budget lowered it
+    seed_fits: tuple[SeedFit, ...] = ()  # with repeats: each repeat's own curve, to show how far the seed moves it
 
     @property
     def min_repeats(self) -> int:
@@ -152,6 +162,8 @@ class LearningCurveProbe(Probe):
         chance = float(np.bincount(labels, minlength=n_classes).max() / len(labels))
         fit = fit_power_law(sizes, by_size, chance=chance, n_bootstrap=N_BOOTSTRAP, seed=ctx.seed)
         trend = gap_trend(sizes, by_size, train_acc, n_bootstrap=N_BOOTSTRAP, seed=ctx.seed)
+        seed_fits = tuple(seed_fit(sizes, points, correct, r, chance, ctx.seed) for r in range(o.repeats)) \
+            if o.repeats > 1 else ()
         test_acc = [float(c.mean()) for c in by_size]
         above = usable(test_acc, chance, len(labels))
         summaries = tuple(
@@ -163,7 +175,17 @@ class LearningCurveProbe(Probe):
             n_train=len(train), n_test=len(labels), chance=chance, min_steps=min_steps, max_epochs=o.max_epochs,
             points=tuple(points), sizes=summaries, fit=fit, gap_trend=trend, extra_seconds=extra,
             main_seconds=full.seconds or None, cached_points=cached,
-            cache_dir=str(cache.folder or "") if cached else "", budget=o.budget, wanted_min_steps=wanted)
+            cache_dir=str(cache.folder or "") if cached else "", budget=o.budget, wanted_min_steps=wanted,
+            seed_fits=seed_fits)
+
+
+def seed_fit(sizes: list[int], points: list[CurvePoint], correct: list[np.ndarray], repeat: int, chance: float,
+             seed: int) -> SeedFit:
+    """Fit the curve of one repeat: its own fine-tune at each subset size, and the main run at the full size."""
+    own = [next(c for p, c in zip(points, correct) if p.size == s and (p.repeat == repeat or s == sizes[-1]))
+           for s in sizes]
+    fit = fit_power_law(sizes, [c[None, :] for c in own], chance=chance, n_bootstrap=N_BOOTSTRAP, seed=seed)
+    return SeedFit(repeat=repeat, gain_2x=fit.gain_2x if fit else None, gain_2x_ci=fit.gain_2x_ci if fit else None)
 
 
 def accuracy_interval(correct: np.ndarray, seed: int, level: float = 0.95) -> tuple[float, float]:

@@ -31,10 +31,22 @@ def _gain_text(lo: float, hi: float) -> str:
 
 
 def _seed_caveat(r: LearningCurveResult) -> str:
+    gains = [f.gain_2x for f in r.seed_fits if f.gain_2x is not None]
+    if r.min_repeats > 1 and gains:
+        return (f"; each seed's own curve predicts {_points(min(gains))} to {_points(max(gains))}, so the seed moves "
+                "the prediction that much (the interval covers it)")
     if r.min_repeats > 1:
         return ""
-    return ("; with one fine-tune per size the interval covers the sampling of the test set, not the seed "
-            "(--curve-repeats 3 puts it in)")
+    return ("; with one fine-tune per size the interval covers the sampling of the test set, not the seed, which "
+            "can move a small fine-tune by several points (--curve-repeats 3 puts it in)")
+
+
+def _seed_numbers(r: LearningCurveResult) -> dict[str, float | int]:
+    gains = [f.gain_2x for f in r.seed_fits if f.gain_2x is not None]
+    out: dict[str, float | int] = {"repeats": r.min_repeats}
+    if gains:
+        out.update({"seed_gain_2x_min": min(gains), "seed_gain_2x_max": max(gains)})
+    return out
 
 
 def _data_limited(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
@@ -45,7 +57,7 @@ def _data_limited(r: LearningCurveResult, threshold: Callable[[str], float]) -> 
     lo, hi = f.gain_2x_ci
     numbers = {"full_size": f.full_size, "predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
                "predicted_gain_10x": f.gain_10x, "a": f.a, "b": f.b, "c": f.c, "data_limited_min_gain": limit,
-               "repeats": r.min_repeats}
+               **_seed_numbers(r)}
     text = (f"twice the training data ({2 * f.full_size} examples) is predicted to change test accuracy by "
             f"{_points(f.gain_2x)} ({_gain_text(lo, hi)})")
     if lo > limit:
@@ -64,7 +76,7 @@ def _saturated(r: LearningCurveResult, threshold: Callable[[str], float]) -> Jud
     error = 1.0 - r.sizes[-1].test_accuracy
     numbers = {"predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
                "predicted_gain_10x": f.gain_10x, "asymptote": f.a, "test_error": error,
-               "saturated_max_gain": limit, "saturated_min_error": min_error, "repeats": r.min_repeats}
+               "saturated_max_gain": limit, "saturated_min_error": min_error, **_seed_numbers(r)}
     text = (f"twice the training data is predicted to add at most {100 * hi:.1f} points (95% upper bound; "
             f"10x: {_points(f.gain_10x)})")
     if hi < limit and error >= min_error:

@@ -122,3 +122,17 @@ def test_skipped_outside_fine_tune_mode():
     assert LearningCurveProbe.default is True
     assert "fine-tune" in existing.lacks(next(n for n in LearningCurveProbe.needs if n.name == "FINE_TUNE"))
     assert LearningCurveProbe().unavailable(existing)
+
+
+def test_repeats_fit_each_seed_alone_too(ctx, cache, first):
+    r = LearningCurveProbe(Options(sizes=3, repeats=2)).run(ctx)
+    assert [(p.size, p.repeat, p.source) for p in r.points] == [
+        (100, 0, "cached"), (100, 1, "trained"), (200, 0, "cached"), (200, 1, "trained"), (400, 0, "main fine-tune")]
+    assert r.min_repeats == 2 and [f.repeat for f in r.seed_fits] == [0, 1]
+    # repeat 0's own curve is the single-repeat audit's curve
+    alone = first.fit
+    assert r.seed_fits[0].gain_2x == (alone.gain_2x if alone else None)
+    assert r.seed_fits[0].gain_2x_ci == (alone.gain_2x_ci if alone else None)
+    assert first.seed_fits == ()
+    data = json.loads(json.dumps(_encode(r), allow_nan=False))
+    assert _decode_dataclass(LearningCurveResult, data) == r

@@ -91,3 +91,9 @@ def test_learning_curve_section_says_one_repeat_leaves_the_seed_out_of_the_inter
     repeated = dataclasses.replace(STEEP, sizes=tuple(dataclasses.replace(z, repeats=2) for z in STEEP.sizes[:-1])
                                    + STEEP.sizes[-1:])  # two fine-tunes at every subset size
     assert "cover the sampling of the test set only" not in render(repeated)
+    html = render(repeated)
+    assert "resample the 2 seeds" in html and "Each seed" not in html
+    from ftaudit.probes.learning_curve import SeedFit
+
+    seeds = dataclasses.replace(repeated, seed_fits=(SeedFit(0, 0.017, (0.012, 0.023)), SeedFit(1, None, None)))
+    assert "predicts a gain at 2× of\n1.7 (1.2 to 2.3); none (too few points above chance) points" in render(seeds)

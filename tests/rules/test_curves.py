@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from fixtures import curves
+from ftaudit.probes.learning_curve import SeedFit
 from ftaudit.results import ProbeOutcome, Severity
 from ftaudit.rules.curves import RULES
 
@@ -141,4 +142,10 @@ def test_a_single_repeat_verdict_says_the_seed_is_not_in_its_interval():
     repeated = dataclasses.replace(STEEP, sizes=tuple(dataclasses.replace(z, repeats=3) for z in STEEP.sizes[:-1])
                                    + STEEP.sizes[-1:])
     f = judge("data-limited", repeated)
-    assert f.numbers["repeats"] == 3 and "seed" not in f.message
+    assert f.numbers["repeats"] == 3 and "seed" not in f.message and "seed_gain_2x_min" not in f.numbers
+    # with the seeds' own curves, the finding says how far the seed moves the prediction
+    fits = (SeedFit(0, 0.017, (0.012, 0.023)), SeedFit(1, 0.028, (0.016, 0.037)), SeedFit(2, None, None))
+    seeds = dataclasses.replace(repeated, seed_fits=fits)
+    f = judge("data-limited", seeds)
+    assert f.numbers["seed_gain_2x_min"] == 0.017 and f.numbers["seed_gain_2x_max"] == 0.028
+    assert "+1.7 points to +2.8 points" in f.message and "not the seed" not in f.message
