@@ -112,6 +112,8 @@ def print_curve(result, seconds: float) -> dict:
     if outcome is None or outcome.status != "ok":
         print(f"  learning curve did not run: {outcome.reason if outcome else 'not selected'}")
         return {}
+    from ftaudit.rules.curves import MIN_GAIN
+
     r = outcome.result
     main_s = r.main_seconds or result.run.phases.get("fine-tune")
     print(f"  {'examples':>8} {'epochs':>6} {'steps':>5} {'train':>7} {'test (95% CI)':>22} {'gap':>7} fitted")
@@ -135,7 +137,7 @@ def print_curve(result, seconds: float) -> dict:
         print(f"  seed {sf.repeat} alone: " + "/".join(f"{100 * p.test_accuracy:.1f}" for p in r.points
                                                       if p.repeat == sf.repeat or p.source == "main fine-tune")
               + f"  gain 2x {pts(sf.gain_2x)} pts [{pts(lo)}, {pts(hi)}]: "
-              + ("data-limited" if lo > 0.01 else "not data-limited"))
+              + ("data-limited" if lo > MIN_GAIN.default else "not data-limited"))
     if r.gap_trend is not None:
         t = r.gap_trend
         print(f"  gap trend: {pts(t.slope)} pts per doubling [{pts(t.slope_ci[0])}, {pts(t.slope_ci[1])}]")

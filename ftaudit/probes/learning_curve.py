@@ -70,6 +70,11 @@ class LearningCurveResult(ProbeResult):
         intervals cover the sampling of the test set but not the seed."""
         return min((z.repeats for z in self.sizes[:-1]), default=1)
 
+    @property
+    def seed_gains(self) -> list[float]:
+        """The predicted gains at 2x of the seeds' own curves that could be fitted (empty without repeats)."""
+        return [f.gain_2x for f in self.seed_fits if f.gain_2x is not None]
+
 
 @dataclass(frozen=True)
 class Options:

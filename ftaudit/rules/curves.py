@@ -31,7 +31,7 @@ def _gain_text(lo: float, hi: float) -> str:
 
 
 def _seed_caveat(r: LearningCurveResult) -> str:
-    gains = [f.gain_2x for f in r.seed_fits if f.gain_2x is not None]
+    gains = r.seed_gains
     if r.min_repeats > 1 and gains:
         return (f"; each seed's own curve predicts {_points(min(gains))} to {_points(max(gains))}, so the seed moves "
                 "the prediction that much (the interval covers it)")
@@ -42,7 +42,7 @@ def _seed_caveat(r: LearningCurveResult) -> str:
 
 
 def _seed_numbers(r: LearningCurveResult) -> dict[str, float | int]:
-    gains = [f.gain_2x for f in r.seed_fits if f.gain_2x is not None]
+    gains = r.seed_gains
     out: dict[str, float | int] = {"repeats": r.min_repeats}
     if gains:
         out.update({"seed_gain_2x_min": min(gains), "seed_gain_2x_max": max(gains)})
