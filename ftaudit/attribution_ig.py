@@ -153,7 +153,8 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
     `precision` comes from `modeling.resolve_precision`. "bf16" on a CPU runs a bf16 copy of the model; a missing
     item is redone in fp32 at the same steps when doubling its steps did not halve its error (Gauss-Legendre error
     falls far faster than that, so what is left is bf16 rounding) or when it is at `max_steps`: bf16 is never the
-    reason an item misses. On CUDA, "bf16"/"fp16" is the model under autocast.
+    reason an item misses. On CUDA, "bf16"/"fp16" is the model under autocast, with the same fall-back to fp32
+    (without it, items whose error sat on the rounding floor doubled their steps to `max_steps`).
     Each item's completeness is checked against F(x) − F(x') of the pass it was attributed in. `half` is the bf16
     copy to use (`bf16_copy(model)`); one is made when it is needed and not given.
     """
@@ -178,12 +179,15 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
     model.eval()
     with ParameterGradsOff(model):
         try:
-            passes = {"fp32": _Pass(model, device, n, mixed=precision != "fp32")}
+            passes = {"fp32": _Pass(model, device, n, mixed=False)}
             first = "fp32"
             if uses_bf16_copy(precision, device):
                 passes["bf16"] = _Pass(half if half is not None else bf16_copy(model), device, n, mixed=False,
                                        math_attention=True)
                 first = "bf16"
+            elif precision != "fp32":  # CUDA: the model itself under autocast
+                passes[precision] = _Pass(model, device, n, mixed=True)
+                first = precision
             plan: dict[tuple[int, str], np.ndarray] = {(n_steps, first): np.arange(n)}
             initial = None
             while plan:
@@ -206,7 +210,7 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
                         if error[item] <= tolerance:
                             continue
                         stalled = np.isfinite(before) and error[item] > STALL * before
-                        if name == "bf16" and (stalled or steps >= max_steps):
+                        if name != "fp32" and (stalled or steps >= max_steps):
                             later.setdefault((steps, "fp32"), []).append(int(item))
                         elif steps < max_steps:
                             later.setdefault((min(2 * steps, max_steps), name), []).append(int(item))

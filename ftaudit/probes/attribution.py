@@ -34,9 +34,9 @@ class Options:
                              "when it is smaller", flag="--attribution-examples")
     steps: int = opt(16, "first number of integration steps (Gauss-Legendre); examples that miss the completeness "
                          "tolerance are redone with twice as many", flag="--attribution-steps")
-    precision: str = opt("auto", "precision of the integrated-gradients and deletion passes: auto is bf16 on a GPU "
-                                 "and on a CPU with AMX (a bf16 copy of the model; items whose error stalls, or that "
-                                 "miss at the most steps, are redone in fp32), fp32 elsewhere",
+    precision: str = opt("auto", "precision of the integrated-gradients and deletion passes: auto is bf16 on a CPU "
+                                 "with AMX (a bf16 copy of the model), fp32 elsewhere; bf16 on a GPU is autocast. "
+                                 "Items whose bf16 error stalls, or that miss at the most steps, are redone in fp32",
                          flag="--attribution-precision", choices=("auto", "fp32", "bf16"))
     max_steps: int = opt(128, "most integration steps an example is given", flag="--attribution-max-steps")
     tolerance: float = opt(0.05, "completeness tolerance: |Σ attributions − (F(x) − F(baseline))| relative to "

@@ -60,12 +60,40 @@ def test_items_whose_bf16_error_stalls_are_redone_in_fp32(setting):
     assert (run.relative_error <= 1e-3).sum() >= (full.relative_error <= 1e-3).sum() - 1 >= 6
 
 
+def test_an_autocast_pass_falls_back_to_fp32_as_the_bf16_copy_does(setting, monkeypatch):
+    """On CUDA bf16 is the model itself under autocast: emulated here with CPU bf16 autocast in place of a copy."""
+    import ftaudit.attribution_ig as ig
+    import ftaudit.modeling as modeling
+
+    model, enc, rows, targets, kw = setting
+    monkeypatch.setattr(ig, "uses_bf16_copy", lambda precision, device: False)
+    autocast_used = []
+
+    def cpu_autocast(device):
+        autocast_used.append(device)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    monkeypatch.setattr(modeling, "autocast", cpu_autocast)
+    run = integrated_gradients(model, enc, rows, targets, n_steps=4, max_steps=32, tolerance=1e-3,
+                               precision="bf16", **kw)
+    assert autocast_used, "the bf16 pass ran under autocast"
+    assert run.fp32_redone.any()  # without the fall-back these items doubled their steps to the most, in bf16
+    full = integrated_gradients(model, enc, rows, targets, n_steps=4, max_steps=32, tolerance=1e-3,
+                                precision="fp32", **kw)
+    for i in np.flatnonzero(run.fp32_redone):  # redone in true fp32: the fp32 run's numbers at the same steps
+        if run.steps[i] == full.steps[i]:
+            np.testing.assert_allclose(run.attributions[i], full.attributions[i], atol=1e-5)
+    assert (run.relative_error <= 1e-3).sum() >= (full.relative_error <= 1e-3).sum() - 1
+
+
 def test_precision_choice(monkeypatch):
     import ftaudit.modeling as modeling
 
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) == "fp32"
     assert resolve_precision("bf16", cpu) == "bf16"
+    # on a GPU auto is fp32: as fast as bf16 autocast once warm on an H100, without bf16's warm-up
+    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
     monkeypatch.setattr(modeling, "fast_bf16_cpu", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"  # emulated bf16 is slower than fp32
     monkeypatch.setattr(modeling, "fast_bf16_cpu", lambda: True)
