@@ -1,7 +1,7 @@
 """Factor-curve benchmark on real data: MiniLM-L6 fine-tuned on rotten_tomatoes_polarity, audited end to end.
 
-    python bench/curves.py [--sizes 256,2048] [--epochs 10,3] [--lr 1e-4] [--test 1000] [--no-size-curve]
-                           [--no-lr-range] [--truth-seeds K]
+    python bench/curves.py [--sizes 256,2048] [--epochs 10,3] [--lr 1e-4] [--test 1000] [--repeats R]
+                           [--no-size-curve] [--no-lr-range] [--truth-seeds K] [--device cpu|cuda]
 
 For each full training-set size it runs `ftaudit run --fine-tune` with the learning curve (and, at the smallest
 size, the size curve over 2/4/6 layers and the LR range test) and prints:
@@ -76,7 +76,8 @@ def write(path: Path, rows: list[dict]) -> str:
     return str(path)
 
 
-def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int, lr: float, repeats: int = 1):
+def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int, lr: float, repeats: int = 1,
+          device: str = "cpu"):
     from ftaudit.audit import run_audit
     from ftaudit.config import load_config
     from ftaudit.output import prepare
@@ -85,7 +86,7 @@ def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int
         "data": {"train": train, "test": test, "max_length": MAX_LENGTH},
         "model": {"base": minilm()},
         "train": {"fine_tune": True, "batch_size": BATCH, "epochs": epochs, "lr": lr},
-        "run": {"probes": probes, "device": "cpu"},
+        "run": {"probes": probes, "device": device},
         "output": {"out": str(out)},
         "probes": {"learning-curve": {"repeats": repeats},
                    **({"size-curve": {"layers": (2, 4)}} if "size-curve" in probes else {})},
@@ -155,7 +156,7 @@ def print_curve(result, seconds: float) -> dict:
 
 
 def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict], epochs: int, lr: float,
-                  seeds: int, main_accuracy: float) -> dict | None:
+                  seeds: int, main_accuracy: float, device_name: str = "cpu") -> dict | None:
     """Test accuracy of the main run's recipe at 1x (seeds 1..K-1, plus the audit's seed 0) and at 2x the data (seeds
     0..K-1): the gain the fit predicts, measured. 2x is the training set plus as many new, label-stratified reviews;
     when the pool has fewer left, all of them (the caller compares with the fitted curve at that size)."""
@@ -186,7 +187,7 @@ def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict
     test = as_split(test_rows, "test")
     test_enc = encode(tokenizer, test.texts, None, MAX_LENGTH)
     cfg = TrainConfig(fine_tune=True, epochs=epochs, lr=lr, batch_size=BATCH)
-    device = torch.device("cpu")
+    device = torch.device(device_name)
 
     def accuracy(rows: list[dict], seed: int) -> float:
         model, _ = train_classifier(files, tokenizer, as_split(rows, "train"), labels, train_cfg=cfg,
@@ -260,13 +261,16 @@ def main() -> None:
     parser.add_argument("--no-lr-range", action="store_true")
     parser.add_argument("--truth-seeds", type=int, default=0,
                         help="also fine-tune on 2x the data with this many seeds to check the predicted gain")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where it all runs, as `ftaudit run --device` (bf16 mixed precision on a GPU)")
     args = parser.parse_args()
     import torch
 
     from ftaudit.modeling import quiet_transformers
 
     quiet_transformers()
-    print(f"torch threads: {torch.get_num_threads()}")
+    print(f"torch threads: {torch.get_num_threads()}; device: {args.device}"
+          + (f" ({torch.cuda.get_device_name(0)})" if args.device == "cuda" else ""))
     pool, test_rows = split(args.test)
     tmp = Path(tempfile.mkdtemp(prefix="ftaudit-bench-curves-"))
     test = write(tmp / "test.jsonl", test_rows)
@@ -285,11 +289,13 @@ def main() -> None:
             probes.append("lr-range")
         print(f"\n== full size {n}: {epochs[i]} epochs, batch {BATCH}, lr {args.lr:g}; probes {', '.join(probes)}",
               flush=True)
-        result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}", epochs[i], args.lr, args.repeats)
+        result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}", epochs[i], args.lr, args.repeats,
+                                device=args.device)
         summary[n] = print_curve(result, seconds)
         if args.truth_seeds > 0 and summary[n].get("gain_2x_ci"):
             main_acc = result.outcome("learning-curve").result.sizes[-1].test_accuracy
-            truth = measure_truth(pool, train_rows, test_rows, epochs[i], args.lr, args.truth_seeds, main_acc)
+            truth = measure_truth(pool, train_rows, test_rows, epochs[i], args.lr, args.truth_seeds, main_acc,
+                                   device_name=args.device)
             if truth is not None and truth["size"] == 2 * n:
                 lo, hi = summary[n]["gain_2x_ci"]
                 print(f"  predicted {pts(summary[n]['gain_2x'])} pts [{pts(lo)}, {pts(hi)}] vs measured "
