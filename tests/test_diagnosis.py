@@ -204,6 +204,18 @@ def test_label_noise_vs_too_little_data():
     assert any(a.startswith("data-limited") for a in noise.against)
 
 
+def test_a_one_seed_learning_curve_counts_less_than_a_repeated_one():
+    # One fine-tune per curve size: the seed alone flipped the data-limited verdict in bench/curves.py.
+    rest = [f("gap-too-large", F), f("data-saturated", P)]
+    one = diagnose([f("data-limited", W, {"repeats": 1}), *rest])
+    three = diagnose([f("data-limited", W, {"repeats": 3}), *rest])
+    assert codes(one)[0] == codes(three)[0] == "insufficient-data"
+    c1, c3 = one.root_causes[0], three.root_causes[0]
+    assert c1.confidence < c3.confidence
+    assert any(a.startswith("data-limited: one fine-tune per curve size") for a in c1.against)
+    assert not any("one fine-tune per curve size" in a for a in c3.against)
+
+
 def test_lr_too_high_vs_class_imbalance_both_put_everything_on_one_class():
     balanced = diagnose([f("training-collapsed", F), f("class-imbalance", P), f("no-better-than-baseline", F)])
     assert codes(balanced)[0] == "lr-too-high"

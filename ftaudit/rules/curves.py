@@ -34,7 +34,8 @@ def _seed_caveat(r: LearningCurveResult) -> str:
     gains = r.seed_gains
     if r.min_repeats > 1 and gains:
         return (f"; each seed's own curve predicts {_points(min(gains))} to {_points(max(gains))}, so the seed moves "
-                "the prediction that much (the interval covers it)")
+                "the prediction that much (the interval covers the seeds of the smaller sizes, not the full run's "
+                "one seed)")
     if r.min_repeats > 1:
         return ""
     return ("; with one fine-tune per size the interval covers the sampling of the test set, not the seed, which "
