@@ -24,6 +24,14 @@ def setting(tiny):
     return model, enc, np.arange(12), np.arange(12) % 2, kw
 
 
+@pytest.fixture(scope="module")
+def fp32_tight(setting):
+    """The fp32 reference at a tolerance below bf16 rounding, shared by the fall-back tests."""
+    model, enc, rows, targets, kw = setting
+    return integrated_gradients(model, enc, rows, targets, n_steps=4, max_steps=32, tolerance=1e-3,
+                                precision="fp32", **kw)
+
+
 def test_bf16_attributions_match_fp32(setting):
     model, enc, rows, targets, kw = setting
     full = integrated_gradients(model, enc, rows, targets, n_steps=16, max_steps=16, tolerance=0.05,
@@ -46,21 +54,20 @@ def test_bf16_attributions_match_fp32(setting):
     assert next(model.parameters()).dtype == torch.float32  # the user's model is left as it was
 
 
-def test_items_whose_bf16_error_stalls_are_redone_in_fp32(setting):
+def test_items_whose_bf16_error_stalls_are_redone_in_fp32(setting, fp32_tight):
     model, enc, rows, targets, kw = setting
+    full = fp32_tight
     # a tolerance below bf16 rounding: doubling the steps stops helping, so those items go to fp32
     run = integrated_gradients(model, enc, rows, targets, n_steps=4, max_steps=32, tolerance=1e-3,
                                precision="bf16", **kw)
     assert run.fp32_redone.any()
     assert (run.relative_error[run.fp32_redone] < run.initial_error[run.fp32_redone]).all()
-    full = integrated_gradients(model, enc, rows, targets, n_steps=4, max_steps=32, tolerance=1e-3,
-                                precision="fp32", **kw)
     assert not full.fp32_redone.any()
     # with the fallback, bf16 meets the tolerance about as often as fp32 does (what misses is quadrature at 32)
     assert (run.relative_error <= 1e-3).sum() >= (full.relative_error <= 1e-3).sum() - 1 >= 6
 
 
-def test_an_autocast_pass_falls_back_to_fp32_as_the_bf16_copy_does(setting, monkeypatch):
+def test_an_autocast_pass_falls_back_to_fp32_as_the_bf16_copy_does(setting, fp32_tight, monkeypatch):
     """On CUDA bf16 is the model itself under autocast: emulated here with CPU bf16 autocast in place of a copy."""
     import ftaudit.attribution_ig as ig
     import ftaudit.modeling as modeling
@@ -78,8 +85,7 @@ def test_an_autocast_pass_falls_back_to_fp32_as_the_bf16_copy_does(setting, monk
                                precision="bf16", **kw)
     assert autocast_used, "the bf16 pass ran under autocast"
     assert run.fp32_redone.any()  # without the fall-back these items doubled their steps to the most, in bf16
-    full = integrated_gradients(model, enc, rows, targets, n_steps=4, max_steps=32, tolerance=1e-3,
-                                precision="fp32", **kw)
+    full = fp32_tight
     for i in np.flatnonzero(run.fp32_redone):  # redone in true fp32: the fp32 run's numbers at the same steps
         if run.steps[i] == full.steps[i]:
             np.testing.assert_allclose(run.attributions[i], full.attributions[i], atol=1e-5)
