@@ -189,6 +189,7 @@ TABLE: tuple[Architecture, ...] = (
     _roberta_like("RoBERTa", ("roberta", "camembert")),
     _roberta_like("XLM-RoBERTa", ("xlm-roberta",)),
     _roberta_like("MPNet", ("mpnet",)),
+    _roberta_like("Longformer", ("longformer",)),
     Architecture("DeBERTa", ("deberta-v2", "deberta"), "encoder.layer", _BERT_LAYER,
                  r"(?:^|\.)(?:embeddings|encoder\.rel_embeddings|encoder\.LayerNorm)\.",
                  attribution_layer="embeddings"),

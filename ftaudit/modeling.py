@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from ftaudit.architectures import architecture_of
 from ftaudit.errors import UsageError
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
@@ -239,8 +240,7 @@ def usable_positions(model: Any, tokenizer: Any) -> int | None:
     positions = getattr(config, "max_position_embeddings", None)
     if not isinstance(positions, int) or positions <= 0:
         return None
-    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer", "bart", "mpnet"):
-        positions -= 2  # position ids start after padding_idx
+    positions -= architecture_of(model).position_offset  # RoBERTa's position ids start after padding_idx
     declared = getattr(tokenizer, "model_max_length", None)
     if isinstance(declared, int) and 0 < declared < positions:
         positions = declared
