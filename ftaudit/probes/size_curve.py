@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ftaudit.architectures import architecture_of
-from ftaudit.config import opt
 from ftaudit.curvefit import paired_differences
 from ftaudit.errors import UsageError
+from ftaudit.options import opt
 from ftaudit.probes.base import Need, Probe
 from ftaudit.probes.curve_points import CurvePoint, main_point, run_points, train_point
 from ftaudit.probes.learning_curve import N_BOOTSTRAP, accuracy_interval

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import ftaudit.attribution_ig as ig
+import ftaudit.probes.attribution.ig as ig
 from fixtures.tiny import make_rows
 from ftaudit.inference import encode
 
