@@ -12,7 +12,7 @@ import pytest
 
 from fixtures.architectures import ALL_PROBES, ARCHITECTURES, AUDIT_ARGS, write_data
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the first test of an architecture runs its audit
 
 PROBES = ALL_PROBES.split(",")
 ENCODER_GROUPS = {name: ("layer 0", "layer 1") for name in ARCHITECTURES}
