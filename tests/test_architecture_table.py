@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ftaudit.architectures import GENERIC, TABLE, architecture_for, architecture_of
+from ftaudit.architectures import (EMBEDDINGS_ORDER, FINAL_ORDER, GENERIC, HEAD_ORDER, POOLER_ORDER, TABLE,
+                                   architecture_for, architecture_of)
 
 
 @pytest.mark.parametrize("model_type, name, expected", [
@@ -46,7 +47,8 @@ from ftaudit.architectures import GENERIC, TABLE, architecture_for, architecture
 def test_parameter_groups(model_type, name, expected):
     g = architecture_for(model_type).classify(name)
     assert (g.layer, g.part) == expected
-    assert g.order == (int(g.layer.split()[-1]) if g.layer.startswith("layer") else g.order)
+    orders = {"embeddings": EMBEDDINGS_ORDER, "final norm": FINAL_ORDER, "pooler": POOLER_ORDER, "head": HEAD_ORDER}
+    assert g.order == (int(g.layer.split()[-1]) if g.layer.startswith("layer") else orders[g.layer])
 
 
 def test_every_model_type_has_one_row_and_unknown_types_get_the_generic_row():
@@ -140,8 +142,6 @@ def test_explicit_position_ids_are_the_ones_the_model_makes(model_type):
 
 
 def test_roberta_positions_count_from_padding_idx_over_real_tokens():
-    from ftaudit.architectures import architecture_for
-
     config = type("C", (), {"pad_token_id": 1})()
     ids = torch.tensor([[0, 7, 8, 2, 1, 1]])
     assert architecture_for("roberta").position_ids(ids, config).tolist() == [[2, 3, 4, 5, 1, 1]]

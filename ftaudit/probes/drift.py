@@ -13,6 +13,7 @@ from ftaudit.results import ProbeResult
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
 
+
 @dataclass(frozen=True)
 class GroupDrift:
     """Drift of a group of tensors (a layer's sub-module, or a whole layer).
