@@ -45,9 +45,9 @@ def prepare_run(config: "AuditConfig") -> RunPlan:
 
         plan.baseline = load_audit(config.output.baseline, "--baseline")
     if config.output.mlflow:
-        from ftaudit.integrations.mlflow import require_mlflow
+        from ftaudit.integrations.mlflow import check_tracking
 
-        require_mlflow()
+        check_tracking()
     return plan
 
 
@@ -78,11 +78,23 @@ def finish_run(config: "AuditConfig", plan: RunPlan, result: AuditResult, code: 
     if comparison is not None and not config.output.quiet:
         make_console(stderr=True).print(f"comparison with the baseline: {out / 'compare.html'}", markup=False)
     if config.output.mlflow:
-        from ftaudit.integrations.mlflow import log_audit
-
-        run_id = log_audit(result, out, comparison=comparison)
+        run_id = log_audit_or_explain(result, out, comparison)
         if not config.output.quiet:
             make_console(stderr=True).print(f"logged to MLflow run {run_id}", markup=False)
     if code == ExitCode.OK and comparison is not None and not comparison.passed:
         return ExitCode.GATE_FAILED
     return code
+
+
+def log_audit_or_explain(result: AuditResult, out: Path, comparison: "Comparison | None") -> str:
+    """log_audit; MLflow refusing the tracking store (a setting of the user's) is a usage error, not a crash."""
+    from mlflow.exceptions import MlflowException
+
+    from ftaudit.errors import UsageError
+    from ftaudit.integrations.mlflow import log_audit
+
+    try:
+        return log_audit(result, out, comparison=comparison)
+    except MlflowException as exc:
+        raise UsageError(f"MLflow logging failed ({(str(exc).splitlines() or [''])[0][:200]})",
+                         f"check MLFLOW_TRACKING_URI and its store; the report in {out} was written") from None

@@ -32,6 +32,21 @@ def require_mlflow() -> Any:
     return mlflow
 
 
+def check_tracking() -> str:
+    """Open the tracking store now (before an audit), so a store MLflow refuses fails early; returns its URI."""
+    mlflow = require_mlflow()
+    from mlflow.exceptions import MlflowException
+
+    uri = mlflow.get_tracking_uri()
+    try:
+        mlflow.tracking.MlflowClient().search_experiments(max_results=1)
+    except MlflowException as exc:
+        raise UsageError(f"MLflow cannot use the tracking store {uri} ({(str(exc).splitlines() or [''])[0][:200]})",
+                         "set MLFLOW_TRACKING_URI to a store it accepts (e.g. sqlite:///mlflow.db, or a file: "
+                         "folder with MLFLOW_ALLOW_FILE_STORE=true)") from None
+    return uri
+
+
 def _key(text: str) -> str:
     """MLflow keys allow letters, digits, _ - . space /; anything else becomes _."""
     return re.sub(r"[^A-Za-z0-9_\-. /]", "_", text)
