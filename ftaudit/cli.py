@@ -1,19 +1,18 @@
-"""Command line: args -> AuditConfig -> run_audit -> writers -> ExitCode. Thin on purpose."""
+"""Command line: arguments -> AuditConfig -> `ftaudit.app` (which audits, writes and maps the exit code). Thin."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from ftaudit import __version__
+from ftaudit import __version__, app
 from ftaudit.config import FORMAT_HELP, GATE_METRICS, QUIET_HELP, VERBOSE_HELP
-from ftaudit.errors import Interrupted, UsageError
-from ftaudit.results import AuditResult, ExitCode, Severity
+from ftaudit.errors import UsageError
+from ftaudit.results import ExitCode
 
 if TYPE_CHECKING:
     from ftaudit.config import AuditConfig
@@ -49,8 +48,7 @@ def _arg_type(tp: Any) -> Any:
 
 def _default_text(help_text: str, default: Any) -> str:
     """The help line with its default, unless the line already says what the default does."""
-    lowered = help_text.lower()
-    if "default" in lowered:
+    if "default" in help_text.lower():
         return help_text
     if default is False:
         return help_text + " (default: off)"
@@ -176,20 +174,6 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- commands
 
 
-def render_all(result: AuditResult) -> dict[str, str]:
-    from ftaudit.report.html import render_html
-    from ftaudit.report.junit import render_junit
-    from ftaudit.results import to_json
-
-    return {"result.json": to_json(result), "report.html": render_html(result), "junit.xml": render_junit(result)}
-
-
-def exit_code(result: AuditResult) -> ExitCode:
-    if any(f.severity is Severity.ERROR for f in result.findings):
-        return ExitCode.INTERNAL_ERROR
-    return ExitCode.OK if result.gate.passed else ExitCode.GATE_FAILED
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from ftaudit.config import load_config
 
@@ -201,9 +185,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return demo.run_demo(out=out, overwrite=config.output.overwrite, quiet=config.output.quiet)
     from ftaudit.run_outputs import finish_run, prepare_run
 
-    plan = prepare_run(config)  # the baseline is read and MLflow found before any work: bad input exits 2
-    result = audit_to_folder(config, extra_files=plan.extra_files)
-    return finish_run(config, plan, result, exit_code(result))
+    plan = prepare_run(config)  # the baseline is read and MLflow's store opened before any work: bad input exits 2
+    result = app.audit_to_folder(config, extra_files=plan.extra_files)
+    return finish_run(config, plan, result, app.exit_code(result))
 
 
 def _nothing_to_audit(config: "AuditConfig") -> bool:
@@ -211,91 +195,12 @@ def _nothing_to_audit(config: "AuditConfig") -> bool:
     return not (d.train or d.test or d.validation or m.model or m.base or config.train.fine_tune)
 
 
-def audit_to_folder(config: "AuditConfig", *,
-                    stage_inputs: Callable[[Path], Mapping[str, Path]] | None = None,
-                    extra_files: Callable[[AuditResult], Mapping[str, str]] | None = None) -> AuditResult:
-    """Audit, write result.json, report.html and junit.xml into --out atomically, print the summary.
-
-    `stage_inputs(folder) -> {"train": path, "test": path}` writes input files into the staging folder (they
-    land in --out next to the report) and names the data the audit reads; the report names their final place.
-    `extra_files(result) -> {name: text}` adds files to the report (the comparison with a baseline).
-    Progress and logs go to stderr; stdout gets the summary (text) or nothing (json: the caller prints it).
-    """
-    from ftaudit import output
-    from ftaudit.audit import run_audit
-    from ftaudit.cache import AuditCache
-    from ftaudit.report.console import Progress, make_console, render_summary
-
-    cache = AuditCache.for_config(config)
-    console = make_console()
-    log = make_console(stderr=True)
-    staging = None
-    try:
-        staging = output.prepare(config.output.out, overwrite=config.output.overwrite)
-        if stage_inputs is not None:
-            paths = {k: str(v) for k, v in stage_inputs(staging.folder).items()}
-            config = dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
-        with Progress(log, quiet=config.output.quiet) as progress:
-            result = run_audit(config, staging, progress, cache=cache)
-        result = _relocated(result, str(staging.folder), str(staging.out))
-        files = render_all(result)
-        files.update(extra_files(result) if extra_files is not None else {})
-        for name, text in files.items():
-            staging.write_text(name, text)
-        moved = staging.commit()
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: --out untouched, finished probes kept for --resume
-        if staging is not None:
-            staging.discard()
-        kept = cache.kept_message()
-        raise Interrupted("interrupted; no report was written and --out was left as it was"
-                          + (f"; {kept}" if kept else "")) from None
-    except BaseException:
-        if staging is not None:
-            staging.discard()
-        raise
-    cache.clear()  # the report holds every result now
-    if moved and not config.output.quiet:
-        log.print(moved, markup=False)
-    report = Path(config.output.out) / "report.html"
-    if config.output.format == "json":
-        pass  # the caller writes the one JSON document
-    elif config.output.quiet:
-        console.print(result.diagnosis.verdict, highlight=False, markup=False)
-    else:
-        render_summary(result, console, out=str(report), verbose=config.output.verbose)
-    if config.output.verbose:
-        log.print("wall time per phase: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.run.phases.items()),
-                  markup=False)
-    return result
-
-
-def _relocated(result: AuditResult, staged: str, final: str) -> AuditResult:
-    """The result with paths inside the staging folder renamed to where they are after the commit."""
-
-    def move(value: Any) -> Any:
-        if isinstance(value, str) and value.startswith(staged):
-            return final + value[len(staged):]
-        if isinstance(value, dict):
-            return {k: move(v) for k, v in value.items()}
-        return value
-
-    run = result.run
-    run = dataclasses.replace(run, train=move(run.train), test=move(run.test), model=move(run.model),
-                              config=move(run.config))
-    return dataclasses.replace(result, run=run)
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    from ftaudit.compare_app import load_audit, write_files
     from ftaudit.report.console import make_console, render_summary
     from ftaudit.results import to_json
 
-    loaded = load_audit(args.result)
-    result, path = loaded.result, Path(loaded.path)
-    out = Path(args.out) if args.out else path.parent
-    files = render_all(result)
-    del files["result.json"]
-    write_files(out, files)
+    out, result = app.rerender(Path(args.result), Path(args.out) if args.out else None)
+    source = Path(args.result) / "result.json" if Path(args.result).is_dir() else Path(args.result)
     if args.format == "json":
         sys.stdout.write(to_json(result))
     elif args.quiet:
@@ -303,9 +208,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         render_summary(result, make_console(), out=str(out / "report.html"), verbose=args.verbose)
     if not args.quiet:
-        make_console(stderr=True).print(f"wrote {out / 'report.html'} and {out / 'junit.xml'} from {path} "
+        make_console(stderr=True).print(f"wrote {out / 'report.html'} and {out / 'junit.xml'} from {source} "
                                         "(earlier copies replaced)", markup=False)
-    return exit_code(result)
+    return app.exit_code(result)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -342,15 +247,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare, "probes": cmd_probes, "demo": cmd_demo}
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    strict = "--strict" in argv
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if threading_main() else None
-    try:
+
+    def command() -> int:
         parser = build_parser()
         if not argv:
             parser.print_help()
@@ -360,27 +260,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return ExitCode.USAGE_ERROR
         return int(COMMANDS[args.command](args))
-    except UsageError as exc:
-        sys.stderr.write(f"ftaudit: error: {exc.one_line()}\n")
-        return ExitCode.USAGE_ERROR
-    except KeyboardInterrupt as exc:
-        text = exc.args[0] if isinstance(exc, Interrupted) and exc.args else \
-            "interrupted; no report was written and --out was left as it was"
-        sys.stderr.write(f"ftaudit: {text}\n")
-        return ExitCode.INTERRUPTED
-    except Exception as exc:
-        if strict:
-            raise
-        first = (str(exc).splitlines() or [""])[0][:200]
-        sys.stderr.write(f"ftaudit: internal error: {type(exc).__name__}: {first}; this is a bug in ftaudit, "
-                         "re-run with --strict for the traceback and report it.\n")
-        return ExitCode.INTERNAL_ERROR
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+    return app.run_command(command, strict="--strict" in argv)

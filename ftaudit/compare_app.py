@@ -15,9 +15,6 @@ from ftaudit.compare import Comparison, compare
 from ftaudit.errors import UsageError
 from ftaudit.results import AuditResult, ExitCode
 
-FIX = "pass a result.json written by `ftaudit run`, or its report folder"
-
-
 @dataclass(frozen=True)
 class LoadedAudit:
     result: AuditResult
@@ -25,27 +22,14 @@ class LoadedAudit:
 
 
 def load_audit(path: str | Path, role: str = "") -> LoadedAudit:
-    """A result.json, or a report folder holding one; a UsageError for anything else."""
-    from ftaudit.results import from_json
+    """A result.json, or a report folder holding one; a UsageError (naming the role) for anything else."""
+    from ftaudit.app import read_result
 
-    where = f"{role} " if role else ""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "result.json"
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{where}{path} does not exist", FIX) from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
-        raise UsageError(f"{where}{path} cannot be read ({exc})", FIX) from None
-    try:
-        result = from_json(text)
-    except UsageError:
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise UsageError(f"{where}{path} is not an ftaudit result ({(str(exc).splitlines() or [''])[0][:120]})",
-                         FIX) from None
-    return LoadedAudit(result=result, path=str(path))
+        source, result = read_result(Path(path))
+    except UsageError as exc:
+        raise UsageError(f"{role} {exc.problem}" if role else exc.problem, exc.fix) from None
+    return LoadedAudit(result=result, path=str(source))
 
 
 def compare_files(comparison: Comparison) -> dict[str, str]:

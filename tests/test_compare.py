@@ -95,10 +95,10 @@ def test_paired_numbers_agree_with_the_recorded_predictions(audits):
 
     from ftaudit.compare import compare
     from ftaudit.probes.gap import unpack_ids
-    from ftaudit.results import from_json
+    from ftaudit.app import read_result
 
-    base = from_json((audits["good"] / "result.json").read_text())
-    new = from_json((audits["overfit"] / "result.json").read_text())
+    _, base = read_result(audits["good"])
+    _, new = read_result(audits["overfit"])
     c = compare(base, new)
     gb, gn = base.probe("gap"), new.probe("gap")
     gold = unpack_ids(gb.test_labels, 2)

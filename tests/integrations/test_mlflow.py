@@ -9,6 +9,7 @@ import pytest
 mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed: pip install 'ftaudit[mlflow]'")
 
 from ftaudit.integrations.mlflow import audit_metrics, log_audit  # noqa: E402
+from ftaudit.probes.registry import result_kinds  # noqa: E402
 from ftaudit.results import from_json  # noqa: E402
 
 RESULT = Path(__file__).parents[1] / "report" / "data" / "overfit.result.json"
@@ -34,7 +35,7 @@ def _report(tmp_path: Path) -> Path:
 
 
 def test_log_audit_to_a_new_run(tracking, tmp_path):
-    result = from_json(RESULT.read_text(encoding="utf-8"))
+    result = from_json(RESULT.read_text(encoding="utf-8"), kinds=result_kinds())
     run_id = log_audit(result, _report(tmp_path))
     assert mlflow.active_run() is None  # the run it started is ended
     run = tracking.get_run(run_id)
@@ -50,7 +51,7 @@ def test_log_audit_to_a_new_run(tracking, tmp_path):
 
 
 def test_log_audit_into_the_active_run(tracking, tmp_path):
-    result = from_json(RESULT.read_text(encoding="utf-8"))
+    result = from_json(RESULT.read_text(encoding="utf-8"), kinds=result_kinds())
     with mlflow.start_run() as active:
         mlflow.log_param("lr", 5e-5)
         run_id = log_audit(result, _report(tmp_path))

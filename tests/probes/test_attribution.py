@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from ftaudit.probes.registry import result_kinds
 from ftaudit.attribution_ig import (baseline_ids, continuation_table, integrated_gradients, special_ids, word_keys,
                                     word_spans)
 from ftaudit.errors import UsageError
@@ -107,7 +108,7 @@ def test_result_shape_and_json_round_trip(plain_run):
                   model="m", base=None, train="t", test="t", labels=("negative", "positive"))
     result = AuditResult(run=run, probes=(ProbeOutcome(name="attribution", status="ok", result=r),),
                          findings=(), diagnosis=Diagnosis(verdict="v"), gate=GateResult(fail_on="fail", passed=True))
-    back = from_json(to_json(result)).probe("attribution")
+    back = from_json(to_json(result), kinds=result_kinds()).probe("attribution")
     assert isinstance(back, AttributionResult) and back == r
 
 

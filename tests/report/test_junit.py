@@ -8,6 +8,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from ftaudit.report.junit import render_junit
+from ftaudit.probes.registry import result_kinds
 from ftaudit.results import from_json
 
 RESULT = Path(__file__).parent / "data" / "overfit.result.json"
@@ -15,7 +16,7 @@ RESULT = Path(__file__).parent / "data" / "overfit.result.json"
 
 @pytest.fixture(scope="module")
 def result():
-    return from_json(RESULT.read_text(encoding="utf-8"))
+    return from_json(RESULT.read_text(encoding="utf-8"), kinds=result_kinds())
 
 
 def test_each_finding_has_its_numbers_as_properties(result):
