@@ -136,14 +136,14 @@ def _stats(cm: np.ndarray) -> np.ndarray:
     return np.concatenate([acc[..., None], macro_f1(cm)[..., None], recall], axis=-1)
 
 
-def _paired(rows: _Rows, c: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Point deltas [2 + C], their 95% paired-bootstrap intervals [2, 2 + C], McNemar's exact p for accuracy."""
+def _paired(rows: _Rows, c: int, seed: int) -> tuple[np.ndarray, float]:
+    """95% paired-bootstrap intervals [2, 2 + C] of the changes in `_stats`, and McNemar's exact p for accuracy.
+
+    Each resample draws n row indices with replacement and scores both runs on the same rows.
+    """
     from scipy.stats import binomtest
 
     n = len(rows.gold)
-    every = np.arange(n)[None, :]
-    point = _stats(_confusions(rows.gold, rows.new, every, c))[0] - _stats(_confusions(rows.gold, rows.base,
-                                                                                        every, c))[0]
     rng = np.random.default_rng(seed)
     chunk = max(1, min(N_BOOTSTRAP, 4_000_000 // max(n, 1)))
     deltas = []
@@ -155,7 +155,7 @@ def _paired(rows: _Rows, c: int, seed: int) -> tuple[np.ndarray, np.ndarray, flo
     right_base, right_new = rows.base == rows.gold, rows.new == rows.gold
     only_base, only_new = int(np.sum(right_base & ~right_new)), int(np.sum(right_new & ~right_base))
     p = binomtest(only_new, only_base + only_new, 0.5).pvalue if only_base + only_new else 1.0
-    return point, ci, float(p)
+    return ci, float(p)
 
 
 def _se(ci: Sequence[float]) -> float:
@@ -196,7 +196,7 @@ def _metrics(base: AuditResult, new: AuditResult, rows: _Rows | None, *, gate: S
     unpaired = "unpaired: normal approximation from each run's bootstrap interval"
     out: list[MetricChange] = []
     if rows is not None:
-        _, ci, p = _paired(rows, len(labels), seed)
+        ci, p = _paired(rows, len(labels), seed)
         how = f"paired bootstrap over the shared test rows ({N_BOOTSTRAP} resamples)"
         out.append(_change("accuracy", "test accuracy", tb.accuracy, tn.accuracy, tuple(ci[:, 0]),
                            how + "; McNemar's exact test", higher_is_better=True, p_value=p, **kw))

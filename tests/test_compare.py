@@ -198,7 +198,8 @@ def test_run_with_baseline_gates_on_the_comparison(cli, tiny, audits, tmp_path):
     doc = json.loads(res.out)
     assert doc["result"]["gate"]["passed"] is True  # the audit alone passes with --max-gap 0.9 ...
     assert doc["comparison"]["passed"] is False  # ... the comparison with the baseline does not
-    assert {"compare.html", "compare.json", "result.json", "report.html", "junit.xml"} <= {p.name for p in out.iterdir()}
+    written = {p.name for p in out.iterdir()}
+    assert {"compare.html", "compare.json", "result.json", "report.html", "junit.xml"} <= written
     saved = json.loads((out / "compare.json").read_text())
     assert saved == doc["comparison"] and saved["new"]["path"] == str(out / "result.json")
 
