@@ -221,7 +221,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown --gate-metrics {', '.join(unknown)}", f"choose from {', '.join(GATE_METRICS)}")
     return compare_paths(args.base, args.new, out=args.out, tolerance=args.tolerance, fail_on=args.fail_on,
-                         gate=gate, fmt=args.format, quiet=args.quiet)
+                         gate=gate, fmt=args.format, quiet=args.quiet, verbose=args.verbose)
 
 
 def cmd_probes(args: argparse.Namespace) -> int:

@@ -51,7 +51,7 @@ def write_files(out: Path, files: Mapping[str, str]) -> None:
 
 
 def compare_paths(base: str, new: str, *, out: str | None, tolerance: float, fail_on: str,
-                  gate: Sequence[str], fmt: str, quiet: bool) -> int:
+                  gate: Sequence[str], fmt: str, quiet: bool, verbose: bool = False) -> int:
     """`ftaudit compare BASE NEW`: the comparison on stdout, compare.html/.json in --out; 0 or 1 (2 via UsageError)."""
     from ftaudit.report.compare import comparison_to_json, render_compare_console
     from ftaudit.report.console import make_console
@@ -68,7 +68,7 @@ def compare_paths(base: str, new: str, *, out: str | None, tolerance: float, fai
     elif quiet:
         make_console().print(gate_line(comparison), markup=False)
     else:
-        render_compare_console(comparison, make_console())
+        render_compare_console(comparison, make_console(), verbose=verbose)
     if not quiet:
         make_console(stderr=True).print(f"wrote {folder / 'compare.html'} and {folder / 'compare.json'}",
                                         markup=False)

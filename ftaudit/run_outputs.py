@@ -74,7 +74,7 @@ def finish_run(config: "AuditConfig", plan: RunPlan, result: AuditResult, code: 
         if config.output.quiet:
             console.print(gate_line(comparison), markup=False)
         else:
-            render_compare_console(comparison, console)
+            render_compare_console(comparison, console, verbose=config.output.verbose)
     if comparison is not None and not config.output.quiet:
         make_console(stderr=True).print(f"comparison with the baseline: {out / 'compare.html'}", markup=False)
     if config.output.mlflow:

@@ -70,6 +70,13 @@ def test_an_audit_compared_with_itself_passes(cli, audits, tmp_path):
         assert m["delta"] == 0 and not m["outside_noise"], m
 
 
+def test_verbose_says_how_each_interval_was_found(cli, audits, tmp_path):
+    res = cli("compare", audits["good"], audits["overfit"], "--out", tmp_path, "-v")
+    how = "test accuracy: paired bootstrap over the shared test rows (2000 resamples); McNemar's exact test"
+    assert how in res.out
+    assert "train − test accuracy gap: unpaired" in res.out
+
+
 def test_improvement_passes_and_findings_disappear(cli, audits, tmp_path):
     res = cli("compare", audits["overfit"], audits["good"], "--out", tmp_path, "-q")
     assert res.code == 0, res.err

@@ -49,8 +49,9 @@ def _pts(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:+.1f}"
 
 
-def render_compare_console(comparison: Comparison, console: Console) -> None:
-    """The metric table, the findings and causes that changed, and the gate line."""
+def render_compare_console(comparison: Comparison, console: Console, *, verbose: bool = False) -> None:
+    """The metric table, the findings and causes that changed, and the gate line; `verbose`: how each interval
+    was found."""
     c = comparison
     console.print(f"[bold]ftaudit compare[/] {escape(c.new.path or c.new.model)} against baseline "
                   f"{escape(c.base.path or c.base.model)}; {escape(c.pairing)}", no_wrap=True, overflow="ellipsis")
@@ -66,6 +67,9 @@ def render_compare_console(comparison: Comparison, console: Console) -> None:
         table.add_row(escape(m.name), _pct(m.base), _pct(m.new), _pts(m.delta), ci,
                       "outside" if m.outside_noise else "within", gate)
     console.print(table)
+    if verbose:
+        for m in c.metrics:
+            console.print(f"  {escape(m.name)}: {escape(m.method)}", no_wrap=True, overflow="ellipsis")
     for f in c.findings:
         mark = " [bold red](reached --fail-on)[/]" if f.reached_fail_on else ""
         console.print(f"  finding {f.change:<11} {f.code} ({f.probe}): {f.base or 'absent'} -> {f.new or 'absent'}"
