@@ -17,7 +17,7 @@ from ftaudit.errors import Interrupted, NotMainProcess, UsageError
 from ftaudit.results import AuditResult, ExitCode, Severity
 
 if TYPE_CHECKING:
-    from ftaudit.audit import AuditPlan
+    from ftaudit.pipeline import AuditPlan
     from ftaudit.config import AuditConfig
 
 INTERRUPTED = "interrupted; no report was written and --out was left as it was"
@@ -41,18 +41,19 @@ def exit_code(result: AuditResult, *, gate: bool = True) -> ExitCode:
     return ExitCode.OK
 
 
-def audit_to_folder(config: "AuditConfig", *,
-                    stage_inputs: Callable[[Path], Mapping[str, Path]] | None = None,
-                    extra_files: Callable[[AuditResult], Mapping[str, str]] | None = None) -> AuditResult:
+def audit_to_folder(config: "AuditConfig", *, stage_inputs: Callable[[Path], Mapping[str, Path]] | None = None,
+                    extra_files: Callable[[AuditResult], Mapping[str, str]] | None = None,
+                    echo: bool = True) -> AuditResult:
     """Audit, write result.json, report.html and junit.xml into --out atomically, print the summary.
 
     `stage_inputs(folder) -> {"train": path, "test": path}` writes input files into the staging folder (they
     land in --out next to the report) and names the data the audit reads; the report names their final place.
     `extra_files(result) -> {name: text}` adds files to the report (the comparison with a baseline).
     Progress and logs go to stderr; stdout gets the summary (text) or nothing (json: the caller prints it).
+    `echo=False` (the Python API) prints nothing but the note that an earlier report was moved aside.
     """
     from ftaudit import output
-    from ftaudit.audit import plan, run_audit
+    from ftaudit.pipeline import plan, run_audit
     from ftaudit.cache import AuditCache
     from ftaudit.report.console import Progress, make_console, render_summary
 
@@ -67,7 +68,7 @@ def audit_to_folder(config: "AuditConfig", *,
             paths = {k: str(v) for k, v in stage_inputs(staging.folder).items()}
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
             the_plan = dataclasses.replace(the_plan, config=config)
-        with Progress(log, quiet=config.output.quiet) as progress:
+        with Progress(log, quiet=config.output.quiet or not echo) as progress:
             result = run_audit(the_plan, staging, progress, cache=cache)
         result = _relocated(result, str(staging.folder), str(staging.out))
         files = render_all(result)
@@ -85,8 +86,12 @@ def audit_to_folder(config: "AuditConfig", *,
             staging.discard()
         raise
     cache.clear()  # the report holds every result now
-    if moved and not config.output.quiet:
-        log.print(moved, markup=False)
+    if moved and echo:  # a user's earlier report was moved aside: always said (a log line: stderr)
+        log.print(moved, markup=False, highlight=False)
+    elif moved:
+        sys.stderr.write(f"ftaudit: {moved}\n")
+    if not echo:
+        return result
     report = Path(config.output.out) / "report.html"
     if config.output.format == "json":
         pass  # the caller writes the one JSON document
