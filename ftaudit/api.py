@@ -19,6 +19,17 @@ from ftaudit.errors import UsageError
 from ftaudit.results import AuditResult
 
 
+# Options of `ftaudit run` that shape its console output or act after the audit: not audit() options.
+COMMAND_LINE_ONLY = {
+    "format": "it returns the AuditResult (result.to_json() is the JSON)",
+    "verbose": "it prints nothing",
+    "baseline": "compare with ftaudit.compare.compare(baseline_result, result)",
+    "tolerance": "pass it to ftaudit.compare.compare(..., tolerance=)",
+    "gate_metrics": "pass gate= to ftaudit.compare.compare(...)",
+    "mlflow": "log with ftaudit.integrations.mlflow.log_audit(result, out)",
+}
+
+
 def option_names() -> dict[str, tuple[str, ...]]:
     """Python name -> where it goes in the config mapping ('train', 'lr'), for every option of `ftaudit run`."""
     from ftaudit.config import SECTIONS
@@ -94,6 +105,9 @@ def audit(*, model: Any = None, train: Any = None, test: Any = None, out: str | 
     from ftaudit.config import config_from_mapping
 
     names = option_names()
+    command_line_only = sorted(set(options) & set(COMMAND_LINE_ONLY))
+    if command_line_only:
+        raise TypeError(f"audit() does not take {command_line_only[0]!r}: {COMMAND_LINE_ONLY[command_line_only[0]]}")
     unknown = sorted(set(options) - set(names))
     if unknown:
         close = [n for n in names if n.replace("_", "") == unknown[0].replace("_", "")]

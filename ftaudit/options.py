@@ -18,9 +18,12 @@ from ftaudit.errors import UsageError
 
 
 def opt(default: Any, help: str, *, flag: str | None = None, choices: tuple[str, ...] | None = None,
-        metavar: str | None = None) -> Any:
-    """Declare one option: its default, its help line and (optionally) its CLI flag and choices."""
-    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar}
+        metavar: str | None = None, short: str | None = None) -> Any:
+    """Declare one option: its default, its help line and (optionally) its CLI flag, short flag and choices.
+
+    A help line that states the default itself ("default: ...", "by default") is shown as written.
+    """
+    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar, "short": short}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples or mappings proxies for defaults")
     return field(default=default, metadata=meta)

@@ -72,3 +72,10 @@ def test_an_unknown_option_is_a_type_error_and_a_bad_value_a_usage_error(tiny):
         ftaudit.audit(model=tiny["good"], train=tiny["train"], test=tiny["test"], maxgap=0.1)
     with pytest.raises(UsageError, match="--epochs must be at least 1"):
         ftaudit.audit(model=tiny["good"], train=tiny["train"], test=tiny["test"], epochs=0)
+
+
+@pytest.mark.parametrize("option, hint", [("baseline", "ftaudit.compare.compare"), ("mlflow", "log_audit"),
+                                          ("format", "to_json")])
+def test_command_line_only_options_say_what_to_use_instead(tiny, option, hint):
+    with pytest.raises(TypeError, match=hint):
+        ftaudit.audit(model=tiny["good"], train=tiny["train"], test=tiny["test"], **{option: "x"})
