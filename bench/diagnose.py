@@ -191,7 +191,7 @@ def details(result: dict, report: Path, train: Rows) -> dict:
     if any(flips) and dyn is not None and dyn.get("n_tracked"):
         import numpy as np
 
-        from ftaudit.training import TrainingRecord
+        from ftaudit.training_run import TrainingRecord
 
         record = TrainingRecord.load(report / "model")
         aum = np.nanmean(record.margin.astype(np.float64), axis=0)

@@ -158,13 +158,25 @@ def result_types() -> dict[str, type[ProbeResult]]:
     return {t.kind: t for t in RESULT_TYPES}
 
 
+INLINE = {"inline": True}  # field metadata: the embedded dataclass's fields sit in the parent's JSON object
+
+
+def _encode_fields(value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        encoded = _encode(getattr(value, f.name))
+        if f.metadata.get("inline"):
+            out.update(encoded)
+        else:
+            out[f.name] = encoded
+    return out
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, ProbeResult):
-        out = {"kind": type(value).kind}
-        out.update({f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)})
-        return out
+        return {"kind": type(value).kind, **_encode_fields(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return _encode_fields(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Mapping):
@@ -224,7 +236,9 @@ def _decode_dataclass(cls: type, data: Mapping[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
-        if f.name in data:
+        if f.metadata.get("inline"):
+            kwargs[f.name] = _decode_dataclass(hints[f.name], data)
+        elif f.name in data:
             kwargs[f.name] = _decode(hints[f.name], data[f.name])
     return cls(**kwargs)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
@@ -19,7 +19,8 @@ import numpy as np
 from ftaudit.config import opt
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
-from ftaudit.results import ProbeResult
+from ftaudit.results import INLINE, ProbeResult
+from ftaudit.training_run import SeedRun, TrainingRun
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
@@ -51,24 +52,9 @@ class LayerGradient:
 
 
 @dataclass(frozen=True)
-class SeedSummary:
-    seed: int
-    accuracy: float | None
-    majority_share: float | None  # share of the eval split predicted as the most-predicted class
-    final_loss: float | None
-    diverged: bool
-
-
-@dataclass(frozen=True)
 class DynamicsResult(ProbeResult):
     kind = "dynamics"
-    source: str  # "fine-tune" | "trainer callback" | "trainer log history"
-    seed: int
-    epochs: int
-    steps: int
-    batch_size: int
-    lr: float
-    seconds: float
+    run: TrainingRun = field(metadata=INLINE)  # its fields sit at the top level of the JSON object
     n_classes: int
     label_entropy: float | None  # H(y) of the training labels, nats
     loss_steps: tuple[int, ...]  # curve x (step), averaged into at most CURVE_POINTS bins
@@ -77,12 +63,10 @@ class DynamicsResult(ProbeResult):
     initial_loss: float | None  # mean over the first 5% of steps
     final_loss: float | None  # mean over the last 10% of steps
     late_drop: float | None  # (mean loss over 60-80% of steps - over 80-100%) / the former
-    nonfinite_step: int | None
     max_loss_ratio: float | None  # largest loss over a 5%-of-steps window / initial loss
     grad_steps: tuple[int, ...]
     layers: tuple[LayerGradient, ...]  # input to output
     lower_to_top_ratio: float | None  # median grad norm, lowest encoder layer / top encoder layer
-    frozen_encoder: bool
     train_accuracy: float | None  # last epoch, from the training forward pass
     train_majority_share: float | None  # last epoch: share of predictions on the most-predicted class
     test_accuracy: float | None  # the audited model on test (shared prediction pass)
@@ -95,7 +79,7 @@ class DynamicsResult(ProbeResult):
     flagged: tuple[FlaggedExample, ...]  # the lowest-AUM flagged examples, at most Options.max_listed
     cartography: tuple[tuple[int, ...], ...]  # [variability bin][confidence bin] counts; bins of 0.05 and 0.1
     seed_metric: str  # "validation accuracy" | "test accuracy" | ""
-    seeds: tuple[SeedSummary, ...]
+    seeds: tuple[SeedRun, ...]
 
 
 @dataclass(frozen=True)
@@ -195,7 +179,7 @@ class DynamicsProbe(Probe):
         noise = None
         grid: tuple[tuple[int, ...], ...] = ()
         aum_threshold = 0.0
-        if rec.gold_prob is not None and gold is not None and rec.nonfinite_step is None:
+        if rec.gold_prob is not None and gold is not None and rec.run.nonfinite_step is None:
             gp = np.asarray(rec.gold_prob, dtype=np.float64)
             mg = np.asarray(rec.margin, dtype=np.float64)
             seen = np.isfinite(gp).any(axis=0)
@@ -229,23 +213,18 @@ class DynamicsProbe(Probe):
             test_acc = float(preds.correct.mean())
             test_share = float(np.bincount(pred, minlength=n_classes).max() / len(pred))
             baseline = float(np.bincount(preds.labels, minlength=n_classes).max() / len(preds.labels))
-        seeds = tuple(SeedSummary(seed=s.seed, accuracy=s.accuracy, majority_share=s.majority_share,
-                                  final_loss=None if not math.isfinite(s.final_loss) else s.final_loss,
-                                  diverged=s.diverged) for s in rec.seed_runs)
         return DynamicsResult(
-            source=rec.source, seed=rec.seed, epochs=rec.epochs, steps=rec.steps, batch_size=rec.batch_size,
-            lr=rec.lr, seconds=rec.seconds, n_classes=n_classes, label_entropy=h, loss_steps=xs, loss=ys,
+            run=rec.run, n_classes=n_classes, label_entropy=h, loss_steps=xs, loss=ys,
             lr_curve=lrs, initial_loss=initial, final_loss=end,
             late_drop=(late - end) / late if late and end is not None and late > 0 else None,
-            nonfinite_step=rec.nonfinite_step,
             max_loss_ratio=smooth_max / initial if smooth_max is not None and initial else None,
             grad_steps=binned(np.asarray(rec.grad_steps, dtype=np.int64), np.zeros(len(rec.grad_steps)))[0],
             layers=layers, lower_to_top_ratio=ratio,
-            frozen_encoder=rec.frozen_encoder, train_accuracy=train_acc, train_majority_share=train_share,
+            train_accuracy=train_acc, train_majority_share=train_share,
             test_accuracy=test_acc, test_majority_share=test_share, majority_baseline=baseline,
             n_tracked=n_tracked, aum_threshold=aum_threshold, n_flagged=n_flagged, noise_rate=noise,
             flagged=flagged, cartography=grid, seed_metric=f"{rec.eval_name} accuracy" if rec.eval_name else "",
-            seeds=seeds)
+            seeds=rec.seed_runs)
 
 
 @contextlib.contextmanager

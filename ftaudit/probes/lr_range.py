@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -150,72 +149,44 @@ def run_lr_sum(training: Any) -> float | None:
     return total if total > 0 else None
 
 
-def range_losses(ctx: "AuditContext", lrs: np.ndarray) -> np.ndarray:
-    """Batch losses of a fresh copy of the base trained one step at each lr in `lrs` (the user's batch size,
-    weight decay and clipping, AdamW as in `training`); stops early once the loss has clearly diverged."""
-    import torch
-    from accelerate.utils import set_seed
+class DivergenceStop:
+    """Stop condition of the sweep: a while (a tenth of the steps) after the running loss diverged, where the
+    rest of the sweep would only cost time. The running loss is an exponential moving average (0.9)."""
 
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.emas: list[float] = []
+        self.diverged_at: int | None = None
+
+    def __call__(self, loss: float) -> bool:
+        self.emas.append(loss if not self.emas else 0.9 * self.emas[-1] + 0.1 * loss)
+        n, tenth = len(self.emas), self.steps // 10
+        if self.diverged_at is None and n > tenth and diverging(np.asarray(self.emas))[-1]:
+            self.diverged_at = n
+        return self.diverged_at is not None and n >= self.diverged_at + tenth
+
+
+def range_losses(ctx: "AuditContext", lrs: np.ndarray) -> np.ndarray:
+    """Batch losses of a fresh copy of the base trained one step at each lr in `lrs` (the training core with the
+    user's batch size, weight decay and clipping); stops early once the loss has clearly diverged."""
     from ftaudit import modeling
-    from ftaudit.inference import collate
-    from ftaudit.training import make_accelerator, no_decay
+    from ftaudit.training import new_classifier, random_batches, train_classifier
 
     t, m = ctx.config.train, ctx.config.model
-    set_seed(ctx.seed)
     files = modeling.locate(m.base or str(ctx.base.ref), "base model", allow_pickle=m.allow_pickle)
-    model = modeling.load_classifier(files, what="base model", trust_remote_code=m.trust_remote_code,
-                                     allow_pickle=m.allow_pickle, id2label=dict(enumerate(ctx.labels.names)),
-                                     require_head=False)
-    if t.freeze_encoder:
-        for p in model.base_model.parameters():
-            p.requires_grad_(False)
-    enc = ctx.encodings("train")
-    gold = torch.as_tensor(ctx.splits["train"].labels, dtype=torch.long)
-    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    decay = [p for n, p in params if not no_decay(n)]
-    plain = [p for n, p in params if no_decay(n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
-                                   {"params": plain, "weight_decay": 0.0}], lr=float(lrs[0]))
-    accelerator = make_accelerator(ctx.device)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    rng = np.random.default_rng(ctx.seed)
-    order: list[int] = []
-    losses: list[float] = []
-    ema: float | None = None
-    emas: list[float] = []
-    diverged_at: int | None = None
-    task = ctx.progress.task("lr range test", total=len(lrs)) if ctx.progress else None
-    model.train()
-    for lr in lrs:
-        if len(order) < t.batch_size:
-            order.extend(rng.permutation(len(enc)).tolist())
-        rows, order = np.asarray(order[: t.batch_size]), order[t.batch_size:]
-        batch = collate(enc, rows, ctx.pad_id, accelerator.device)
-        batch["labels"] = gold[rows].to(accelerator.device)
-        for group in optimizer.param_groups:
-            group["lr"] = float(lr)
-        loss = model(**batch).loss
-        value = float(loss.detach())
-        losses.append(value)
-        if task:
-            task.advance()
-        if not math.isfinite(value):
-            break
-        accelerator.backward(loss)
-        if t.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        ema = value if ema is None else 0.9 * ema + 0.1 * value
-        emas.append(ema)
-        if diverged_at is None and len(emas) > len(lrs) // 10 and diverging(np.asarray(emas))[-1]:
-            diverged_at = len(losses)
-        if diverged_at is not None and len(losses) >= diverged_at + len(lrs) // 10:
-            break  # diverged a while ago: the rest of the sweep would only cost time
-    if task:
-        task.done()
-    accelerator.free_memory()
-    return np.asarray(losses, dtype=float)
+
+    def new_model() -> Any:
+        return new_classifier(files, ctx.labels, trust_remote_code=m.trust_remote_code, allow_pickle=m.allow_pickle,
+                              freeze_encoder=t.freeze_encoder)
+
+    train = ctx.splits["train"]
+    steps = len(lrs)
+    _model, record = train_classifier(
+        new_model, ctx.tokenizer, train, ctx.labels, train_cfg=t, max_length=ctx.config.data.max_length,
+        device=ctx.device, seed=ctx.seed, progress=ctx.progress, record=False, encodings=ctx.encodings("train"),
+        lr_at=lambda step: float(lrs[step]), batches=random_batches(len(train), t.batch_size, steps, ctx.seed),
+        max_steps=steps, stop=DivergenceStop(steps), task_name="lr range test")
+    return np.asarray(record.step_loss, dtype=float)
 
 
 class LrRangeProbe(Probe):

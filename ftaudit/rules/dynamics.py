@@ -62,11 +62,11 @@ def collapse_evidence(r: DynamicsResult, threshold: T) -> tuple[bool, dict[str, 
 
 
 def _failed(r: DynamicsResult, threshold: T) -> bool:
-    return r.nonfinite_step is not None or collapse_evidence(r, threshold)[0]
+    return r.run.nonfinite_step is not None or collapse_evidence(r, threshold)[0]
 
 
 def _collapsed(r: DynamicsResult, threshold: T) -> Judgement | None:
-    if r.nonfinite_step is not None:
+    if r.run.nonfinite_step is not None:
         return None  # training-diverged says it
     collapsed, numbers, text = collapse_evidence(r, threshold)
     if not text:
@@ -77,28 +77,30 @@ def _collapsed(r: DynamicsResult, threshold: T) -> Judgement | None:
 
 
 def _diverged(r: DynamicsResult, threshold: T) -> Judgement | None:
-    if r.nonfinite_step is not None:
-        return Judgement(Severity.FAIL, f"training diverged: the loss became NaN/inf at step {r.nonfinite_step} of "
-                                        f"{r.steps} (lr {r.lr:g})", {"nonfinite_step": r.nonfinite_step, "lr": r.lr})
+    if r.run.nonfinite_step is not None:
+        run = r.run
+        return Judgement(Severity.FAIL, f"training diverged: the loss became NaN/inf at step {run.nonfinite_step} of "
+                                        f"{run.steps} (lr {run.lr:g})", {"nonfinite_step": run.nonfinite_step,
+                                                                         "lr": run.lr})
     if r.initial_loss is None or r.final_loss is None or not r.initial_loss:
         return None
     final_ratio = r.final_loss / r.initial_loss
     spike = r.max_loss_ratio or 0.0
     numbers = {"initial_loss": r.initial_loss, "final_loss": r.final_loss, "final_ratio": final_ratio,
-               "max_loss_ratio": spike, "lr": r.lr}
+               "max_loss_ratio": spike, "lr": r.run.lr}
     if final_ratio >= threshold(DIVERGE_FINAL.name):
         return Judgement(Severity.FAIL, f"training diverged: the loss ended at {r.final_loss:.3f}, "
-                                        f"{final_ratio:.1f}x its initial {r.initial_loss:.3f} (lr {r.lr:g})",
+                                        f"{final_ratio:.1f}x its initial {r.initial_loss:.3f} (lr {r.run.lr:g})",
                          numbers, DIVERGE_FINAL.name)
     if spike >= threshold(DIVERGE_SPIKE.name):
         return Judgement(Severity.FAIL, f"the training loss exploded to {spike:.1f}x its initial "
-                                        f"{r.initial_loss:.3f} (lr {r.lr:g})", numbers, DIVERGE_SPIKE.name)
+                                        f"{r.initial_loss:.3f} (lr {r.run.lr:g})", numbers, DIVERGE_SPIKE.name)
     return Judgement(Severity.PASS, f"the loss stayed finite and ended at {final_ratio:.2f}x its initial value "
                                     f"(largest window {spike:.2f}x)", numbers, DIVERGE_FINAL.name)
 
 
 def _vanishing(r: DynamicsResult, threshold: T) -> Judgement | None:
-    if r.lower_to_top_ratio is None or r.frozen_encoder:
+    if r.lower_to_top_ratio is None or r.run.frozen_encoder:
         return None
     enc = [g for g in r.layers if g.layer.startswith("layer ")]
     low, top = enc[0], enc[-1]
@@ -117,7 +119,7 @@ def _still_improving(r: DynamicsResult, threshold: T) -> Judgement | None:
     if r.late_drop is None or _failed(r, threshold):
         return None
     limit = threshold(STILL_IMPROVING.name)
-    numbers = {"late_drop": r.late_drop, "final_loss": r.final_loss, "epochs": r.epochs,
+    numbers = {"late_drop": r.late_drop, "final_loss": r.final_loss, "epochs": r.run.epochs,
                "label_entropy": r.label_entropy}
     floor = threshold(STILL_IMPROVING_FLOOR.name)
     if r.final_loss is not None and r.label_entropy and r.final_loss < floor * r.label_entropy:
@@ -127,8 +129,8 @@ def _still_improving(r: DynamicsResult, threshold: T) -> Judgement | None:
                          numbers, STILL_IMPROVING_FLOOR.name)
     if r.late_drop >= limit:
         return Judgement(Severity.WARN, f"the training loss was still falling at the end: down {pct(r.late_drop)} "
-                                        f"from the 60-80% to the 80-100% window of the {r.steps} steps "
-                                        f"({r.epochs} epochs): train longer", numbers, STILL_IMPROVING.name)
+                                        f"from the 60-80% to the 80-100% window of the {r.run.steps} steps "
+                                        f"({r.run.epochs} epochs): train longer", numbers, STILL_IMPROVING.name)
     return Judgement(Severity.PASS, f"the training loss levelled off: {pct(r.late_drop)} change over the last "
                                     "20% of steps", numbers, STILL_IMPROVING.name)
 
@@ -138,8 +140,8 @@ def _barely_fell(r: DynamicsResult, threshold: T) -> Judgement | None:
         return None  # a collapsed or diverged run is judged by its own rule
     ratio = r.final_loss / r.initial_loss
     limit = threshold(BARELY_FELL.name)
-    numbers = {"initial_loss": r.initial_loss, "final_loss": r.final_loss, "ratio": ratio, "lr": r.lr}
-    text = f"the training loss went from {r.initial_loss:.3f} to {r.final_loss:.3f} ({ratio:.2f}x) at lr {r.lr:g}"
+    numbers = {"initial_loss": r.initial_loss, "final_loss": r.final_loss, "ratio": ratio, "lr": r.run.lr}
+    text = f"the training loss went from {r.initial_loss:.3f} to {r.final_loss:.3f} ({ratio:.2f}x) at lr {r.run.lr:g}"
     if ratio > limit:
         return Judgement(Severity.WARN, f"{text}: it barely fell (above {limit:.2f}x)", numbers, BARELY_FELL.name)
     return Judgement(Severity.PASS, text, numbers, BARELY_FELL.name)

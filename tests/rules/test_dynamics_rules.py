@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from ftaudit.probes.dynamics import DynamicsResult, LayerGradient, SeedSummary
+from ftaudit.probes.dynamics import DynamicsResult, LayerGradient
+from ftaudit.training_run import SeedRun, TrainingRun
 from ftaudit.results import ProbeOutcome, Severity, from_json, to_json
 from ftaudit.rules.dynamics import RULES
 from ftaudit.rules.registry import threshold_defaults
@@ -16,14 +17,21 @@ BY_CODE = {r.code: r for r in RULES}
 LN2 = math.log(2)
 
 
+RUN_FIELDS = {f.name for f in dataclasses.fields(TrainingRun)}
+
+
 def healthy(**changes) -> DynamicsResult:
+    """A healthy run's result; a change of a TrainingRun field (e.g. nonfinite_step) goes into `run`."""
+    run = TrainingRun(source="fine-tune", seed=0, epochs=3, steps=90, batch_size=32, lr=5e-5, seconds=12.0)
+    run = dataclasses.replace(run, **{k: v for k, v in changes.items() if k in RUN_FIELDS})
+    changes = {k: v for k, v in changes.items() if k not in RUN_FIELDS}
     r = DynamicsResult(
-        source="fine-tune", seed=0, epochs=3, steps=90, batch_size=32, lr=5e-5, seconds=12.0, n_classes=2,
+        run=run, n_classes=2,
         label_entropy=LN2, loss_steps=(1, 2, 3), loss=(0.7, 0.4, 0.1), lr_curve=(1e-5, 5e-5, 1e-5),
-        initial_loss=0.70, final_loss=0.10, late_drop=0.05, nonfinite_step=None, max_loss_ratio=1.02,
+        initial_loss=0.70, final_loss=0.10, late_drop=0.05, max_loss_ratio=1.02,
         grad_steps=(1, 11), layers=(LayerGradient("embeddings", 0.5, (0.5, 0.5)), LayerGradient("layer 0", 1.0, (1.0, 1.0)),
                                     LayerGradient("layer 1", 2.0, (2.0, 2.0)), LayerGradient("head", 3.0, (3.0, 3.0))),
-        lower_to_top_ratio=0.5, frozen_encoder=False, train_accuracy=0.97, train_majority_share=0.51,
+        lower_to_top_ratio=0.5, train_accuracy=0.97, train_majority_share=0.51,
         test_accuracy=0.88, test_majority_share=0.52, majority_baseline=0.5, n_tracked=1000, aum_threshold=0.0,
         n_flagged=30, noise_rate=0.03, flagged=(), cartography=(), seed_metric="", seeds=())
     return dataclasses.replace(r, **changes)
@@ -98,13 +106,13 @@ def test_label_noise_is_judged_on_a_model_that_learned_even_when_the_loss_stays_
 
 
 def test_seed_instability_from_failed_share_or_spread():
-    seeds = (SeedSummary(0, 0.88, 0.5, 0.1, False), SeedSummary(1, 0.5, 1.0, 0.69, False),
-             SeedSummary(2, 0.87, 0.5, 0.1, False))
+    seeds = (SeedRun(0, 0.88, 0.5, 0.1, False), SeedRun(1, 0.5, 1.0, 0.69, False),
+             SeedRun(2, 0.87, 0.5, 0.1, False))
     f = judge("seed-instability", healthy(seeds=seeds, seed_metric="test accuracy"))
     assert f.severity is Severity.WARN and f.numbers["failed"] == 1 and "3 seeds" in f.message
-    spread = (SeedSummary(0, 0.80, 0.5, 0.1, False), SeedSummary(1, 0.88, 0.5, 0.1, False))
+    spread = (SeedRun(0, 0.80, 0.5, 0.1, False), SeedRun(1, 0.88, 0.5, 0.1, False))
     assert judge("seed-instability", healthy(seeds=spread)).severity is Severity.WARN
-    stable = (SeedSummary(0, 0.88, 0.5, 0.1, False), SeedSummary(1, 0.87, 0.5, 0.1, False))
+    stable = (SeedRun(0, 0.88, 0.5, 0.1, False), SeedRun(1, 0.87, 0.5, 0.1, False))
     assert judge("seed-instability", healthy(seeds=stable)).severity is Severity.PASS
     assert judge("seed-instability", healthy()).severity is Severity.SKIP  # one seed
 
@@ -112,7 +120,7 @@ def test_seed_instability_from_failed_share_or_spread():
 def test_result_round_trips_through_json():
     from ftaudit.results import AuditResult, Diagnosis, GateResult, ProbeOutcome, RunInfo
 
-    r = healthy(seeds=(SeedSummary(0, 0.88, 0.5, None, False),))
+    r = healthy(seeds=(SeedRun(0, 0.88, 0.5, None, False),))
     run = RunInfo(ftaudit_version="x", started="", seconds=0.0, device="cpu", seed=0, mode="fine-tune", model="m",
                   base=None, train="", test="", labels=("a", "b"), config={}, phases={}, notes=())
     result = AuditResult(run=run, probes=(ProbeOutcome(name="dynamics", status="ok", result=r),), findings=(),
