@@ -211,6 +211,9 @@ def _validate(config: AuditConfig) -> AuditConfig:
             raise UsageError(f"unknown threshold {name!r}", f"valid thresholds are: {', '.join(sorted(known))}")
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise UsageError(f"threshold {name} must be a number, got {value!r}", f"set {name} to a finite number")
+        if known[name].minimum is not None and value < known[name].minimum:
+            raise UsageError(f"threshold {name} must be at least {known[name].minimum:g}, got {value:g}",
+                             f"set {name} to e.g. its default {known[name].default:g}")
     names = probe_names()
     for probe in config.run.probes:
         if probe not in names:

@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: the dynamics result records margins; the label-noise rule flags
 
 
 class ExitCode(enum.IntEnum):
@@ -224,7 +224,8 @@ def _decode(tp: Any, value: Any) -> Any:
         cls = result_types().get(value.get("kind"))
         if cls is None:
             raise ValueError(f"unknown probe result kind {value.get('kind')!r}")
-        return _decode_dataclass(cls, value)
+        upgrade = getattr(cls, "upgrade", None)  # a result type reads its own older shapes
+        return _decode_dataclass(cls, upgrade(value) if upgrade else value)
     if dataclasses.is_dataclass(tp):
         return _decode_dataclass(tp, value)
     if tp is float and isinstance(value, (int, float)):

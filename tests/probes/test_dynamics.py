@@ -67,16 +67,24 @@ def test_record_holds_one_value_per_step_example_and_epoch(noisy):
 
 
 def test_planted_flips_are_flagged(noisy):
+    from ftaudit.results import ProbeOutcome
+    from ftaudit.rules.dynamics import RULES
+    from ftaudit.rules.registry import threshold_defaults
+
     ctx, _record, flips = noisy
     r = DynamicsProbe(DynamicsOptions(max_listed=500)).run(ctx)
+    rule = next(x for x in RULES if x.code == "label-noise-suspected")
+    defaults = {name: t.default for name, t in threshold_defaults().items()}
+    numbers = rule.evaluate(ProbeOutcome(name="dynamics", status="ok", result=r), defaults.__getitem__).numbers
     flagged = np.zeros(len(flips), dtype=bool)
-    flagged[[e.index for e in r.flagged]] = True
-    assert r.n_flagged == flagged.sum()
+    flagged[[e.index for e in r.lowest if e.aum < numbers["aum_threshold"]]] = True
+    assert numbers["flagged"] == flagged.sum()
     precision = (flagged & flips).sum() / flagged.sum()
     recall = (flagged & flips).sum() / flips.sum()
     assert precision >= 0.7 and recall >= 0.7, (precision, recall, flips.sum(), flagged.sum())
-    assert r.noise_rate == pytest.approx(flips.mean(), abs=0.08)
-    worst = r.flagged[0]
+    assert numbers["noise_rate"] == pytest.approx(flips.mean(), abs=0.08)
+    assert list(r.negative_aum) == sorted(r.negative_aum) and all(a < 0 for a in r.negative_aum)
+    worst = r.lowest[0]
     assert worst.aum < 0 and worst.given != worst.predicted and worst.text == ctx.splits["train"].texts[worst.index]
     assert r.label_entropy == pytest.approx(math.log(2), abs=0.01)
     assert sum(map(sum, r.cartography)) == r.n_tracked == 400
