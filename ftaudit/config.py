@@ -16,20 +16,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ftaudit.errors import UsageError
+from ftaudit.options import build_section, coerce, opt
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-
-
-def opt(default: Any, help: str, *, flag: str | None = None, choices: tuple[str, ...] | None = None,
-        metavar: str | None = None) -> Any:
-    """Declare one option: its default, its help line and (optionally) its CLI flag and choices."""
-    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar}
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("use tuples or mappings proxies for defaults")
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -109,115 +101,24 @@ class AuditConfig:
     train: TrainConfig = TrainConfig()
     run: RunConfig = RunConfig()
     output: OutputConfig = OutputConfig()
+    # Raw, type-checked values: which names exist (and their defaults) is the plan step's knowledge
+    # (`ftaudit.audit.plan`), so this module knows no registry.
     thresholds: Mapping[str, float] = field(default_factory=lambda: types.MappingProxyType({}))
-    probe_options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    probe_options: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: types.MappingProxyType({}))
     source: str = ""  # the config file it was read from, if any
-
-    def threshold(self, name: str) -> float:
-        """The threshold's configured value, else its default from the rules table."""
-        if name in self.thresholds:
-            return float(self.thresholds[name])
-        from ftaudit.rules.registry import threshold_defaults
-
-        defaults = threshold_defaults()
-        if name not in defaults:
-            raise KeyError(f"no threshold named {name!r}")
-        return defaults[name].default
-
-    def options(self, probe: str) -> Any:
-        """The probe's Options instance (its declared defaults unless configured)."""
-        if probe in self.probe_options:
-            return self.probe_options[probe]
-        from ftaudit.probes.registry import probe_options_types
-
-        return probe_options_types()[probe]()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
         out["thresholds"] = dict(self.thresholds)
-        out["probe_options"] = {k: dataclasses.asdict(v) for k, v in self.probe_options.items()}
+        out["probe_options"] = {k: dict(v) for k, v in self.probe_options.items()}
         return out
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("NoneType", "none")
-
-
-def coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check `value` against the annotation `tp`; accept ints for floats and comma strings for tuples."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return coerce(value, inner[0], where)
-    if origin is tuple:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise UsageError(f"{where} must be a list, got {value!r}", "write it as a list or comma-separated")
-        (inner,) = typing.get_args(tp)[:1]
-        return tuple(coerce(v, inner, where) for v in value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise UsageError(f"{where} must be true or false, got {value!r}", f"set {where} = true or false")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise UsageError(f"{where} must be an integer, got {value!r}", f"set {where} to a whole number")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise UsageError(f"{where} must be a number, got {value!r}", f"set {where} to a finite number")
-    if tp is str:
-        if isinstance(value, str):
-            if "\0" in value:
-                raise UsageError(f"{where} holds a NUL character", f"remove it from {where}")
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise UsageError(f"{where} must be a string, got {value!r}", f"quote the value of {where}")
-    return value
-
-
-def build_section(cls: type, values: Mapping[str, Any], where: str) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise UsageError(f"unknown option {where}.{unknown[0]}",
-                         f"valid options in [{where}] are: {', '.join(sorted(names))}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {k: coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
-    for f in dataclasses.fields(cls):
-        choices = f.metadata.get("choices")
-        if choices and f.name in kwargs and kwargs[f.name] not in choices:
-            raise UsageError(f"{where}.{f.name} must be one of {', '.join(choices)}, got {kwargs[f.name]!r}",
-                             f"set {where}.{f.name} to one of: {', '.join(choices)}")
-    return cls(**kwargs)
-
-
 def _validate(config: AuditConfig) -> AuditConfig:
-    from ftaudit.probes.registry import probe_names
-    from ftaudit.rules.registry import threshold_defaults
-
-    known = threshold_defaults()
-    for name, value in config.thresholds.items():
-        if name not in known:
-            raise UsageError(f"unknown threshold {name!r}", f"valid thresholds are: {', '.join(sorted(known))}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise UsageError(f"threshold {name} must be a number, got {value!r}", f"set {name} to a finite number")
-        if known[name].minimum is not None and value < known[name].minimum:
-            raise UsageError(f"threshold {name} must be at least {known[name].minimum:g}, got {value:g}",
-                             f"set {name} to e.g. its default {known[name].default:g}")
-    names = probe_names()
-    for probe in config.run.probes:
-        if probe not in names:
-            raise UsageError(f"unknown probe {probe!r}", f"valid probes are: {', '.join(names)}")
+    """Check the values that need no registry; names of probes, thresholds and probe tables are checked by the plan."""
     t, r, d = config.train, config.run, config.data
     checks = [
         (t.epochs >= 1, f"--epochs must be at least 1, got {t.epochs}", "train for one epoch or more"),
@@ -236,10 +137,6 @@ def _validate(config: AuditConfig) -> AuditConfig:
     for ok, problem, fix in checks:
         if not ok:
             raise UsageError(problem, fix)
-    for options in config.probe_options.values():
-        validate = getattr(options, "validate", None)
-        if validate is not None:
-            validate()
     return config
 
 
@@ -292,9 +189,6 @@ def _resolve_paths(values: dict[str, Any], base_dir: Path) -> dict[str, Any]:
 
 def config_from_mapping(raw: Mapping[str, Any], *, source: str = "", base_dir: Path | None = None) -> AuditConfig:
     """Build and validate an AuditConfig from a parsed TOML mapping (sections as tables)."""
-    from ftaudit.probes.registry import probe_options_types
-    from ftaudit.rules.registry import threshold_defaults
-
     raw = dict(raw)
     known = set(SECTIONS) | {"thresholds", "probes"}
     unknown = sorted(set(raw) - known)
@@ -312,22 +206,15 @@ def config_from_mapping(raw: Mapping[str, Any], *, source: str = "", base_dir: P
     thresholds = raw.get("thresholds", {})
     if not isinstance(thresholds, dict):
         raise UsageError("[thresholds] must be a table", "write it as [thresholds] with name = value lines")
-    known_thresholds = threshold_defaults()
-    thresholds = {k: coerce(v, float, f"thresholds.{k}") if k in known_thresholds else v
-                  for k, v in thresholds.items()}
-    option_types = probe_options_types()
     probe_tables = raw.get("probes", {})
     if not isinstance(probe_tables, dict):
         raise UsageError("[probes] must be a table of per-probe tables", "write e.g. [probes.attribution]")
     probe_options = {}
     for name, values in probe_tables.items():
-        if name not in option_types:
-            raise UsageError(f"unknown probe table [probes.{name}]",
-                             f"probes with options are: {', '.join(sorted(option_types))}")
         if not isinstance(values, dict):
             raise UsageError(f"[probes.{name}] must be a table", f"write it as [probes.{name}]")
-        probe_options[name] = build_section(option_types[name], values, f"probes.{name}")
-    config = AuditConfig(**sections, thresholds=types.MappingProxyType(thresholds),
+        probe_options[name] = types.MappingProxyType(dict(values))
+    config = AuditConfig(**sections, thresholds=types.MappingProxyType(dict(thresholds)),
                          probe_options=types.MappingProxyType(probe_options), source=source)
     return _validate(config)
 

@@ -151,13 +151,6 @@ class AuditResult:
 # --------------------------------------------------------------------------- JSON
 
 
-def result_types() -> dict[str, type[ProbeResult]]:
-    """Map `kind` -> result dataclass for every registered probe (explicit registry, no globbing)."""
-    from ftaudit.probes.registry import RESULT_TYPES
-
-    return {t.kind: t for t in RESULT_TYPES}
-
-
 INLINE = {"inline": True}  # field metadata: the embedded dataclass's fields sit in the parent's JSON object
 
 
@@ -190,7 +183,11 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(tp: Any, value: Any) -> Any:
+Kinds = Mapping[str, "type[ProbeResult]"]  # `kind` -> result dataclass; the probe registry supplies it
+
+
+def _decode(tp: Any, value: Any, kinds: Kinds = types.MappingProxyType({})) -> Any:
+    """`value` (parsed JSON) as type `tp`; a field typed as the abstract ProbeResult is looked up in `kinds`."""
     if value is None:
         return None
     origin = typing.get_origin(tp)
@@ -204,43 +201,44 @@ def _decode(tp: Any, value: Any) -> Any:
             return float(value)
         if isinstance(value, str) and str in args:
             return value
-        return _decode(args[0], value)
+        return _decode(args[0], value, kinds)
     if tp is Any:
         return value
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode(args[0], v) for v in value)
-        return tuple(_decode(a, v) for a, v in zip(args, value))
+            return tuple(_decode(args[0], v, kinds) for v in value)
+        return tuple(_decode(a, v, kinds) for a, v in zip(args, value))
     if origin in (list,):
-        return [_decode(typing.get_args(tp)[0], v) for v in value]
+        return [_decode(typing.get_args(tp)[0], v, kinds) for v in value]
     if origin in (dict, Mapping, typing.Mapping) or tp in (dict, Mapping):
         args = typing.get_args(tp)
         vt = args[1] if len(args) == 2 else Any
-        return {k: _decode(vt, v) for k, v in value.items()}
+        return {k: _decode(vt, v, kinds) for k, v in value.items()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
     if tp is ProbeResult or (isinstance(tp, type) and issubclass(tp, ProbeResult) and "kind" in value):
-        cls = result_types().get(value.get("kind"))
+        concrete = tp is not ProbeResult and value.get("kind") == getattr(tp, "kind", None)
+        cls = tp if concrete else kinds.get(value.get("kind"))
         if cls is None:
             raise ValueError(f"unknown probe result kind {value.get('kind')!r}")
         upgrade = getattr(cls, "upgrade", None)  # a result type reads its own older shapes
-        return _decode_dataclass(cls, upgrade(value) if upgrade else value)
+        return _decode_dataclass(cls, upgrade(value) if upgrade else value, kinds)
     if dataclasses.is_dataclass(tp):
-        return _decode_dataclass(tp, value)
+        return _decode_dataclass(tp, value, kinds)
     if tp is float and isinstance(value, (int, float)):
         return float(value)
     return value
 
 
-def _decode_dataclass(cls: type, data: Mapping[str, Any]) -> Any:
+def _decode_dataclass(cls: type, data: Mapping[str, Any], kinds: Kinds = types.MappingProxyType({})) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.metadata.get("inline"):
-            kwargs[f.name] = _decode_dataclass(hints[f.name], data)
+            kwargs[f.name] = _decode_dataclass(hints[f.name], data, kinds)
         elif f.name in data:
-            kwargs[f.name] = _decode(hints[f.name], data[f.name])
+            kwargs[f.name] = _decode(hints[f.name], data[f.name], kinds)
     return cls(**kwargs)
 
 
@@ -254,7 +252,8 @@ def to_json(result: AuditResult) -> str:
     return json.dumps(to_dict(result), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
-def from_dict(data: Mapping[str, Any]) -> AuditResult:
+def from_dict(data: Mapping[str, Any], *, kinds: Kinds) -> AuditResult:
+    """The AuditResult in `data`; `kinds` maps each probe result's `kind` to its class (probes.registry)."""
     version = str(data.get("schema_version", ""))
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         from ftaudit.errors import UsageError
@@ -263,8 +262,8 @@ def from_dict(data: Mapping[str, Any]) -> AuditResult:
             f"result.json has schema version {version or 'none'}, this ftaudit reads {SCHEMA_VERSION}",
             "re-run `ftaudit run` with this version, or render it with the ftaudit that wrote it",
         )
-    return _decode_dataclass(AuditResult, data)
+    return _decode_dataclass(AuditResult, data, kinds)
 
 
-def from_json(text: str) -> AuditResult:
-    return from_dict(json.loads(text))
+def from_json(text: str, *, kinds: Kinds) -> AuditResult:
+    return from_dict(json.loads(text), kinds=kinds)

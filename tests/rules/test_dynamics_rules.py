@@ -8,6 +8,7 @@ import math
 import pytest
 
 from ftaudit.probes.dynamics import DynamicsResult, LayerGradient
+from ftaudit.probes.registry import result_kinds
 from ftaudit.training_run import SeedRun, TrainingRun
 from ftaudit.results import ProbeOutcome, Severity, from_json, to_json
 from ftaudit.rules.dynamics import RULES
@@ -127,7 +128,7 @@ def test_result_round_trips_through_json():
                   base=None, train="", test="", labels=("a", "b"), config={}, phases={}, notes=())
     result = AuditResult(run=run, probes=(ProbeOutcome(name="dynamics", status="ok", result=r),), findings=(),
                          diagnosis=Diagnosis(verdict=""), gate=GateResult(fail_on="fail", passed=True, failing=()))
-    back = from_json(to_json(result)).probe("dynamics")
+    back = from_json(to_json(result), kinds=result_kinds()).probe("dynamics")
     assert back == r
 
 
@@ -142,8 +143,9 @@ def test_the_rule_flags_examples_below_the_scaled_typical_margin(scale, flagged)
 
 
 def test_a_negative_aum_scale_is_a_usage_error(tmp_path):
+    from ftaudit.audit import plan
     from ftaudit.config import load_config
     from ftaudit.errors import UsageError
 
     with pytest.raises(UsageError, match="dynamics_aum_scale must be at least 0"):
-        load_config(None, {"thresholds": {"dynamics_aum_scale": -1.0}}, cwd=tmp_path)
+        plan(load_config(None, {"thresholds": {"dynamics_aum_scale": -1.0}}, cwd=tmp_path))
