@@ -71,8 +71,8 @@ def new_classifier(files: Any, labels: LabelSpace, *, trust_remote_code: bool, a
                    freeze_encoder: bool = False) -> Any:
     """A sequence classifier from `files` (a `modeling.ModelFiles`) with a new head of `labels.size` classes.
 
-    The head's initialisation draws from torch's global generator: seed it first. `freeze_encoder` trains only
-    the head (and the pooler, which sits outside `base_model` in some architectures).
+    The head's initialisation draws from torch's global generator: seed it first. `freeze_encoder` freezes
+    `base_model`, so only the classification head trains.
     """
     from ftaudit import modeling
 
@@ -86,7 +86,10 @@ def new_classifier(files: Any, labels: LabelSpace, *, trust_remote_code: bool, a
 
 
 def build_optimizer(model: Any, *, weight_decay: float, lr: float = 1.0) -> Any:
-    """AdamW over the trainable parameters: `weight_decay` on weights, none on biases and LayerNorms."""
+    """AdamW over the trainable parameters: `weight_decay` on weights, none on biases and LayerNorms.
+
+    `lr` is the rate a scheduler multiplies; train_classifier keeps 1.0, so its schedule gives the rate itself.
+    """
     import torch
 
     params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]

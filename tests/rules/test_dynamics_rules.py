@@ -149,3 +149,12 @@ def test_a_negative_aum_scale_is_a_usage_error(tmp_path):
 
     with pytest.raises(UsageError, match="dynamics_aum_scale must be at least 0"):
         plan(load_config(None, {"thresholds": {"dynamics_aum_scale": -1.0}}, cwd=tmp_path))
+
+
+def test_the_result_embeds_the_training_run_and_keeps_its_json_flat():
+    from ftaudit.results import _encode
+
+    run_fields = {f.name for f in dataclasses.fields(TrainingRun)}
+    assert not run_fields & {f.name for f in dataclasses.fields(DynamicsResult)}  # embedded, not repeated
+    data = _encode(healthy(nonfinite_step=17))
+    assert "run" not in data and data["steps"] == 90 and data["nonfinite_step"] == 17 and data["source"] == "fine-tune"
