@@ -143,7 +143,7 @@ def test_the_rule_flags_examples_below_the_scaled_typical_margin(scale, flagged)
 
 
 def test_a_negative_aum_scale_is_a_usage_error(tmp_path):
-    from ftaudit.audit import plan
+    from ftaudit.pipeline import plan
     from ftaudit.config import load_config
     from ftaudit.errors import UsageError
 
