@@ -158,3 +158,14 @@ def test_the_result_embeds_the_training_run_and_keeps_its_json_flat():
     assert not run_fields & {f.name for f in dataclasses.fields(DynamicsResult)}  # embedded, not repeated
     data = _encode(healthy(nonfinite_step=17))
     assert "run" not in data and data["steps"] == 90 and data["nonfinite_step"] == 17 and data["source"] == "fine-tune"
+
+
+def test_a_schema_1_0_result_still_reads_with_its_listed_examples():
+    from ftaudit.results import _decode, _encode
+
+    example = {"index": 3, "text": "t", "given": "a", "predicted": "b", "confidence": 0.1, "variability": 0.05,
+               "aum": -4.0}
+    old = {k: v for k, v in _encode(healthy()).items() if k not in ("positive_aum_median", "negative_aum", "lowest")}
+    old.update(aum_threshold=-1.0, n_flagged=1, noise_rate=0.001, flagged=[example])  # what 1.0 wrote
+    r = _decode(DynamicsResult, old, result_kinds())
+    assert isinstance(r, DynamicsResult) and r.lowest[0].index == 3 and r.run.steps == 90
