@@ -168,7 +168,7 @@ def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict
     from ftaudit.config import TrainConfig
     from ftaudit.data import LabelSpace
     from ftaudit.inference import Predictions, encode, predict_logits
-    from ftaudit.training import train_classifier
+    from ftaudit.training import new_classifier, train_classifier
 
     n = len(train_rows)
     taken = {id(r) for r in train_rows}
@@ -190,7 +190,8 @@ def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict
     device = torch.device(device_name)
 
     def accuracy(rows: list[dict], seed: int) -> float:
-        model, _ = train_classifier(files, tokenizer, as_split(rows, "train"), labels, train_cfg=cfg,
+        model, _ = train_classifier(lambda: new_classifier(files, labels, trust_remote_code=False, allow_pickle=False),
+                                    tokenizer, as_split(rows, "train"), labels, train_cfg=cfg,
                                     max_length=MAX_LENGTH, device=device, seed=seed, record=False)
         logits = predict_logits(model, test_enc, device=device, batch_size=64, pad_id=int(tokenizer.pad_token_id))
         return float(Predictions(logits=logits, labels=test.labels).correct.mean())

@@ -192,7 +192,7 @@ def details(result: dict, report: Path, train: Rows) -> dict:
     if any(flips) and dyn is not None and dyn.get("n_tracked"):
         import numpy as np
 
-        from ftaudit.training import TrainingRecord
+        from ftaudit.training_run import TrainingRecord
 
         record = TrainingRecord.load(report / "model")
         aum = np.nanmean(record.margin.astype(np.float64), axis=0)
@@ -206,8 +206,10 @@ def details(result: dict, report: Path, train: Rows) -> dict:
                     "recall": round(tp / max(int(truth.sum()), 1), 3)}
 
         order = np.argsort(aum, kind="stable")
-        out["noise"] = {"flipped": int(truth.sum()), "aum_threshold": dyn["aum_threshold"],
-                        "estimated_rate": dyn["noise_rate"], **score(dyn["aum_threshold"]),
+        judged = next((f["numbers"] for f in result["findings"] if f["code"] == "label-noise-suspected"), {})
+        limit = judged.get("aum_threshold", -0.5 * float(np.median(positive)) if len(positive) else 0.0)
+        out["noise"] = {"flipped": int(truth.sum()), "aum_threshold": limit,
+                        "estimated_rate": judged.get("noise_rate", float("nan")), **score(limit),
                         "by_scale": {str(k): score(-k * float(np.median(positive))) for k in (0.0, 0.5, 1.0, 2.0)},
                         "precision_of_lowest": {str(f): round(float(truth[order[:int(f * len(aum))]].mean()), 3)
                                                 for f in (0.05, 0.1, 0.2, 0.3)}}

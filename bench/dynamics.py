@@ -47,7 +47,7 @@ def timing(base: str, train: Path, repeats: int) -> dict[bool, list[float]]:
     from ftaudit.config import TrainConfig
     from ftaudit.data import encode_labels, load_raw_split, resolve_labels
     from ftaudit.inference import encode
-    from ftaudit.training import train_classifier
+    from ftaudit.training import new_classifier, train_classifier
 
     files = modeling.locate(base, "base", allow_pickle=False)
     tokenizer, _ = modeling.load_tokenizer(files.folder, trust_remote_code=False)
@@ -59,9 +59,11 @@ def timing(base: str, train: Path, repeats: int) -> dict[bool, list[float]]:
     times: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(repeats):
         for record in (False, True):
-            _, rec = train_classifier(files, tokenizer, split, labels, train_cfg=cfg, max_length=64,
+            _, rec = train_classifier(lambda: new_classifier(files, labels, trust_remote_code=False,
+                                                             allow_pickle=False),
+                                      tokenizer, split, labels, train_cfg=cfg, max_length=64,
                                       device=torch.device("cpu"), seed=0, record=record, encodings=enc)
-            times[record].append(rec.seconds)
+            times[record].append(rec.run.seconds)
     return times
 
 

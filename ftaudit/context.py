@@ -64,7 +64,7 @@ class AuditContext:
     model_ref: str = ""
     base: Any = None  # modeling.BaseWeights
     base_reason: str = ""  # why there are no base weights
-    training: Any = None  # finetune.TrainingRecord from fine-tune mode or the Trainer callback
+    training: Any = None  # training_run.TrainingRecord from fine-tune mode or the Trainer callback
     training_reason: str = "no training run was recorded"
     notes: list[str] = field(default_factory=list)
     progress: Any = None  # report.console.Progress, or None for silence

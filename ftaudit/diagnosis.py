@@ -48,18 +48,21 @@ class Condition:
     finding: str
     severity: Severity | None = None  # severity clause: finding == severity, or >= when at_least
     at_least: bool = False
-    left: str = ""  # number clause: numbers[left] OP (numbers[right] or float(right))
+    left: str = ""  # number clause: numbers[left] OP (numbers[right], else the constant `right`, else float(right))
     op: str = ""
     right: str = ""
+    constant: float | None = None  # the value of `right` when it names one of the table's [constants]
 
     @classmethod
-    def parse(cls, text: str) -> "Condition":
+    def parse(cls, text: str, constants: Mapping[str, float] | None = None) -> "Condition":
         m = _SEVERITY_COND.match(text.strip())
         if m:
             return cls(text=text, finding=m["code"], severity=Severity(m["sev"]), at_least=m["op"] == ">=")
         m = _NUMBER_COND.match(text.strip())
         if m:
-            return cls(text=text, finding=m["code"], left=m["left"], op=m["op"], right=m["right"])
+            value = (constants or {}).get(m["right"])
+            return cls(text=text, finding=m["code"], left=m["left"], op=m["op"], right=m["right"],
+                       constant=None if value is None else float(value))
         raise ValueError(f"cannot read the condition {text!r}: write 'CODE = SEVERITY', 'CODE >= SEVERITY' or "
                          "'CODE: NUMBER OP NUMBER'")
 
@@ -70,7 +73,10 @@ class Condition:
         if self.severity is not None:
             return f.severity.rank >= self.severity.rank if self.at_least else f.severity is self.severity
         left = _number(f.numbers.get(self.left))
-        right = _number(f.numbers.get(self.right)) if self.right in f.numbers else _number(self.right)
+        if self.right in f.numbers:
+            right = _number(f.numbers.get(self.right))
+        else:
+            right = self.constant if self.constant is not None else _number(self.right)
         return left is not None and right is not None and _OPS[self.op](left, right)
 
 
@@ -116,6 +122,7 @@ class Table:
     evidence: tuple[Evidence, ...]
     min_score: float
     neutral: Mapping[str, str]  # rule code -> why it is not evidence for any cause
+    constants: Mapping[str, float] = field(default_factory=dict)  # named numbers the conditions compare with
 
     def finding_codes(self) -> set[str]:
         return {code for ev in self.evidence for code in ev.codes}
@@ -136,11 +143,12 @@ def parse_table(raw: Mapping[str, Any]) -> Table:
                                  remedies=remedies)
     if "healthy" not in causes:
         raise ValueError("causes.toml must define the `healthy` cause")
+    constants = {str(k): float(v) for k, v in raw.get("constants", {}).items()}
     evidence = []
     for row in raw.get("evidence", ()):
         if row["cause"] not in causes:
             raise ValueError(f"evidence names unknown cause {row['cause']!r}")
-        when = tuple(Condition.parse(t) for t in row.get("when", ()))
+        when = tuple(Condition.parse(t, constants) for t in row.get("when", ()))
         finding = row.get("finding")
         weights = {s.value: float(row[s.value]) for s in JUDGED if s.value in row}
         if finding is None and (not when or "weight" not in row or weights):
@@ -153,7 +161,7 @@ def parse_table(raw: Mapping[str, Any]) -> Table:
         evidence.append(Evidence(cause=row["cause"], finding=finding, weights=weights, when=when,
                                  weight=float(row["weight"]) if "weight" in row else None, why=row.get("why", "")))
     return Table(causes=causes, evidence=tuple(evidence), min_score=float(raw.get("min_score", 0.5)),
-                 neutral=dict(raw.get("neutral", {})))
+                 neutral=dict(raw.get("neutral", {})), constants=constants)
 
 
 @dataclass

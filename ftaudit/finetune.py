@@ -17,7 +17,8 @@ from ftaudit.config import AuditConfig
 from ftaudit.data import LabelSpace, RawSplit, TextSplit, encode_labels, resolve_labels, sample_split, \
     stratified_sample
 from ftaudit.errors import NotMainProcess, UsageError
-from ftaudit.training import RECORD_META, SeedRun, TrainingRecord, final_loss, train_classifier, with_seed_runs
+from ftaudit.training import new_classifier, train_classifier
+from ftaudit.training_run import RECORD_META, SeedRun, TrainingRecord
 
 
 def validation_fraction(value: str | None) -> float | None:
@@ -65,17 +66,25 @@ def train_seeds(config: AuditConfig, base_files: Any, tokenizer: Any, train: Tex
     task = progress.task(f"seeds ({k} fine-tunes)", total=k) if progress and k > 1 else None
     first: tuple[Any, TrainingRecord] | None = None
     runs = []
+    m = config.model
+
+    def new_model() -> Any:
+        return new_classifier(base_files, labels, trust_remote_code=m.trust_remote_code,
+                              allow_pickle=m.allow_pickle, freeze_encoder=config.train.freeze_encoder)
+
     for i in range(k):
         seed = config.run.seed + i
-        model, rec = train_classifier(base_files, tokenizer, train, labels, train_cfg=config.train,
+        model, rec = train_classifier(new_model, tokenizer, train, labels, train_cfg=config.train,
                                       max_length=config.data.max_length, device=device, seed=seed,
                                       progress=progress)
         acc = share = None
-        if rec.nonfinite_step is None:
+        diverged = rec.run.nonfinite_step is not None
+        if not diverged:
             acc, share = score(model, tokenizer, eval_split, max_length=config.data.max_length, device=device,
                                batch_size=config.run.eval_batch_size)
-        runs.append(SeedRun(seed=seed, final_loss=final_loss(rec), accuracy=acc, majority_share=share,
-                            diverged=rec.nonfinite_step is not None, seconds=rec.seconds))
+        loss = rec.final_loss()
+        runs.append(SeedRun(seed=seed, accuracy=acc, majority_share=share,
+                            final_loss=loss if math.isfinite(loss) else None, diverged=diverged))
         if first is None:
             first = (model, rec)
         else:
@@ -86,7 +95,7 @@ def train_seeds(config: AuditConfig, base_files: Any, tokenizer: Any, train: Tex
         task.done()
     assert first is not None
     model, rec = first
-    return model, with_seed_runs(rec, tuple(runs), eval_split.name, runs[0].accuracy)
+    return model, rec.with_seed_runs(tuple(runs), eval_split.name, runs[0].accuracy)
 
 
 def save_model(model: Any, tokenizer: Any, record: TrainingRecord, folder: Path, base_ref: str) -> None:
@@ -132,8 +141,8 @@ def fine_tune_for_audit(config: AuditConfig, raw: dict[str, RawSplit], staging: 
     if config.train.seeds > 1:
         notes.append(f"fine-tuned {config.train.seeds} seeds ({config.run.seed}..{config.run.seed + config.train.seeds - 1});"
                      f" the audit is of the first seed, {config.run.seed}")
-    if record.nonfinite_step is not None:
-        notes.append(f"the training loss became non-finite at step {record.nonfinite_step}; training stopped there "
+    if record.run.nonfinite_step is not None:
+        notes.append(f"the training loss became non-finite at step {record.run.nonfinite_step}; training stopped there "
                      "and the model was audited as it was")
     folder = staging.path("model")
     with phases("save model"):
@@ -184,13 +193,11 @@ def record_from_trainer_state(path: Path) -> TrainingRecord | None:
     lr = np.array([float(e.get("learning_rate", math.nan)) for e in logs])
     steps = np.array([int(e["step"]) for e in logs], dtype=np.int64)
     grad = [float(e["grad_norm"]) for e in logs if "grad_norm" in e]
-    bad = np.flatnonzero(~np.isfinite(loss))
-    return TrainingRecord(
+    full = len(grad) == len(logs)  # a grad norm in every logged interval, else none is used
+    return TrainingRecord.from_steps(
         source="trainer log history", seed=int(state.get("seed", 0) or 0),
         epochs=int(math.ceil(float(state.get("epoch", 0) or 0))), steps=int(state.get("global_step", steps[-1])),
-        batch_size=int(state.get("train_batch_size", 0) or 0), lr=float(np.nanmax(lr)) if np.isfinite(lr).any()
-        else math.nan, seconds=0.0, label_names=(), step_loss=loss, step_lr=lr, loss_steps=steps,
-        grad_steps=steps[:len(grad)] if len(grad) == len(logs) else np.zeros(0, dtype=np.int64),
-        grad_layers=("all",) if len(grad) == len(logs) else (),
-        grad_norms=np.asarray(grad, dtype=np.float64)[:, None] if len(grad) == len(logs) else np.zeros((0, 0)),
-        nonfinite_step=int(steps[bad[0]]) if len(bad) else None)
+        batch_size=int(state.get("train_batch_size", 0) or 0),
+        lr=float(np.nanmax(lr)) if np.isfinite(lr).any() else math.nan, seconds=0.0, label_names=(),
+        step_loss=loss, step_lr=lr, loss_steps=steps, grad_steps=steps if full else (),
+        grad_layers=("all",) if full else (), grad_norms=np.asarray(grad)[:, None] if full else ())

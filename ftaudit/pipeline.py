@@ -25,7 +25,7 @@ from ftaudit.output import Staging
 from ftaudit.probes.base import Probe
 from ftaudit.probes.registry import all_probes
 from ftaudit.results import AuditResult, Finding, GateResult, ProbeOutcome, RunInfo, Severity
-from ftaudit.rules.base import Rule
+from ftaudit.rules.base import Rule, Threshold
 from ftaudit.rules.registry import all_rules
 
 
@@ -104,10 +104,11 @@ def plan(config: AuditConfig, *, probes: Sequence[type[Probe]] | None = None,
     """Resolve the config against the registries (the installed probes and rules by default); UsageError if wrong."""
     probe_types = tuple(all_probes() if probes is None else probes)
     rule_list = tuple(all_rules() if rules is None else rules)
-    known = {}
+    declared: dict[str, Threshold] = {}
     for rule in rule_list:
         for t in rule.thresholds:
-            known.setdefault(t.name, t.default)
+            declared.setdefault(t.name, t)
+    known = {name: t.default for name, t in declared.items()}
     thresholds = dict(known)
     for name, value in config.thresholds.items():
         if name not in known:
@@ -115,6 +116,10 @@ def plan(config: AuditConfig, *, probes: Sequence[type[Probe]] | None = None,
         value = coerce(value, float, f"thresholds.{name}")
         if not math.isfinite(value):
             raise UsageError(f"threshold {name} must be a number, got {value!r}", f"set {name} to a finite number")
+        low = declared[name].minimum
+        if low is not None and value < low:
+            raise UsageError(f"threshold {name} must be at least {low:g}, got {value:g}",
+                             f"set {name} to e.g. its default {declared[name].default:g}")
         thresholds[name] = value
     names = tuple(p.name for p in probe_types)
     for name in config.run.probes:

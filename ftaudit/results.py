@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: the dynamics result records margins; the label-noise rule flags
 
 
 class ExitCode(enum.IntEnum):
@@ -164,13 +164,25 @@ class AuditResult:
 # --------------------------------------------------------------------------- JSON
 
 
+INLINE = {"inline": True}  # field metadata: the embedded dataclass's fields sit in the parent's JSON object
+
+
+def _encode_fields(value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        encoded = _encode(getattr(value, f.name))
+        if f.metadata.get("inline"):
+            out.update(encoded)
+        else:
+            out[f.name] = encoded
+    return out
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, ProbeResult):
-        out = {"kind": type(value).kind}
-        out.update({f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)})
-        return out
+        return {"kind": type(value).kind, **_encode_fields(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return _encode_fields(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Mapping):
@@ -223,7 +235,8 @@ def _decode(tp: Any, value: Any, kinds: Kinds = types.MappingProxyType({})) -> A
         cls = tp if concrete else kinds.get(value.get("kind"))
         if cls is None:
             raise ValueError(f"unknown probe result kind {value.get('kind')!r}")
-        return _decode_dataclass(cls, value, kinds)
+        upgrade = getattr(cls, "upgrade", None)  # a result type reads its own older shapes
+        return _decode_dataclass(cls, upgrade(value) if upgrade else value, kinds)
     if dataclasses.is_dataclass(tp):
         return _decode_dataclass(tp, value, kinds)
     if tp is float and isinstance(value, (int, float)):
@@ -235,7 +248,9 @@ def _decode_dataclass(cls: type, data: Mapping[str, Any], kinds: Kinds = types.M
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
-        if f.name in data:
+        if f.metadata.get("inline"):
+            kwargs[f.name] = _decode_dataclass(hints[f.name], data, kinds)
+        elif f.name in data:
             kwargs[f.name] = _decode(hints[f.name], data[f.name], kinds)
     return cls(**kwargs)
 

@@ -1,106 +1,23 @@
-"""The instrumented fine-tuning loop: AdamW, linear warm-up and decay, run through `accelerate`.
+"""The training core: one classifier loader, one optimizer, one loop (AdamW, a per-step learning rate, `accelerate`).
 
-Instrumentation costs no extra forward pass: the step loss, the learning rate, per-layer gradient norms (every
-`grad_norm_every` steps) and each training example's gold-label probability and margin are read from the
-training step itself. Example indices travel with the shuffled batches so each value lands on its example.
+Every fine-tune ftaudit runs goes through `train_classifier`: the audited fine-tune and its seeds, the curve
+points and the LR range test. Instrumentation costs no extra forward pass: the step loss, the learning rate,
+per-layer gradient norms (every `grad_norm_every` steps) and each training example's gold-label probability and
+margin are read from the training step itself. Example indices travel with the batches so each value lands on its
+example.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ftaudit.architectures import architecture_of
 from ftaudit.config import TrainConfig
 from ftaudit.data import LabelSpace, TextSplit
-
-RECORD_ARRAYS = "ftaudit_training.npz"
-RECORD_META = "ftaudit_training.json"
-RECORD_VERSION = 1
-
-
-@dataclass(frozen=True)
-class TrainingRecord:
-    """What one fine-tune recorded. Arrays stay here (and in an .npz next to the model), never in result.json.
-
-    Per-example arrays are [epochs, n] in the order of `texts`; NaN where an example was not seen that epoch.
-    margin = gold logit - largest other logit (Pleiss et al. 2020); gold_prob = softmax probability of the label.
-    """
-
-    source: str  # "fine-tune" | "trainer callback" | "trainer log history"
-    seed: int
-    epochs: int
-    steps: int
-    batch_size: int
-    lr: float
-    seconds: float
-    label_names: tuple[str, ...]
-    step_loss: np.ndarray  # float64 [steps]; NaN where not recorded
-    step_lr: np.ndarray  # float64 [steps]
-    loss_steps: np.ndarray  # int64 [steps]: the global step (1-based) of each loss value
-    grad_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # int64 [g]
-    grad_layers: tuple[str, ...] = ()  # "embeddings", "layer 0", ..., "pooler", "head"
-    grad_norms: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # float64 [g, layers] (L2)
-    labels: np.ndarray | None = None  # int64 [n] given label ids
-    texts: tuple[str, ...] | None = None
-    gold_prob: np.ndarray | None = None  # float32 [epochs, n]
-    margin: np.ndarray | None = None  # float32 [epochs, n]
-    pred: np.ndarray | None = None  # int16 [epochs, n] argmax class in the training forward pass
-    nonfinite_step: int | None = None  # first step whose loss was NaN/inf (training stopped there)
-    frozen_encoder: bool = False
-    eval_name: str = ""  # split scored after training for the seed comparison ("validation" | "test")
-    eval_accuracy: float | None = None
-    seed_runs: tuple["SeedRun", ...] = ()  # every seed of a --seeds run, this one first
-
-    def save(self, folder: Path) -> None:
-        """Write the record as RECORD_META (JSON) + RECORD_ARRAYS (npz) into `folder`."""
-        folder.mkdir(parents=True, exist_ok=True)
-        arrays = {k: getattr(self, k) for k in ("step_loss", "step_lr", "loss_steps", "grad_steps", "grad_norms",
-                                                "labels", "gold_prob", "margin", "pred")
-                  if getattr(self, k) is not None}
-        np.savez_compressed(folder / RECORD_ARRAYS, **arrays)
-        meta = {"version": RECORD_VERSION, "source": self.source, "seed": self.seed, "epochs": self.epochs,
-                "steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "seconds": self.seconds,
-                "label_names": list(self.label_names), "grad_layers": list(self.grad_layers),
-                "texts": None if self.texts is None else list(self.texts), "nonfinite_step": self.nonfinite_step,
-                "frozen_encoder": self.frozen_encoder, "eval_name": self.eval_name,
-                "eval_accuracy": self.eval_accuracy, "seed_runs": [vars(s) for s in self.seed_runs]}
-        (folder / RECORD_META).write_text(json.dumps(meta), encoding="utf-8")
-
-    @classmethod
-    def load(cls, folder: Path) -> "TrainingRecord":
-        meta = json.loads((folder / RECORD_META).read_text(encoding="utf-8"))
-        with np.load(folder / RECORD_ARRAYS, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        return cls(source=meta["source"], seed=meta["seed"], epochs=meta["epochs"], steps=meta["steps"],
-                   batch_size=meta["batch_size"], lr=meta["lr"], seconds=meta["seconds"],
-                   label_names=tuple(meta["label_names"]), grad_layers=tuple(meta["grad_layers"]),
-                   texts=None if meta["texts"] is None else tuple(meta["texts"]),
-                   nonfinite_step=meta["nonfinite_step"], frozen_encoder=meta["frozen_encoder"],
-                   eval_name=meta.get("eval_name", ""), eval_accuracy=meta.get("eval_accuracy"),
-                   seed_runs=tuple(SeedRun(**s) for s in meta.get("seed_runs", ())),
-                   step_loss=arrays["step_loss"], step_lr=arrays["step_lr"], loss_steps=arrays["loss_steps"],
-                   grad_steps=arrays.get("grad_steps", np.zeros(0, dtype=np.int64)),
-                   grad_norms=arrays.get("grad_norms", np.zeros((0, 0))), labels=arrays.get("labels"),
-                   gold_prob=arrays.get("gold_prob"), margin=arrays.get("margin"), pred=arrays.get("pred"))
-
-
-@dataclass(frozen=True)
-class SeedRun:
-    """One seed of a `--seeds K` run: how it ended and how it scored."""
-
-    seed: int
-    final_loss: float  # mean training loss over the last 10% of steps (NaN when it diverged)
-    accuracy: float | None  # on the eval split (`TrainingRecord.eval_name`)
-    majority_share: float | None  # share of the eval split predicted as the most-predicted class
-    diverged: bool
-    seconds: float
+from ftaudit.training_run import TrainingRecord
 
 
 # --------------------------------------------------------------------------- helpers
@@ -150,35 +67,81 @@ def make_accelerator(device: Any) -> Any:
     return Accelerator(cpu=device.type == "cpu", mixed_precision=_mixed_precision(device))
 
 
+def new_classifier(files: Any, labels: LabelSpace, *, trust_remote_code: bool, allow_pickle: bool,
+                   freeze_encoder: bool = False) -> Any:
+    """A sequence classifier from `files` (a `modeling.ModelFiles`) with a new head of `labels.size` classes.
+
+    The head's initialisation draws from torch's global generator: seed it first. `freeze_encoder` freezes
+    `base_model`, so only the classification head trains.
+    """
+    from ftaudit import modeling
+
+    model = modeling.load_classifier(files, what="base model", trust_remote_code=trust_remote_code,
+                                     allow_pickle=allow_pickle, id2label=dict(enumerate(labels.names)),
+                                     require_head=False)
+    if freeze_encoder:
+        for p in model.base_model.parameters():
+            p.requires_grad_(False)
+    return model
+
+
+def build_optimizer(model: Any, *, weight_decay: float, lr: float = 1.0) -> Any:
+    """AdamW over the trainable parameters: `weight_decay` on weights, none on biases and LayerNorms.
+
+    `lr` is the rate a scheduler multiplies; train_classifier keeps 1.0, so its schedule gives the rate itself.
+    """
+    import torch
+
+    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decay = [p for name, p in params if not no_decay(name)]
+    plain = [p for name, p in params if no_decay(name)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": plain, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999),
+                             eps=1e-8)  # torch's AdamW applies bias correction to both moments
+
+
+def random_batches(n: int, batch_size: int, steps: int, seed: int) -> list[list[int]]:
+    """`steps` batches of rows drawn without replacement from successive permutations of range(n)."""
+    rng = np.random.default_rng(seed)
+    order: list[int] = []
+    out = []
+    for _ in range(steps):
+        if len(order) < batch_size:
+            order.extend(rng.permutation(n).tolist())
+        out.append(order[:batch_size])
+        order = order[batch_size:]
+    return out
+
+
 # --------------------------------------------------------------------------- the loop
 
 
-def train_classifier(base_files: Any, tokenizer: Any, train: TextSplit, labels: LabelSpace, *,
+def train_classifier(new_model: Callable[[], Any], tokenizer: Any, train: TextSplit, labels: LabelSpace, *,
                      train_cfg: TrainConfig, max_length: int, device: Any, seed: int, progress: Any = None,
-                     record: bool = True, model: Any = None, encodings: Any = None) -> tuple[Any, TrainingRecord]:
+                     record: bool = True, encodings: Any = None, lr_at: Callable[[int], float] | None = None,
+                     batches: Sequence[Sequence[int]] | None = None, max_steps: int | None = None,
+                     stop: Callable[[float], bool] | None = None, task_name: str | None = None
+                     ) -> tuple[Any, TrainingRecord]:
     """Fine-tune a sequence classifier on `train`; return (model in eval mode on `device`, TrainingRecord).
 
-    base_files: a `modeling.ModelFiles` to load with a new head of `labels.size` classes; or pass `model`, an
-    already-built classifier (e.g. with layers removed), which is trained in place. `encodings` reuses a
-    tokenization of `train` (an `inference.Encodings` of the same rows). `record=False` trains without any
-    instrumentation (the record then holds only the schedule and the wall time), for overhead comparisons.
-    Training stops at the first non-finite loss (`record.nonfinite_step`). Runs under `accelerate launch`.
+    new_model: builds the classifier to train (e.g. `new_classifier`, or one with layers removed); it is called
+    after seeding, so a new head's initialisation follows `seed`. `encodings` reuses a tokenization of `train`.
+    The step loss and learning rate are always recorded; `record=False` skips the per-example values and the
+    gradient norms (the overhead comparison of bench/dynamics.py; the curve points).
+    lr_at(step): the learning rate of 0-based `step` (default: `train_cfg.lr` with linear warm-up and decay);
+    batches: the training rows of each step, in order (default: `train_cfg.epochs` shuffled passes);
+    max_steps: stop after this many steps; stop(loss): called after each step with its (finite) loss, True ends
+    training. Training also stops at the first non-finite loss (`record.run.nonfinite_step`).
+    Runs under `accelerate launch`.
     """
     import torch
     from accelerate.utils import set_seed
 
-    from ftaudit import modeling
     from ftaudit.inference import collate, encode
 
     start = time.perf_counter()
     set_seed(seed)
-    if model is None:
-        model = modeling.load_classifier(base_files, what="base model", trust_remote_code=False,
-                                         allow_pickle=bool(base_files.pickles and not base_files.safetensors),
-                                         id2label=dict(enumerate(labels.names)), require_head=False)
-    if train_cfg.freeze_encoder:
-        for p in model.base_model.parameters():
-            p.requires_grad_(False)
+    model = new_model()
     enc = encodings if encodings is not None else encode(tokenizer, train.texts, train.pairs, max_length)
     n = len(enc)
     pad_id = int(getattr(tokenizer, "pad_token_id", None) or 0)
@@ -191,17 +154,21 @@ def train_classifier(base_files: Any, tokenizer: Any, train: TextSplit, labels: 
         batch["index"] = torch.as_tensor(index)
         return batch
 
-    generator = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(range(n), batch_size=train_cfg.batch_size, shuffle=True,
-                                         generator=generator, collate_fn=collate_rows)
-    decay = [p for name, p in model.named_parameters() if p.requires_grad and not no_decay(name)]
-    plain = [p for name, p in model.named_parameters() if p.requires_grad and no_decay(name)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": train_cfg.weight_decay},
-                                   {"params": plain, "weight_decay": 0.0}], lr=train_cfg.lr, betas=(0.9, 0.999),
-                                  eps=1e-8)  # torch's AdamW applies bias correction to both moments
-    total = len(loader) * train_cfg.epochs
+    generator = torch.Generator().manual_seed(seed)  # the loader never draws from the global generator
+    if batches is None:
+        loader = torch.utils.data.DataLoader(range(n), batch_size=train_cfg.batch_size, shuffle=True,
+                                             generator=generator, collate_fn=collate_rows)
+        epochs = train_cfg.epochs
+    else:
+        loader = torch.utils.data.DataLoader(range(n), batch_sampler=[list(b) for b in batches],
+                                             generator=generator, collate_fn=collate_rows)
+        epochs = 1
+    total = len(loader) * epochs if max_steps is None else min(len(loader) * epochs, max_steps)
     warmup = int(round(train_cfg.warmup_ratio * total))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_schedule(s, warmup, total))
+    schedule = lr_at or (lambda s: train_cfg.lr * linear_schedule(s, warmup, total))
+    optimizer = build_optimizer(model, weight_decay=train_cfg.weight_decay)
+    # base lr 1.0, so lr = schedule(step); the step after the last one only ends the schedule
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule(min(s, total - 1)))
     accelerator = make_accelerator(device)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     dev = accelerator.device
@@ -211,23 +178,21 @@ def train_classifier(base_files: Any, tokenizer: Any, train: TextSplit, labels: 
     lrs = np.full(total, np.nan)
     grad_steps: list[int] = []
     grad_rows: list[Any] = []
-    epochs = train_cfg.epochs
     gold_prob = torch.full((epochs, n), float("nan"), device=dev) if record else None
     margin = torch.full((epochs, n), float("nan"), device=dev) if record else None
     pred = torch.full((epochs, n), -1, dtype=torch.int16, device=dev) if record else None
-    nonfinite: int | None = None
+    nonfinite = False
     step = 0
-    task = progress.task(f"fine-tune seed {seed}", total=total) if progress else None
+    task = progress.task(task_name or f"fine-tune seed {seed}", total=total) if progress else None
     model.train()
     for epoch in range(epochs):
         for batch in loader:
             index = batch.pop("index")
             out = model(**batch)
             loss = out.loss
-            if record:
-                losses[step] = loss.detach()
+            losses[step] = loss.detach()
             if not torch.isfinite(loss.detach()).item():
-                nonfinite = step + 1  # stop: every later step would be NaN too
+                nonfinite = True  # stop: every later step would be NaN too
                 break
             lrs[step] = scheduler.get_last_lr()[0]
             accelerator.backward(loss)
@@ -254,30 +219,27 @@ def train_classifier(base_files: Any, tokenizer: Any, train: TextSplit, labels: 
             step += 1
             if task:
                 task.advance()
+            if step >= total or (stop is not None and stop(float(loss.detach()))):
+                break
         else:
             continue
         break
     if task:
         task.done()
-    kept = step + (1 if nonfinite is not None else 0)  # the non-finite loss is kept in the record
+    kept = step + (1 if nonfinite else 0)  # the non-finite loss is kept in the record
     model = accelerator.unwrap_model(model)
     model.eval()
     model.to(device)
     accelerator.free_memory()
-    rec = TrainingRecord(
-        source="fine-tune", seed=seed, epochs=epochs, steps=step, batch_size=train_cfg.batch_size, lr=train_cfg.lr,
-        seconds=time.perf_counter() - start, label_names=labels.names,
-        step_loss=losses[:kept].double().cpu().numpy() if record else np.zeros(0), step_lr=lrs[:kept],
-        loss_steps=np.arange(1, kept + 1, dtype=np.int64) if record else np.zeros(0, dtype=np.int64),
-        grad_steps=np.asarray(grad_steps, dtype=np.int64),
-        grad_layers=tuple(g[0] for g in groups),
-        grad_norms=np.asarray([r.cpu().numpy() for r in grad_rows], dtype=np.float64).reshape(len(grad_rows),
-                                                                                                len(groups)),
-        labels=np.asarray(train.labels, dtype=np.int64) if record else None,
-        texts=tuple(train.texts) if record else None,
-        gold_prob=gold_prob.cpu().numpy() if record else None, margin=margin.cpu().numpy() if record else None,
-        pred=pred.cpu().numpy() if record else None, nonfinite_step=nonfinite,
-        frozen_encoder=train_cfg.freeze_encoder)
+    rec = TrainingRecord.from_steps(
+        source="fine-tune", seed=seed, epochs=epochs, steps=step, batch_size=train_cfg.batch_size,
+        lr=train_cfg.lr, seconds=time.perf_counter() - start, label_names=labels.names,
+        step_loss=losses[:kept].double().cpu().numpy(), step_lr=lrs[:kept],
+        loss_steps=np.arange(1, kept + 1, dtype=np.int64), grad_steps=grad_steps,
+        grad_layers=tuple(g[0] for g in groups), grad_norms=[r.cpu().numpy() for r in grad_rows],
+        frozen_encoder=train_cfg.freeze_encoder, labels=train.labels if record else None,
+        texts=train.texts if record else None, gold_prob=gold_prob.cpu().numpy() if record else None,
+        margin=margin.cpu().numpy() if record else None, pred=pred.cpu().numpy() if record else None)
     return model, rec
 
 
@@ -295,17 +257,3 @@ def _group_norms(groups: list[tuple[str, int, list[Any]]], accelerator: Any) -> 
         norms = torch._foreach_norm(grads)
         out.append(torch.linalg.vector_norm(torch.stack(norms)))
     return torch.stack(out) / scale
-
-
-def with_seed_runs(record: TrainingRecord, runs: tuple[SeedRun, ...], eval_name: str,
-                   eval_accuracy: float | None) -> TrainingRecord:
-    return replace(record, seed_runs=runs, eval_name=eval_name, eval_accuracy=eval_accuracy)
-
-
-def final_loss(record: TrainingRecord) -> float:
-    """Mean recorded loss over the last 10% of steps (at least one)."""
-    loss = record.step_loss[np.isfinite(record.step_loss)] if record.nonfinite_step is None else np.array([])
-    if record.nonfinite_step is not None or not len(loss):
-        return math.nan
-    k = max(1, len(loss) // 10)
-    return float(loss[-k:].mean())

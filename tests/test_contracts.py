@@ -83,7 +83,7 @@ def test_probe_and_renderer_modules_import_without_torch():
     """`ftaudit report` must work on a machine without torch: no probe, rule or renderer imports it at the top."""
     modules = sorted({p.__module__ for p in PROBES} | {r.judge.__module__ for r in RULES}
                      | {"ftaudit.report.html", "ftaudit.report.junit", "ftaudit.report.console", "ftaudit.results",
-                        "ftaudit.diagnosis", "ftaudit.cli"})
+                        "ftaudit.diagnosis", "ftaudit.cli", "ftaudit.training_run"})
     code = ("import sys\nfor m in ('torch', 'transformers', 'captum', 'safetensors', 'accelerate'):\n"
             "    sys.modules[m] = None\n" + "".join(f"import {m}\n" for m in modules))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -21,7 +21,8 @@ import numpy as np
 from transformers import TrainerCallback
 
 from ftaudit.modeling import BASE_KEY
-from ftaudit.training import TrainingRecord, layer_groups
+from ftaudit.training import layer_groups
+from ftaudit.training_run import TrainingRecord
 
 
 class FtauditCallback(TrainerCallback):
@@ -154,18 +155,14 @@ class FtauditCallback(TrainerCallback):
                     gold_prob[e, i], margin[e, i], pred[e, i] = p, m, k
             texts = tuple(self._decode(key) for key in self._keys)
         loss = np.asarray(self._loss, dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(loss))
         world = max(1, int(getattr(args, "world_size", 1) or 1))
-        return TrainingRecord(
+        return TrainingRecord.from_steps(
             source="trainer callback", seed=int(args.seed), epochs=epochs, steps=int(state.global_step),
             batch_size=int(args.per_device_train_batch_size) * world * int(args.gradient_accumulation_steps),
             lr=float(args.learning_rate), seconds=time.perf_counter() - self._start, label_names=self._label_names,
-            step_loss=loss, step_lr=np.asarray(self._lr[:len(loss)], dtype=np.float64),
-            loss_steps=np.arange(1, len(loss) + 1, dtype=np.int64),
-            grad_steps=np.asarray(self._grad_steps, dtype=np.int64), grad_layers=tuple(g[0] for g in self._groups),
-            grad_norms=np.asarray(self._grad_rows, dtype=np.float64).reshape(len(self._grad_rows), len(self._groups)),
-            labels=np.asarray(self._labels, dtype=np.int64) if n else None, texts=texts, gold_prob=gold_prob,
-            margin=margin, pred=pred, nonfinite_step=int(bad[0]) + 1 if len(bad) else None)
+            step_loss=loss, step_lr=self._lr[:len(loss)], loss_steps=np.arange(1, len(loss) + 1),
+            grad_steps=self._grad_steps, grad_layers=tuple(g[0] for g in self._groups), grad_norms=self._grad_rows,
+            labels=self._labels if n else None, texts=texts, gold_prob=gold_prob, margin=margin, pred=pred)
 
     def _decode(self, ids: tuple[int, ...]) -> str:
         if self._tokenizer is None:

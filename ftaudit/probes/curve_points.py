@@ -104,7 +104,7 @@ def main_schedule(ctx: "AuditContext") -> Schedule:
     t = ctx.config.train
     n = len(ctx.splits["train"])
     per_epoch = math.ceil(n / t.batch_size)
-    steps = int(getattr(ctx.training, "steps", 0) or per_epoch * t.epochs)
+    steps = int((ctx.training.run.steps if ctx.training is not None else 0) or per_epoch * t.epochs)
     return Schedule(epochs=t.epochs, steps=steps, batch_size=t.batch_size, lr=t.lr, warmup_ratio=t.warmup_ratio)
 
 
@@ -112,7 +112,7 @@ def main_point(ctx: "AuditContext", name: str = "") -> CurvePoint:
     """The main fine-tune as the curve's full-size point, from the shared prediction pass (not retrained)."""
     train = ctx.predictions("train")
     test = ctx.predictions("test")
-    seconds = float(getattr(ctx.training, "seconds", 0.0) or 0.0)
+    seconds = float(ctx.training.run.seconds if ctx.training is not None else 0.0)
     layers = encoder_layers(ctx.model)
     return CurvePoint(size=len(ctx.splits["train"]), model=name or depth_name(layers), layers=layers,
                       parameters=count_parameters(ctx.model), repeat=0, seed=ctx.seed,
@@ -195,31 +195,32 @@ def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule,
     from dataclasses import replace
 
     from ftaudit import modeling
-    from ftaudit.training import train_classifier
+    from ftaudit.training import new_classifier, train_classifier
 
     m = ctx.config.model
     train = ctx.splits["train"].subset(index)
     cfg = replace(ctx.config.train, epochs=schedule.epochs, batch_size=schedule.batch_size, lr=schedule.lr,
                   warmup_ratio=schedule.warmup_ratio)
+    files = modeling.locate(model_ref or m.base or str(ctx.base.ref),
+                            "model to compare" if model_ref else "base model", allow_pickle=m.allow_pickle)
+
+    def new_model() -> Any:
+        return new_classifier(files, ctx.labels, trust_remote_code=m.trust_remote_code, allow_pickle=m.allow_pickle,
+                              freeze_encoder=cfg.freeze_encoder)
+
+    tokenizer, encodings = None, None
     if model_ref is not None:
-        files = modeling.locate(model_ref, "model to compare", allow_pickle=m.allow_pickle)
         tokenizer, _ = modeling.load_tokenizer(files.folder, trust_remote_code=m.trust_remote_code)
-        model, _ = train_classifier(files, tokenizer, train, ctx.labels, train_cfg=cfg,
-                                    max_length=ctx.config.data.max_length, device=ctx.device, seed=seed,
-                                    record=False)
-        return model, tokenizer
-    files = modeling.locate(m.base or str(ctx.base.ref), "base model", allow_pickle=m.allow_pickle)
-    model = None
-    if layers is not None:
-        model = modeling.load_classifier(files, what="base model", trust_remote_code=m.trust_remote_code,
-                                         allow_pickle=m.allow_pickle, id2label=dict(enumerate(ctx.labels.names)),
-                                         require_head=False)
-        keep_first_layers(model, layers)
-    encodings = ctx.encodings("train").subset(index)
-    model, _ = train_classifier(files, ctx.tokenizer, train, ctx.labels, train_cfg=cfg,
+    else:
+        encodings = ctx.encodings("train").subset(index)
+    build = new_model
+    if layers is not None:  # built before train_classifier seeds, as these points always were
+        shallow = keep_first_layers(new_model(), layers)
+        build = lambda: shallow  # noqa: E731
+    model, _ = train_classifier(build, tokenizer or ctx.tokenizer, train, ctx.labels, train_cfg=cfg,
                                 max_length=ctx.config.data.max_length, device=ctx.device, seed=seed, record=False,
-                                model=model, encodings=encodings)
-    return model, None
+                                encodings=encodings)
+    return model, tokenizer
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 cartography and area under the margin per training example, and the spread across seeds.
 
 Cartography (Swayamdipta et al. 2020): confidence = mean over epochs of p(gold), variability = its std.
-AUM (Pleiss et al. 2020): mean over epochs of (gold logit - largest other logit); AUM < threshold flags a likely
-mislabelled example. Both come from the training forward passes; the probe runs no model.
+AUM (Pleiss et al. 2020): mean over epochs of (gold logit - largest other logit); a very negative AUM marks a likely
+mislabelled example (the rule `label-noise-suspected` sets how negative). Both come from the training forward
+passes; the probe runs no model.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
@@ -19,18 +20,23 @@ import numpy as np
 from ftaudit.options import opt
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
-from ftaudit.results import ProbeResult
+from ftaudit.results import INLINE, ProbeResult
+from ftaudit.training_run import SeedRun, TrainingRun
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
 
 CURVE_POINTS = 400  # loss/lr curves are averaged into at most this many points for the report
 GRID = 10  # cartography map: GRID x GRID cells of (variability, confidence)
+# Loss windows, as shares of the recorded steps (the rules' messages name them: keep the two in step)
+INITIAL_WINDOW = 0.05  # initial_loss: mean over the first 5% of steps
+FINAL_WINDOW = 0.2  # final_loss: mean over the last 20%; late_drop compares it with the 20% before (60-80%)
+SPIKE_WINDOW = 0.05  # max_loss_ratio: the largest mean over a moving window of 5% of the steps
 
 
 @dataclass(frozen=True)
-class FlaggedExample:
-    """A training example whose label the training could not fit: a label-noise candidate."""
+class MarginExample:
+    """A training example whose given label kept losing to another class in training: a label-noise candidate."""
 
     index: int  # row in the training split the model was trained on
     text: str
@@ -51,63 +57,47 @@ class LayerGradient:
 
 
 @dataclass(frozen=True)
-class SeedSummary:
-    seed: int
-    accuracy: float | None
-    majority_share: float | None  # share of the eval split predicted as the most-predicted class
-    final_loss: float | None
-    diverged: bool
-
-
-@dataclass(frozen=True)
 class DynamicsResult(ProbeResult):
     kind = "dynamics"
-    source: str  # "fine-tune" | "trainer callback" | "trainer log history"
-    seed: int
-    epochs: int
-    steps: int
-    batch_size: int
-    lr: float
-    seconds: float
+    run: TrainingRun = field(metadata=INLINE)  # its fields sit at the top level of the JSON object
     n_classes: int
     label_entropy: float | None  # H(y) of the training labels, nats
     loss_steps: tuple[int, ...]  # curve x (step), averaged into at most CURVE_POINTS bins
     loss: tuple[float, ...]
     lr_curve: tuple[float, ...]
     initial_loss: float | None  # mean over the first 5% of steps
-    final_loss: float | None  # mean over the last 10% of steps
+    final_loss: float | None  # mean over the last 20% of steps
     late_drop: float | None  # (mean loss over 60-80% of steps - over 80-100%) / the former
-    nonfinite_step: int | None
     max_loss_ratio: float | None  # largest loss over a 5%-of-steps window / initial loss
     grad_steps: tuple[int, ...]
     layers: tuple[LayerGradient, ...]  # input to output
     lower_to_top_ratio: float | None  # median grad norm, lowest encoder layer / top encoder layer
-    frozen_encoder: bool
     train_accuracy: float | None  # last epoch, from the training forward pass
     train_majority_share: float | None  # last epoch: share of predictions on the most-predicted class
     test_accuracy: float | None  # the audited model on test (shared prediction pass)
     test_majority_share: float | None
     majority_baseline: float | None  # share of the most frequent class in test
     n_tracked: int  # training examples with per-epoch dynamics
-    aum_threshold: float  # -aum_scale x median positive AUM of this run (logits)
-    n_flagged: int
-    noise_rate: float | None  # estimated share of wrong labels: flagged / tracked
-    flagged: tuple[FlaggedExample, ...]  # the lowest-AUM flagged examples, at most Options.max_listed
     cartography: tuple[tuple[int, ...], ...]  # [variability bin][confidence bin] counts; bins of 0.05 and 0.1
     seed_metric: str  # "validation accuracy" | "test accuracy" | ""
-    seeds: tuple[SeedSummary, ...]
+    seeds: tuple[SeedRun, ...]
+    positive_aum_median: float | None = None  # median AUM of the tracked examples with a positive one (logits)
+    negative_aum: tuple[float, ...] = ()  # AUM of every tracked example below 0, ascending
+    lowest: tuple[MarginExample, ...] = ()  # the examples of negative_aum[:max_listed], in that order
+
+    @staticmethod
+    def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+        """Results before schema 1.1 listed the probe's own flagged examples: they are the lowest ones."""
+        if "flagged" in data and "lowest" not in data:
+            data = {**data, "lowest": data["flagged"]}
+        return data
 
 
 @dataclass(frozen=True)
 class DynamicsOptions:
-    aum_scale: float = opt(0.5, "flag training examples whose area under the margin is below -aum_scale x the "
-                                "median AUM of the examples with a positive one: a mislabelled example mirrors a "
-                                "correctly labelled one, while merely hard examples sit near 0")
-    max_listed: int = opt(50, "most flagged examples listed in the report")
+    max_listed: int = opt(50, "most label-noise candidates (lowest area under the margin) listed in the report")
 
     def validate(self) -> None:
-        if self.aum_scale < 0:
-            raise UsageError(f"--dynamics-aum-scale must be >= 0, got {self.aum_scale}", "use e.g. 0.5")
         if self.max_listed < 0:
             raise UsageError(f"--dynamics-max-listed must be >= 0, got {self.max_listed}", "use e.g. 50")
 
@@ -178,10 +168,11 @@ class DynamicsProbe(Probe):
         steps = np.asarray(rec.loss_steps, dtype=np.int64)
         xs, ys = binned(steps, loss)
         _, lrs = binned(steps, np.asarray(rec.step_lr, dtype=np.float64))
-        initial = window_mean(loss, 0.0, 0.05)
-        late, end = window_mean(loss, 0.6, 0.8), window_mean(loss, 0.8, 1.0)
+        initial = window_mean(loss, 0.0, INITIAL_WINDOW)
+        late = window_mean(loss, 1.0 - 2 * FINAL_WINDOW, 1.0 - FINAL_WINDOW)
+        end = window_mean(loss, 1.0 - FINAL_WINDOW, 1.0)
         finite = loss[np.isfinite(loss)]
-        k = max(1, len(finite) // 20)
+        k = max(1, int(len(finite) * SPIKE_WINDOW))
         smooth_max = float(np.convolve(finite, np.ones(k) / k, mode="valid").max()) if len(finite) else None
         layers, ratio = _grad_summary(rec)
         names = tuple(rec.label_names) or ctx.labels.names
@@ -190,12 +181,12 @@ class DynamicsProbe(Probe):
         h = entropy(np.asarray(gold), n_classes) if gold is not None else entropy(ctx.splits["train"].labels,
                                                                                  ctx.labels.size)
         train_acc = train_share = None
-        flagged: tuple[FlaggedExample, ...] = ()
-        n_tracked = n_flagged = 0
-        noise = None
+        lowest: tuple[MarginExample, ...] = ()
+        n_tracked = 0
         grid: tuple[tuple[int, ...], ...] = ()
-        aum_threshold = 0.0
-        if rec.gold_prob is not None and gold is not None and rec.nonfinite_step is None:
+        typical: float | None = None
+        negative: tuple[float, ...] = ()
+        if rec.gold_prob is not None and gold is not None and rec.run.nonfinite_step is None:
             gp = np.asarray(rec.gold_prob, dtype=np.float64)
             mg = np.asarray(rec.margin, dtype=np.float64)
             seen = np.isfinite(gp).any(axis=0)
@@ -210,17 +201,16 @@ class DynamicsProbe(Probe):
                 train_acc = float((last[ok] == gold[ok]).mean())
                 train_share = float(np.bincount(last[ok], minlength=n_classes).max() / ok.sum())
             positive = aum[seen & (aum > 0)]
-            aum_threshold = -opts.aum_scale * float(np.median(positive)) if len(positive) else 0.0
-            bad = np.flatnonzero(seen & (aum < aum_threshold))
-            n_flagged = len(bad)
-            noise = n_flagged / n_tracked if n_tracked else None
-            listed = bad[np.argsort(aum[bad], kind="stable")][:opts.max_listed]
+            typical = float(np.median(positive)) if len(positive) else None
+            below = np.flatnonzero(seen & (aum < 0))
+            below = below[np.argsort(aum[below], kind="stable")]
+            negative = tuple(float(aum[i]) for i in below)
             texts = rec.texts or ()
-            flagged = tuple(FlaggedExample(index=int(i), text=texts[i] if i < len(texts) else "",
-                                           given=names[int(gold[i])],
-                                           predicted=names[int(last[i])] if last[i] >= 0 else "",
-                                           confidence=float(conf[i]), variability=float(var[i]), aum=float(aum[i]))
-                            for i in listed)
+            lowest = tuple(MarginExample(index=int(i), text=texts[i] if i < len(texts) else "",
+                                         given=names[int(gold[i])],
+                                         predicted=names[int(last[i])] if last[i] >= 0 else "",
+                                         confidence=float(conf[i]), variability=float(var[i]), aum=float(aum[i]))
+                           for i in below[:opts.max_listed])
             grid = _cartography(conf[seen], var[seen])
         test_acc = test_share = baseline = None
         if ctx.model is not None and "test" in ctx.splits and len(ctx.splits["test"]):
@@ -229,23 +219,17 @@ class DynamicsProbe(Probe):
             test_acc = float(preds.correct.mean())
             test_share = float(np.bincount(pred, minlength=n_classes).max() / len(pred))
             baseline = float(np.bincount(preds.labels, minlength=n_classes).max() / len(preds.labels))
-        seeds = tuple(SeedSummary(seed=s.seed, accuracy=s.accuracy, majority_share=s.majority_share,
-                                  final_loss=None if not math.isfinite(s.final_loss) else s.final_loss,
-                                  diverged=s.diverged) for s in rec.seed_runs)
         return DynamicsResult(
-            source=rec.source, seed=rec.seed, epochs=rec.epochs, steps=rec.steps, batch_size=rec.batch_size,
-            lr=rec.lr, seconds=rec.seconds, n_classes=n_classes, label_entropy=h, loss_steps=xs, loss=ys,
+            run=rec.run, n_classes=n_classes, label_entropy=h, loss_steps=xs, loss=ys,
             lr_curve=lrs, initial_loss=initial, final_loss=end,
             late_drop=(late - end) / late if late and end is not None and late > 0 else None,
-            nonfinite_step=rec.nonfinite_step,
             max_loss_ratio=smooth_max / initial if smooth_max is not None and initial else None,
             grad_steps=binned(np.asarray(rec.grad_steps, dtype=np.int64), np.zeros(len(rec.grad_steps)))[0],
             layers=layers, lower_to_top_ratio=ratio,
-            frozen_encoder=rec.frozen_encoder, train_accuracy=train_acc, train_majority_share=train_share,
+            train_accuracy=train_acc, train_majority_share=train_share,
             test_accuracy=test_acc, test_majority_share=test_share, majority_baseline=baseline,
-            n_tracked=n_tracked, aum_threshold=aum_threshold, n_flagged=n_flagged, noise_rate=noise,
-            flagged=flagged, cartography=grid, seed_metric=f"{rec.eval_name} accuracy" if rec.eval_name else "",
-            seeds=seeds)
+            n_tracked=n_tracked, cartography=grid, seed_metric=f"{rec.eval_name} accuracy" if rec.eval_name else "",
+            seeds=rec.seed_runs, positive_aum_median=typical, negative_aum=negative, lowest=lowest)
 
 
 @contextlib.contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -16,11 +15,21 @@ from ftaudit.results import ProbeResult
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
 
-SMOOTH_SHARE = 0.04  # Gaussian smoothing width, as a share of the steps: centred, so no lag in lr
-DIVERGE_FACTOR = 4.0  # diverged when the smoothed loss exceeds this multiple of its best (fastai's lr_find)
-FELL = 0.9  # a loss below 90% of its start has clearly fallen
-RANGE_SHARE = 0.5  # the fastest range: where the loss falls at least this share as fast as at its steepest
-START_SHARE = 0.1  # the loss "starts to fall" where it falls at least this share as fast as at its steepest
+
+
+@dataclass(frozen=True)
+class LrCurveSettings:
+    """The numbers that read a range-test loss trace; the rule `lr-outside-range` takes them from its thresholds
+    (these are their defaults), the probe describes the curve with the defaults."""
+
+    smooth_share: float = 0.04  # Gaussian smoothing width, as a share of the steps: centred, so no lag in lr
+    diverge_factor: float = 4.0  # diverged when the smoothed loss exceeds this multiple of its best (fastai's lr_find)
+    fell_ratio: float = 0.9  # a loss below this share of its start has clearly fallen
+    fast_share: float = 0.5  # the fastest range: where the loss falls at least this share as fast as at its steepest
+    start_share: float = 0.1  # the loss "starts to fall" where it falls at least this share as fast as at its steepest
+
+
+DEFAULT_SETTINGS = LrCurveSettings()
 
 
 @dataclass(frozen=True)
@@ -34,18 +43,19 @@ class LrRangeResult(ProbeResult):
     steps_planned: int
     batch_size: int
     steepest_lr: float  # where d(smoothed loss)/d(log lr) is most negative
-    range_low: float  # the fastest range: loss falls at least RANGE_SHARE as fast as at the steepest point
+    range_low: float  # the fastest range: loss falls at least fast_share as fast as at the steepest point
     range_high: float
     min_loss_lr: float
-    diverged_lr: float | None  # first lr where the smoothed loss exceeded DIVERGE_FACTOR x its best
+    diverged_lr: float | None  # first lr where the smoothed loss exceeded diverge_factor x its best
     suggested_lr: float
     user_lr: float
     seconds: float
     # Smith (2017)'s usable range for a fixed learning rate: from where the loss starts to fall (at least
-    # START_SHARE as fast as at its steepest) to where it is lowest (min_loss_lr); 0.0 in results before 0.2
+    # start_share as fast as at its steepest) to where it is lowest (min_loss_lr); 0.0 in results before 0.2
     falls_from_lr: float = 0.0
     falls_from_lr_sum: float = 0.0  # Σ lr of the sweep's steps up to where the loss starts to fall
     run_lr_sum: float | None = None  # Σ lr over the steps of the audited fine-tune (its schedule), when recorded
+    nonfinite_lr: float | None = None  # lr of the step whose loss was NaN/inf, where the sweep stopped (not in lrs)
 
     @property
     def run_low_lr(self) -> float | None:
@@ -100,15 +110,15 @@ def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter1d(np.asarray(values, dtype=float), sigma=max(sigma, 0.5), mode="nearest")
 
 
-def diverging(smoothed: np.ndarray) -> np.ndarray:
-    """Where the loss has diverged: above DIVERGE_FACTOR x its best so far, or, once it had fallen clearly
-    (below FELL x its start), back above where it started (training undid everything it had learnt)."""
+def diverging(smoothed: np.ndarray, s: LrCurveSettings = DEFAULT_SETTINGS) -> np.ndarray:
+    """Where the loss has diverged: above diverge_factor x its best so far, or, once it had fallen clearly
+    (below fell_ratio x its start), back above where it started (training undid everything it had learnt)."""
     best = np.minimum.accumulate(smoothed)
     start = smoothed[0]
-    return (smoothed > DIVERGE_FACTOR * best) | ((best < FELL * start) & (smoothed > start))
+    return (smoothed > s.diverge_factor * best) | ((best < s.fell_ratio * start) & (smoothed > start))
 
 
-def analyse(lrs: Sequence[float], losses: Sequence[float]) -> LrAnalysis:
+def analyse(lrs: Sequence[float], losses: Sequence[float], s: LrCurveSettings = DEFAULT_SETTINGS) -> LrAnalysis:
     """Steepest descent, good range, minimum and divergence of a range-test loss trace."""
     lrs_arr = np.asarray(lrs, dtype=float)
     raw = np.asarray(losses, dtype=float)
@@ -116,15 +126,15 @@ def analyse(lrs: Sequence[float], losses: Sequence[float]) -> LrAnalysis:
     end = int(np.argmin(finite)) if not finite.all() else len(raw)  # stop at the first NaN/inf
     if end < 5:
         raise ValueError(f"the range test produced only {end} finite losses")
-    sm = smooth(raw[:end], SMOOTH_SHARE * len(lrs_arr))
-    over = np.flatnonzero(diverging(sm))
+    sm = smooth(raw[:end], s.smooth_share * len(lrs_arr))
+    over = np.flatnonzero(diverging(sm, s))
     diverged_at = int(over[0]) if len(over) else (end if end < len(raw) else None)
     used = diverged_at if diverged_at is not None else end
     sm_used, log_lr = sm[:used], np.log10(lrs_arr[:used])
     slope = np.gradient(sm_used, log_lr)
     i_min = int(np.argmin(sm_used))
     i_steep = int(np.argmin(slope[: i_min + 1]))  # the fall before the minimum
-    fast = slope <= RANGE_SHARE * slope[i_steep]
+    fast = slope <= s.fast_share * slope[i_steep]
     lo = i_steep
     while lo > 0 and fast[lo - 1]:
         lo -= 1
@@ -132,7 +142,7 @@ def analyse(lrs: Sequence[float], losses: Sequence[float]) -> LrAnalysis:
     while hi + 1 <= i_min and fast[hi + 1]:
         hi += 1
     start = i_steep
-    while start > 0 and slope[start - 1] <= START_SHARE * slope[i_steep]:
+    while start > 0 and slope[start - 1] <= s.start_share * slope[i_steep]:
         start -= 1
     steepest = float(lrs_arr[i_steep])
     return LrAnalysis(smoothed=tuple(float(v) for v in sm), steepest_lr=steepest, range_low=float(lrs_arr[lo]),
@@ -150,72 +160,45 @@ def run_lr_sum(training: Any) -> float | None:
     return total if total > 0 else None
 
 
-def range_losses(ctx: "AuditContext", lrs: np.ndarray) -> np.ndarray:
-    """Batch losses of a fresh copy of the base trained one step at each lr in `lrs` (the user's batch size,
-    weight decay and clipping, AdamW as in `training`); stops early once the loss has clearly diverged."""
-    import torch
-    from accelerate.utils import set_seed
+class DivergenceStop:
+    """Stop condition of the sweep: a while (a tenth of the steps) after the running loss diverged (by the default
+    settings), where the rest of the sweep would only cost time. The running loss is an exponential moving
+    average (0.9). It saves time only: the rule judges the recorded trace with its own thresholds."""
 
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.emas: list[float] = []
+        self.diverged_at: int | None = None
+
+    def __call__(self, loss: float) -> bool:
+        self.emas.append(loss if not self.emas else 0.9 * self.emas[-1] + 0.1 * loss)
+        n, tenth = len(self.emas), self.steps // 10
+        if self.diverged_at is None and n > tenth and diverging(np.asarray(self.emas))[-1]:
+            self.diverged_at = n
+        return self.diverged_at is not None and n >= self.diverged_at + tenth
+
+
+def range_losses(ctx: "AuditContext", lrs: np.ndarray) -> np.ndarray:
+    """Batch losses of a fresh copy of the base trained one step at each lr in `lrs` (the training core with the
+    user's batch size, weight decay and clipping); stops early once the loss has clearly diverged."""
     from ftaudit import modeling
-    from ftaudit.inference import collate
-    from ftaudit.training import make_accelerator, no_decay
+    from ftaudit.training import new_classifier, random_batches, train_classifier
 
     t, m = ctx.config.train, ctx.config.model
-    set_seed(ctx.seed)
     files = modeling.locate(m.base or str(ctx.base.ref), "base model", allow_pickle=m.allow_pickle)
-    model = modeling.load_classifier(files, what="base model", trust_remote_code=m.trust_remote_code,
-                                     allow_pickle=m.allow_pickle, id2label=dict(enumerate(ctx.labels.names)),
-                                     require_head=False)
-    if t.freeze_encoder:
-        for p in model.base_model.parameters():
-            p.requires_grad_(False)
-    enc = ctx.encodings("train")
-    gold = torch.as_tensor(ctx.splits["train"].labels, dtype=torch.long)
-    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    decay = [p for n, p in params if not no_decay(n)]
-    plain = [p for n, p in params if no_decay(n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": t.weight_decay},
-                                   {"params": plain, "weight_decay": 0.0}], lr=float(lrs[0]))
-    accelerator = make_accelerator(ctx.device)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    rng = np.random.default_rng(ctx.seed)
-    order: list[int] = []
-    losses: list[float] = []
-    ema: float | None = None
-    emas: list[float] = []
-    diverged_at: int | None = None
-    task = ctx.progress.task("lr range test", total=len(lrs)) if ctx.progress else None
-    model.train()
-    for lr in lrs:
-        if len(order) < t.batch_size:
-            order.extend(rng.permutation(len(enc)).tolist())
-        rows, order = np.asarray(order[: t.batch_size]), order[t.batch_size:]
-        batch = collate(enc, rows, ctx.pad_id, accelerator.device)
-        batch["labels"] = gold[rows].to(accelerator.device)
-        for group in optimizer.param_groups:
-            group["lr"] = float(lr)
-        loss = model(**batch).loss
-        value = float(loss.detach())
-        losses.append(value)
-        if task:
-            task.advance()
-        if not math.isfinite(value):
-            break
-        accelerator.backward(loss)
-        if t.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        ema = value if ema is None else 0.9 * ema + 0.1 * value
-        emas.append(ema)
-        if diverged_at is None and len(emas) > len(lrs) // 10 and diverging(np.asarray(emas))[-1]:
-            diverged_at = len(losses)
-        if diverged_at is not None and len(losses) >= diverged_at + len(lrs) // 10:
-            break  # diverged a while ago: the rest of the sweep would only cost time
-    if task:
-        task.done()
-    accelerator.free_memory()
-    return np.asarray(losses, dtype=float)
+
+    def new_model() -> Any:
+        return new_classifier(files, ctx.labels, trust_remote_code=m.trust_remote_code, allow_pickle=m.allow_pickle,
+                              freeze_encoder=t.freeze_encoder)
+
+    train = ctx.splits["train"]
+    steps = len(lrs)
+    _model, record = train_classifier(
+        new_model, ctx.tokenizer, train, ctx.labels, train_cfg=t, max_length=ctx.config.data.max_length,
+        device=ctx.device, seed=ctx.seed, progress=ctx.progress, record=False, encodings=ctx.encodings("train"),
+        lr_at=lambda step: float(lrs[step]), batches=random_batches(len(train), t.batch_size, steps, ctx.seed),
+        max_steps=steps, stop=DivergenceStop(steps), task_name="lr range test")
+    return np.asarray(record.step_loss, dtype=float)
 
 
 class LrRangeProbe(Probe):
@@ -244,4 +227,4 @@ class LrRangeProbe(Probe):
             range_high=a.range_high, min_loss_lr=a.min_loss_lr, diverged_lr=a.diverged_lr,
             suggested_lr=a.suggested_lr, user_lr=ctx.config.train.lr, seconds=time.perf_counter() - start,
             falls_from_lr=a.falls_from_lr, falls_from_lr_sum=a.falls_from_lr_sum,
-            run_lr_sum=run_lr_sum(ctx.training))
+            run_lr_sum=run_lr_sum(ctx.training), nonfinite_lr=float(lrs[keep]) if keep < len(losses) else None)

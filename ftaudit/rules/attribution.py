@@ -16,15 +16,16 @@ MIN_SHARE = Threshold("min_shortcut_attribution_share", 0.05,
 MIN_DROP = Threshold("min_shortcut_deletion_drop", 0.10,
                      "deleting a shortcut lowers the predicted class's probability by at least this much more than "
                      "deleting a random other word (mean over the inputs that contain it)")
-MIN_DELETION_N = 5  # fewer inputs containing the word than this cannot confirm it
+MIN_DELETION = Threshold("min_shortcut_deletion_n", 5, "a deletion test needs at least this many inputs that "
+                         "contain the word: with fewer it cannot confirm a shortcut")
 MAX_INCOMPLETE = Threshold("max_attribution_incomplete_share", 0.05,
                            "largest share of attributed examples whose integrated gradients still miss the "
                            "completeness tolerance after the steps were raised")
 
 
-def evidence(c: ShortcutCandidate) -> DeletionTest | None:
-    """The deletion test that decides: on test when enough test inputs contain the word, else on train."""
-    usable = [d for d in c.deletions if d.n >= MIN_DELETION_N]
+def evidence(c: ShortcutCandidate, min_n: float = MIN_DELETION.default) -> DeletionTest | None:
+    """The deletion test that decides: on test when at least `min_n` test inputs contain the word, else on train."""
+    usable = [d for d in c.deletions if d.n >= min_n]
     return usable[0] if usable else None
 
 
@@ -32,9 +33,10 @@ def _shortcut(r: AttributionResult, threshold: Callable[[str], float]) -> Judgem
     if not r.candidates:
         return None
     ratio, share, drop = threshold(MIN_RATIO.name), threshold(MIN_SHARE.name), threshold(MIN_DROP.name)
+    min_n = threshold(MIN_DELETION.name)
     confirmed = []
     for c in r.candidates:
-        d = evidence(c)
+        d = evidence(c, min_n)
         if (c.stat.association_ratio >= ratio and c.stat.attribution_share >= share and d is not None
                 and d.confidence_drop - d.control_confidence_drop >= drop):
             confirmed.append((c, d))
@@ -59,7 +61,7 @@ def _shortcut(r: AttributionResult, threshold: Callable[[str], float]) -> Judgem
                          f"{pct(d.confidence_drop)} (a random word: {pct(d.control_confidence_drop)}){others}",
                          numbers, MIN_DROP.name)
     c = r.candidates[0]
-    s, d = c.stat, evidence(c)
+    s, d = c.stat, evidence(c, min_n)
     numbers = {"token": s.word, "label": s.label, "association_ratio": s.association_ratio,
                "attribution_share": s.attribution_share, "min_shortcut_association_ratio": ratio,
                "min_shortcut_attribution_share": share, "min_shortcut_deletion_drop": drop}
@@ -70,7 +72,7 @@ def _shortcut(r: AttributionResult, threshold: Callable[[str], float]) -> Judgem
     if s.attribution_share < share:
         why.append(f"it takes {pct(s.attribution_share)} of the attribution (a shortcut needs {pct(share)})")
     if d is None:
-        why.append(f"fewer than {MIN_DELETION_N} inputs contain it, too few to test by deletion")
+        why.append(f"fewer than {min_n:g} inputs contain it, too few to test by deletion")
     else:
         numbers.update({"deletion_split": d.split, "deletion_n": d.n, "confidence_drop": d.confidence_drop,
                         "control_confidence_drop": d.control_confidence_drop, "flip_rate": d.flip_rate})
@@ -101,7 +103,13 @@ def _incomplete(r: AttributionResult, threshold: Callable[[str], float]) -> Judg
 
 RULES = (
     Rule("shortcut-token", "no token acts as a label shortcut (confirmed by deletion)", "attribution", _shortcut,
-         (MIN_RATIO, MIN_SHARE, MIN_DROP)),
+         (MIN_RATIO, MIN_SHARE, MIN_DROP, MIN_DELETION),
+         emits=("token", "label", "association_ratio", "attribution_share", "min_shortcut_association_ratio",
+                "min_shortcut_attribution_share", "min_shortcut_deletion_drop", "train_df", "p_label", "pmi",
+                "mutual_information", "deletion_split", "deletion_n", "in_test", "flip_rate", "confidence_drop",
+                "control_confidence_drop", "confirmed")),
     Rule("attribution-incomplete", "integrated gradients meet the completeness check", "attribution", _incomplete,
-         (MAX_INCOMPLETE,)),
+         (MAX_INCOMPLETE,),
+         emits=("items", "share_missing", "share_missing_initial", "tolerance", "initial_steps", "max_steps",
+                "mean_steps", "max_attribution_incomplete_share")),
 )

@@ -15,6 +15,7 @@ class Threshold:
     name: str
     default: float
     help: str
+    minimum: float | None = None  # smallest value that makes sense; a lower configured value is a usage error
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,18 @@ Judge = Callable[[Any, Callable[[str], float]], "Judgement | None"]
 
 @dataclass(frozen=True)
 class Rule:
-    """Judges one probe's result. `judge(result, threshold)` returns a Judgement, or None when it does not apply."""
+    """Judges one probe's result. `judge(result, threshold)` returns a Judgement, or None when it does not apply.
+
+    `emits` names every key its findings' `numbers` may hold: the keys `causes.toml` conditions can compare
+    (tests/test_rule_contracts.py checks both directions).
+    """
 
     code: str
     summary: str
     probe: str
     judge: Judge
     thresholds: tuple[Threshold, ...] = ()
+    emits: tuple[str, ...] = ()
 
     def evaluate(self, outcome: ProbeOutcome | None, threshold: Callable[[str], float]) -> Finding:
         def make(severity: Severity, message: str, numbers: Mapping[str, Any] | None = None,

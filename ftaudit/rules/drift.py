@@ -44,7 +44,9 @@ def _large(r: DriftResult, threshold: Callable[[str], float]) -> Judgement | Non
 
 
 RULES = (
-    Rule("encoder-frozen", "the encoder's weights changed during fine-tuning", "drift", _frozen, (MIN_DRIFT,)),
+    Rule("encoder-frozen", "the encoder's weights changed during fine-tuning", "drift", _frozen, (MIN_DRIFT,),
+         emits=("encoder_relative_drift", "min_encoder_drift")),
     Rule("drift-too-large", "no encoder layer moved far from the pre-trained weights", "drift", _large,
-         (MAX_DRIFT,)),
+         (MAX_DRIFT,),
+         emits=("layer", "relative_drift", "cosine", "max_layer_drift")),
 )

@@ -32,11 +32,17 @@ STILL_IMPROVING_FLOOR = Threshold("still_improving_min_loss", 0.3, "still-improv
                                   "memorisation, not under-training")
 BARELY_FELL = Threshold("loss_fall_ratio", 0.9, "final training loss above this share of the initial loss: the "
                                                 "loss barely fell")
+NOISE_AUM_SCALE = Threshold("dynamics_aum_scale", 0.5, "flag training examples whose area under the margin is "
+                            "below -dynamics_aum_scale x the median AUM of the examples with a positive one: a "
+                            "mislabelled example mirrors a correctly labelled one, while merely hard examples sit "
+                            "near 0", minimum=0.0)
 NOISE_SHARE = Threshold("label_noise_share", 0.15, "share of training examples with area under the margin below -k x "
                                                    "typical above which label noise is suspected")
 NOISE_MIN_LIFT = Threshold("label_noise_min_lift", 0.05, "label noise is judged only when test accuracy beats the "
                                                          "majority class by this much: the margins of a model that "
                                                          "learned nothing say nothing about its labels")
+COLLAPSE_LIFT = Threshold("collapse_max_lift", 0.01, "a run whose accuracy is at most this above the majority "
+                                                    "baseline scores no better than it (one of the signs of collapse)")
 SEED_STD = Threshold("seed_max_std", 0.02, "standard deviation of accuracy across seeds above this is unstable")
 SEED_FAILED = Threshold("seed_max_failed_share", 0.0, "share of seeds that collapsed or diverged above this is "
                                                       "unstable")
@@ -54,7 +60,7 @@ def collapse_evidence(r: DynamicsResult, threshold: T) -> tuple[bool, dict[str, 
         return False, numbers, ""
     near_chance = r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy
     one_class = share >= threshold(COLLAPSE_SHARE.name)
-    no_better = r.majority_baseline is not None and acc <= r.majority_baseline + 0.01
+    no_better = r.majority_baseline is not None and acc <= r.majority_baseline + threshold(COLLAPSE_LIFT.name)
     text = (f"final training loss {r.final_loss:.3f} vs label entropy H(y) = {r.label_entropy:.3f}; "
             f"{pct(share)} of {where} predictions are one class; accuracy {pct(acc)}"
             + (f" vs majority baseline {pct(r.majority_baseline)}" if r.majority_baseline is not None else ""))
@@ -62,11 +68,11 @@ def collapse_evidence(r: DynamicsResult, threshold: T) -> tuple[bool, dict[str, 
 
 
 def _failed(r: DynamicsResult, threshold: T) -> bool:
-    return r.nonfinite_step is not None or collapse_evidence(r, threshold)[0]
+    return r.run.nonfinite_step is not None or collapse_evidence(r, threshold)[0]
 
 
 def _collapsed(r: DynamicsResult, threshold: T) -> Judgement | None:
-    if r.nonfinite_step is not None:
+    if r.run.nonfinite_step is not None:
         return None  # training-diverged says it
     collapsed, numbers, text = collapse_evidence(r, threshold)
     if not text:
@@ -77,28 +83,30 @@ def _collapsed(r: DynamicsResult, threshold: T) -> Judgement | None:
 
 
 def _diverged(r: DynamicsResult, threshold: T) -> Judgement | None:
-    if r.nonfinite_step is not None:
-        return Judgement(Severity.FAIL, f"training diverged: the loss became NaN/inf at step {r.nonfinite_step} of "
-                                        f"{r.steps} (lr {r.lr:g})", {"nonfinite_step": r.nonfinite_step, "lr": r.lr})
+    if r.run.nonfinite_step is not None:
+        run = r.run
+        return Judgement(Severity.FAIL, f"training diverged: the loss became NaN/inf at step {run.nonfinite_step} of "
+                                        f"{run.steps} (lr {run.lr:g})", {"nonfinite_step": run.nonfinite_step,
+                                                                         "lr": run.lr})
     if r.initial_loss is None or r.final_loss is None or not r.initial_loss:
         return None
     final_ratio = r.final_loss / r.initial_loss
     spike = r.max_loss_ratio or 0.0
     numbers = {"initial_loss": r.initial_loss, "final_loss": r.final_loss, "final_ratio": final_ratio,
-               "max_loss_ratio": spike, "lr": r.lr}
+               "max_loss_ratio": spike, "lr": r.run.lr}
     if final_ratio >= threshold(DIVERGE_FINAL.name):
         return Judgement(Severity.FAIL, f"training diverged: the loss ended at {r.final_loss:.3f}, "
-                                        f"{final_ratio:.1f}x its initial {r.initial_loss:.3f} (lr {r.lr:g})",
+                                        f"{final_ratio:.1f}x its initial {r.initial_loss:.3f} (lr {r.run.lr:g})",
                          numbers, DIVERGE_FINAL.name)
     if spike >= threshold(DIVERGE_SPIKE.name):
         return Judgement(Severity.FAIL, f"the training loss exploded to {spike:.1f}x its initial "
-                                        f"{r.initial_loss:.3f} (lr {r.lr:g})", numbers, DIVERGE_SPIKE.name)
+                                        f"{r.initial_loss:.3f} (lr {r.run.lr:g})", numbers, DIVERGE_SPIKE.name)
     return Judgement(Severity.PASS, f"the loss stayed finite and ended at {final_ratio:.2f}x its initial value "
                                     f"(largest window {spike:.2f}x)", numbers, DIVERGE_FINAL.name)
 
 
 def _vanishing(r: DynamicsResult, threshold: T) -> Judgement | None:
-    if r.lower_to_top_ratio is None or r.frozen_encoder:
+    if r.lower_to_top_ratio is None or r.run.frozen_encoder:
         return None
     enc = [g for g in r.layers if g.layer.startswith("layer ")]
     low, top = enc[0], enc[-1]
@@ -117,7 +125,7 @@ def _still_improving(r: DynamicsResult, threshold: T) -> Judgement | None:
     if r.late_drop is None or _failed(r, threshold):
         return None
     limit = threshold(STILL_IMPROVING.name)
-    numbers = {"late_drop": r.late_drop, "final_loss": r.final_loss, "epochs": r.epochs,
+    numbers = {"late_drop": r.late_drop, "final_loss": r.final_loss, "epochs": r.run.epochs,
                "label_entropy": r.label_entropy}
     floor = threshold(STILL_IMPROVING_FLOOR.name)
     if r.final_loss is not None and r.label_entropy and r.final_loss < floor * r.label_entropy:
@@ -127,8 +135,8 @@ def _still_improving(r: DynamicsResult, threshold: T) -> Judgement | None:
                          numbers, STILL_IMPROVING_FLOOR.name)
     if r.late_drop >= limit:
         return Judgement(Severity.WARN, f"the training loss was still falling at the end: down {pct(r.late_drop)} "
-                                        f"from the 60-80% to the 80-100% window of the {r.steps} steps "
-                                        f"({r.epochs} epochs): train longer", numbers, STILL_IMPROVING.name)
+                                        f"from the 60-80% to the 80-100% window of the {r.run.steps} steps "
+                                        f"({r.run.epochs} epochs): train longer", numbers, STILL_IMPROVING.name)
     return Judgement(Severity.PASS, f"the training loss levelled off: {pct(r.late_drop)} change over the last "
                                     "20% of steps", numbers, STILL_IMPROVING.name)
 
@@ -138,15 +146,22 @@ def _barely_fell(r: DynamicsResult, threshold: T) -> Judgement | None:
         return None  # a collapsed or diverged run is judged by its own rule
     ratio = r.final_loss / r.initial_loss
     limit = threshold(BARELY_FELL.name)
-    numbers = {"initial_loss": r.initial_loss, "final_loss": r.final_loss, "ratio": ratio, "lr": r.lr}
-    text = f"the training loss went from {r.initial_loss:.3f} to {r.final_loss:.3f} ({ratio:.2f}x) at lr {r.lr:g}"
+    numbers = {"initial_loss": r.initial_loss, "final_loss": r.final_loss, "ratio": ratio, "lr": r.run.lr}
+    text = f"the training loss went from {r.initial_loss:.3f} to {r.final_loss:.3f} ({ratio:.2f}x) at lr {r.run.lr:g}"
     if ratio > limit:
         return Judgement(Severity.WARN, f"{text}: it barely fell (above {limit:.2f}x)", numbers, BARELY_FELL.name)
     return Judgement(Severity.PASS, text, numbers, BARELY_FELL.name)
 
 
+def flagged_aum(r: DynamicsResult, threshold: T) -> tuple[float, int]:
+    """(AUM threshold, number of tracked examples below it): -dynamics_aum_scale x the median positive AUM."""
+    typical = r.positive_aum_median
+    limit = -threshold(NOISE_AUM_SCALE.name) * typical if typical is not None else 0.0
+    return limit, sum(a < limit for a in r.negative_aum)
+
+
 def _label_noise(r: DynamicsResult, threshold: T) -> Judgement | None:
-    if r.noise_rate is None or _failed(r, threshold):
+    if not r.n_tracked or _failed(r, threshold):
         return None
     # Wrong labels hold the training loss up (30% flipped binary labels: H(0.3) = 0.88 H(y)), so a high loss alone
     # does not mean the model learned nothing; a model that cannot beat the majority class on test has not.
@@ -163,12 +178,13 @@ def _label_noise(r: DynamicsResult, threshold: T) -> Judgement | None:
                                         f"{r.label_entropy:.3f}, and there is no test accuracy to show the model "
                                         "learned anything", {"final_loss": r.final_loss})
     limit = threshold(NOISE_SHARE.name)
-    numbers = {"flagged": r.n_flagged, "tracked": r.n_tracked, "noise_rate": r.noise_rate,
-               "aum_threshold": r.aum_threshold}
-    text = (f"{r.n_flagged} of {r.n_tracked} training examples ({pct(r.noise_rate)}) have area under the margin "
-            f"below {r.aum_threshold:g}")
-    if r.noise_rate >= limit:
-        return Judgement(Severity.WARN, f"label noise suspected: {text}; about {pct(r.noise_rate)} of the training "
+    aum_threshold, flagged = flagged_aum(r, threshold)
+    rate = flagged / r.n_tracked
+    numbers = {"flagged": flagged, "tracked": r.n_tracked, "noise_rate": rate, "aum_threshold": aum_threshold}
+    text = (f"{flagged} of {r.n_tracked} training examples ({pct(rate)}) have area under the margin "
+            f"below {aum_threshold:g}")
+    if rate >= limit:
+        return Judgement(Severity.WARN, f"label noise suspected: {text}; about {pct(rate)} of the training "
                                         "labels may be wrong (the report lists them)", numbers, NOISE_SHARE.name)
     return Judgement(Severity.PASS, text, numbers, NOISE_SHARE.name)
 
@@ -199,16 +215,24 @@ def _seeds(r: DynamicsResult, threshold: T) -> Judgement | None:
 
 RULES = (
     Rule("training-collapsed", "training left chance level (not stuck at the label entropy on one class)",
-         "dynamics", _collapsed, (COLLAPSE_LOSS, COLLAPSE_SHARE)),
+         "dynamics", _collapsed, (COLLAPSE_LOSS, COLLAPSE_SHARE, COLLAPSE_LIFT),
+         emits=("final_loss", "label_entropy", "accuracy", "majority_share", "majority_baseline")),
     Rule("training-diverged", "the training loss stayed finite and did not blow up", "dynamics", _diverged,
-         (DIVERGE_FINAL, DIVERGE_SPIKE)),
+         (DIVERGE_FINAL, DIVERGE_SPIKE),
+         emits=("initial_loss", "final_loss", "final_ratio", "max_loss_ratio", "lr", "nonfinite_step")),
     Rule("vanishing-gradients", "lower encoder layers receive gradients of the same order as the top", "dynamics",
-         _vanishing, (VANISHING,)),
+         _vanishing, (VANISHING,),
+         emits=("lower_to_top_ratio", "lowest_layer_norm", "top_layer_norm")),
     Rule("still-improving", "the training loss levelled off by the end (not under-trained)", "dynamics",
-         _still_improving, (STILL_IMPROVING, STILL_IMPROVING_FLOOR)),
+         _still_improving, (STILL_IMPROVING, STILL_IMPROVING_FLOOR),
+         emits=("late_drop", "final_loss", "epochs", "label_entropy")),
     Rule("loss-barely-fell", "the training loss fell well below its initial value", "dynamics", _barely_fell,
-         (BARELY_FELL,)),
+         (BARELY_FELL,),
+         emits=("initial_loss", "final_loss", "ratio", "lr")),
     Rule("label-noise-suspected", "few training examples have a negative area under the margin", "dynamics",
-         _label_noise, (NOISE_SHARE, NOISE_MIN_LIFT)),
-    Rule("seed-instability", "fine-tunes differing only in seed agree", "dynamics", _seeds, (SEED_STD, SEED_FAILED)),
+         _label_noise, (NOISE_SHARE, NOISE_MIN_LIFT, NOISE_AUM_SCALE),
+         emits=("flagged", "tracked", "noise_rate", "aum_threshold", "test_accuracy", "majority_baseline",
+                "final_loss")),
+    Rule("seed-instability", "fine-tunes differing only in seed agree", "dynamics", _seeds, (SEED_STD, SEED_FAILED),
+         emits=("seeds", "mean_accuracy", "std_accuracy", "failed", "failed_share", "min_accuracy", "max_accuracy")),
 )

@@ -76,9 +76,14 @@ def _loss_gap(r: GapResult, threshold: Callable[[str], float]) -> Judgement:
 
 
 RULES = (
-    Rule("gap-too-large", "train/test accuracy gap within max_gap", "gap", _gap, (MAX_GAP,)),
-    Rule("no-better-than-baseline", "test accuracy beats the majority-class baseline", "gap", _baseline, (MIN_LIFT,)),
+    Rule("gap-too-large", "train/test accuracy gap within max_gap", "gap", _gap, (MAX_GAP,),
+         emits=("train_accuracy", "test_accuracy", "gap", "gap_ci_low", "gap_ci_high", "max_gap")),
+    Rule("no-better-than-baseline", "test accuracy beats the majority-class baseline", "gap", _baseline, (MIN_LIFT,),
+         emits=("test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high", "majority_baseline", "majority_class",
+                "min_lift", "test_balanced_accuracy", "top_predicted_share")),
     Rule("class-gap-too-large", "no class generalizes much worse than the others", "gap", _class_gap,
-         (MAX_CLASS_GAP,)),
-    Rule("loss-gap-too-large", "test loss close to train loss", "gap", _loss_gap, (MAX_LOSS_GAP,)),
+         (MAX_CLASS_GAP,),
+         emits=("class", "train_recall", "test_recall", "recall_gap", "max_class_recall_gap")),
+    Rule("loss-gap-too-large", "test loss close to train loss", "gap", _loss_gap, (MAX_LOSS_GAP,),
+         emits=("train_loss", "test_loss", "loss_gap", "max_loss_gap")),
 )

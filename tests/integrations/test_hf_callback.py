@@ -42,7 +42,7 @@ def test_callback_records_the_run_next_to_each_checkpoint(trained):
 
     out, rows = trained
     record = load_recorded_training(out / "checkpoint-50")
-    assert record.source == "trainer callback" and record.steps == 50 and record.epochs == 2
+    assert record.run.source == "trainer callback" and record.run.steps == 50 and record.run.epochs == 2
     assert len(record.step_loss) == 50 and np.isfinite(record.step_loss).all()
     assert record.step_lr[5] == pytest.approx(3e-3) and record.step_lr[0] < record.step_lr[4] < record.step_lr[5]  # warm-up seen
     assert record.grad_layers == ("embeddings", "layer 0", "layer 1", "pooler", "head")
@@ -74,6 +74,6 @@ def test_trainer_state_alone_gives_a_loss_only_record(trained, tmp_path):
     for name in ("ftaudit_training.json", "ftaudit_training.npz"):
         (bare / "checkpoint-50" / name).unlink()
     record = load_recorded_training(bare / "checkpoint-50")
-    assert record.source == "trainer log history" and record.gold_prob is None
+    assert record.run.source == "trainer log history" and record.gold_prob is None
     assert list(record.loss_steps) == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
     assert record.grad_layers == ("all",) and record.grad_norms.shape == (10, 1)

@@ -18,7 +18,7 @@ def _context(tiny, rows, *, lr=3e-3, epochs=4, seed=0):
     from ftaudit.config import AuditConfig, TrainConfig
     from ftaudit.context import AuditContext
     from ftaudit.data import RawSplit, encode_labels, resolve_labels
-    from ftaudit.training import train_classifier
+    from ftaudit.training import new_classifier, train_classifier
 
     modeling.quiet_transformers()
     raw = RawSplit(name="train", path="mem", texts=tuple(r["text"] for r in rows), pairs=None,
@@ -28,7 +28,9 @@ def _context(tiny, rows, *, lr=3e-3, epochs=4, seed=0):
     files = modeling.locate(str(tiny["base"]), "base", allow_pickle=False)
     tokenizer, _ = modeling.load_tokenizer(files.folder, trust_remote_code=False)
     cfg = TrainConfig(fine_tune=True, epochs=epochs, lr=lr, batch_size=16, grad_norm_every=5)
-    _model, record = train_classifier(files, tokenizer, train, labels, train_cfg=cfg, max_length=32,
+    _model, record = train_classifier(lambda: new_classifier(files, labels, trust_remote_code=False,
+                                                             allow_pickle=False),
+                                      tokenizer, train, labels, train_cfg=cfg, max_length=32,
                                       device=torch.device("cpu"), seed=seed)
     ctx = AuditContext(config=AuditConfig(train=cfg), splits={"train": train}, labels=labels, mode="fine-tune",
                        training=record)
@@ -52,8 +54,8 @@ def noisy(tiny):
 
 def test_record_holds_one_value_per_step_example_and_epoch(noisy):
     _ctx, record, _flips = noisy
-    assert record.steps == 4 * math.ceil(400 / 16) == len(record.step_loss) == len(record.step_lr)
-    assert np.isfinite(record.step_loss).all() and record.nonfinite_step is None
+    assert record.run.steps == 4 * math.ceil(400 / 16) == len(record.step_loss) == len(record.step_lr)
+    assert np.isfinite(record.step_loss).all() and record.run.nonfinite_step is None
     assert record.gold_prob.shape == record.margin.shape == (4, 400)
     assert np.isfinite(record.gold_prob).all()  # every example seen once per epoch, at its own index
     assert record.grad_layers[0] == "embeddings" and record.grad_layers[-1] == "head"
@@ -65,16 +67,24 @@ def test_record_holds_one_value_per_step_example_and_epoch(noisy):
 
 
 def test_planted_flips_are_flagged(noisy):
+    from ftaudit.results import ProbeOutcome
+    from ftaudit.rules.dynamics import RULES
+    from ftaudit.rules.registry import threshold_defaults
+
     ctx, _record, flips = noisy
     r = DynamicsProbe(DynamicsOptions(max_listed=500)).run(ctx)
+    rule = next(x for x in RULES if x.code == "label-noise-suspected")
+    defaults = {name: t.default for name, t in threshold_defaults().items()}
+    numbers = rule.evaluate(ProbeOutcome(name="dynamics", status="ok", result=r), defaults.__getitem__).numbers
     flagged = np.zeros(len(flips), dtype=bool)
-    flagged[[e.index for e in r.flagged]] = True
-    assert r.n_flagged == flagged.sum()
+    flagged[[e.index for e in r.lowest if e.aum < numbers["aum_threshold"]]] = True
+    assert numbers["flagged"] == flagged.sum()
     precision = (flagged & flips).sum() / flagged.sum()
     recall = (flagged & flips).sum() / flips.sum()
     assert precision >= 0.7 and recall >= 0.7, (precision, recall, flips.sum(), flagged.sum())
-    assert r.noise_rate == pytest.approx(flips.mean(), abs=0.08)
-    worst = r.flagged[0]
+    assert numbers["noise_rate"] == pytest.approx(flips.mean(), abs=0.08)
+    assert list(r.negative_aum) == sorted(r.negative_aum) and all(a < 0 for a in r.negative_aum)
+    worst = r.lowest[0]
     assert worst.aum < 0 and worst.given != worst.predicted and worst.text == ctx.splits["train"].texts[worst.index]
     assert r.label_entropy == pytest.approx(math.log(2), abs=0.01)
     assert sum(map(sum, r.cartography)) == r.n_tracked == 400

@@ -40,7 +40,8 @@ def test_curve_points_sizes_schedules_and_the_reused_main_run(ctx, first):
     assert [p.source for p in first.points] == ["trained", "trained", "main fine-tune"]
     main = first.points[-1]
     assert main.test_accuracy == pytest.approx(float(ctx.predictions("test").correct.mean()))
-    assert main.schedule.steps == ctx.training.steps == 26 and main.seconds == pytest.approx(ctx.training.seconds)
+    run = ctx.training.run
+    assert main.schedule.steps == run.steps == 26 and main.seconds == pytest.approx(run.seconds)
     small = first.points[0].schedule
     # 26 steps asked for each subset, lowered so that the curve costs at most 1x the main run's steps
     assert first.wanted_min_steps == 26 and first.budget == 1.0 and 0 < first.min_steps < 26

@@ -8,7 +8,7 @@ import pytest
 
 from ftaudit.probes.attribution import (AttributionResult, ClassWords, Comprehensiveness, DeletionTest, Heatmap,
                                         ShortcutCandidate, WordStat)
-from ftaudit.rules.attribution import MIN_DELETION_N, RULES, evidence
+from ftaudit.rules.attribution import MIN_DELETION, RULES, evidence
 from ftaudit.rules.registry import threshold_defaults
 
 SHORTCUT, INCOMPLETE = RULES
@@ -53,7 +53,7 @@ def test_confirmed_shortcut_fails_with_its_evidence():
     (ShortcutCandidate(word(ratio=2.0), (deletion(),)), "2.0x the 10th-strongest"),  # association not far above
     (ShortcutCandidate(word(share=0.01), (deletion(),)), "1.0% of the attribution"),  # the model does not read it
     (ShortcutCandidate(word(), (deletion(drop=0.12, control=0.08),)), "lowers the confidence by 12.0%"),  # no effect
-    (ShortcutCandidate(word(), (deletion(n=MIN_DELETION_N - 1),)), "too few to test"),  # cannot be confirmed
+    (ShortcutCandidate(word(), (deletion(n=int(MIN_DELETION.default) - 1),)), "too few to test"),  # cannot be confirmed
     (ShortcutCandidate(word(), ()), "too few to test"),
 ])
 def test_unconfirmed_candidate_passes_and_says_why(candidate, reason):

@@ -149,3 +149,25 @@ def test_a_single_repeat_verdict_says_the_seed_is_not_in_its_interval():
     f = judge("data-limited", seeds)
     assert f.numbers["seed_gain_2x_min"] == 0.017 and f.numbers["seed_gain_2x_max"] == 0.028
     assert "+1.7 points to +2.8 points" in f.message and "not the seed" not in f.message
+
+
+def test_the_lr_range_divergence_is_decided_by_the_rules_thresholds():
+    from ftaudit.rules.registry import threshold_defaults
+
+    r = curves.lr_range(0.05)  # above where the trace rises past 4x its best
+    defaults = {name: t.default for name, t in threshold_defaults().items()}
+    outcome = ProbeOutcome(name="lr-range", status="ok", result=r)
+    rule = next(x for x in RULES if x.code == "lr-outside-range")
+    assert rule.evaluate(outcome, defaults.__getitem__).severity is Severity.FAIL
+    assert rule.evaluate(outcome, defaults.__getitem__).numbers["diverged_lr"] == r.diverged_lr
+    lenient = {**defaults, "lr_range_diverge_factor": 1e6, "lr_range_fell_ratio": 0.0}
+    f = rule.evaluate(outcome, lenient.__getitem__)
+    assert f.numbers["diverged_lr"] is None and f.severity is Severity.WARN and "above" in f.message
+
+
+def test_a_sweep_that_ended_in_nan_diverged_at_that_learning_rate():
+    r = curves.lr_range(5e-5, diverge_at=1.0, steps=100)  # the trace itself never diverges
+    assert judge("lr-outside-range", r).numbers["diverged_lr"] is None
+    cut = dataclasses.replace(r, lrs=r.lrs[:80], losses=r.losses[:80], nonfinite_lr=r.lrs[80])
+    f = judge("lr-outside-range", cut)
+    assert f.numbers["diverged_lr"] == pytest.approx(r.lrs[80])

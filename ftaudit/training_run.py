@@ -1,0 +1,149 @@
+"""What a fine-tune was and what it recorded: `TrainingRun`, `SeedRun` and `TrainingRecord` (torch-free).
+
+`TrainingRun` holds the scalars result.json carries (the dynamics result embeds it); `TrainingRecord` adds the
+step-by-step and example-by-example arrays, which stay in an .npz next to the model and never reach result.json.
+The fine-tune loop, the Trainer callback and the `trainer_state.json` reader all build a record through
+`TrainingRecord.from_steps`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+RECORD_ARRAYS = "ftaudit_training.npz"
+RECORD_META = "ftaudit_training.json"
+RECORD_VERSION = 1
+_ARRAYS = ("step_loss", "step_lr", "loss_steps", "grad_steps", "grad_norms", "labels", "gold_prob", "margin", "pred")
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """How one fine-tune was set up and how it ended."""
+
+    source: str  # "fine-tune" | "trainer callback" | "trainer log history"
+    seed: int
+    epochs: int
+    steps: int
+    batch_size: int
+    lr: float
+    seconds: float
+    nonfinite_step: int | None = None  # first step whose loss was NaN/inf (training stopped there)
+    frozen_encoder: bool = False
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One seed of a `--seeds K` run: how it ended and how it scored."""
+
+    seed: int
+    accuracy: float | None  # on the eval split (`TrainingRecord.eval_name`)
+    majority_share: float | None  # share of the eval split predicted as the most-predicted class
+    final_loss: float | None  # mean training loss over the last 10% of steps (None when it diverged)
+    diverged: bool
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """A TrainingRun with what it recorded.
+
+    Per-example arrays are [epochs, n] in the order of `texts`; NaN where an example was not seen that epoch.
+    margin = gold logit - largest other logit (Pleiss et al. 2020); gold_prob = softmax probability of the label.
+    """
+
+    run: TrainingRun
+    label_names: tuple[str, ...]
+    step_loss: np.ndarray  # float64 [steps]; NaN where not recorded
+    step_lr: np.ndarray  # float64 [steps]
+    loss_steps: np.ndarray  # int64 [steps]: the global step (1-based) of each loss value
+    grad_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # int64 [g]
+    grad_layers: tuple[str, ...] = ()  # "embeddings", "layer 0", ..., "pooler", "head"
+    grad_norms: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # float64 [g, layers] (L2)
+    labels: np.ndarray | None = None  # int64 [n] given label ids
+    texts: tuple[str, ...] | None = None
+    gold_prob: np.ndarray | None = None  # float32 [epochs, n]
+    margin: np.ndarray | None = None  # float32 [epochs, n]
+    pred: np.ndarray | None = None  # int16 [epochs, n] argmax class in the training forward pass
+    eval_name: str = ""  # split scored after training for the seed comparison ("validation" | "test")
+    eval_accuracy: float | None = None
+    seed_runs: tuple[SeedRun, ...] = ()  # every seed of a --seeds run, this one first
+
+    @classmethod
+    def from_steps(cls, *, source: str, seed: int, epochs: int, steps: int, batch_size: int, lr: float,
+                   seconds: float, label_names: Sequence[str], step_loss: Any, step_lr: Any, loss_steps: Any,
+                   grad_steps: Any = (), grad_layers: Sequence[str] = (), grad_norms: Any = (),
+                   frozen_encoder: bool = False, labels: Any = None, texts: Sequence[str] | None = None,
+                   gold_prob: Any = None, margin: Any = None, pred: Any = None) -> "TrainingRecord":
+        """The record of a run from its per-step values; `nonfinite_step` is the step of the first NaN/inf loss."""
+        loss = np.asarray(step_loss, dtype=np.float64)
+        at = np.asarray(loss_steps, dtype=np.int64)
+        bad = np.flatnonzero(~np.isfinite(loss))
+        layers = tuple(grad_layers)
+        norms = np.asarray(grad_norms, dtype=np.float64)
+        run = TrainingRun(source=source, seed=seed, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
+                          seconds=seconds, nonfinite_step=int(at[bad[0]]) if len(bad) else None,
+                          frozen_encoder=frozen_encoder)
+        return cls(run=run, label_names=tuple(label_names), step_loss=loss,
+                   step_lr=np.asarray(step_lr, dtype=np.float64), loss_steps=at,
+                   grad_steps=np.asarray(grad_steps, dtype=np.int64), grad_layers=layers,
+                   grad_norms=norms.reshape(len(norms), len(layers)),
+                   labels=None if labels is None else np.asarray(labels, dtype=np.int64),
+                   texts=None if texts is None else tuple(texts), gold_prob=gold_prob, margin=margin, pred=pred)
+
+    def with_seed_runs(self, runs: tuple[SeedRun, ...], eval_name: str, eval_accuracy: float | None
+                       ) -> "TrainingRecord":
+        return replace(self, seed_runs=runs, eval_name=eval_name, eval_accuracy=eval_accuracy)
+
+    def final_loss(self) -> float:
+        """Mean recorded loss over the last 10% of steps (at least one); NaN when the run diverged."""
+        if self.run.nonfinite_step is not None:
+            return math.nan
+        loss = self.step_loss[np.isfinite(self.step_loss)]
+        if not len(loss):
+            return math.nan
+        k = max(1, len(loss) // 10)
+        return float(loss[-k:].mean())
+
+    def save(self, folder: Path) -> None:
+        """Write the record as RECORD_META (JSON) + RECORD_ARRAYS (npz) into `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {k: getattr(self, k) for k in _ARRAYS if getattr(self, k) is not None}
+        np.savez_compressed(folder / RECORD_ARRAYS, **arrays)
+        r = self.run
+        meta = {"version": RECORD_VERSION, "source": r.source, "seed": r.seed, "epochs": r.epochs, "steps": r.steps,
+                "batch_size": r.batch_size, "lr": r.lr, "seconds": r.seconds,
+                "label_names": list(self.label_names), "grad_layers": list(self.grad_layers),
+                "texts": None if self.texts is None else list(self.texts), "nonfinite_step": r.nonfinite_step,
+                "frozen_encoder": r.frozen_encoder, "eval_name": self.eval_name,
+                "eval_accuracy": self.eval_accuracy, "seed_runs": [vars(s) for s in self.seed_runs]}
+        (folder / RECORD_META).write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> "TrainingRecord":
+        meta = json.loads((folder / RECORD_META).read_text(encoding="utf-8"))
+        with np.load(folder / RECORD_ARRAYS, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        run = TrainingRun(source=meta["source"], seed=meta["seed"], epochs=meta["epochs"], steps=meta["steps"],
+                          batch_size=meta["batch_size"], lr=meta["lr"], seconds=meta["seconds"],
+                          nonfinite_step=meta["nonfinite_step"], frozen_encoder=meta["frozen_encoder"])
+        return cls(run=run, label_names=tuple(meta["label_names"]), grad_layers=tuple(meta["grad_layers"]),
+                   texts=None if meta["texts"] is None else tuple(meta["texts"]),
+                   eval_name=meta.get("eval_name", ""), eval_accuracy=meta.get("eval_accuracy"),
+                   seed_runs=tuple(_seed_run(s) for s in meta.get("seed_runs", ())),
+                   step_loss=arrays["step_loss"], step_lr=arrays["step_lr"], loss_steps=arrays["loss_steps"],
+                   grad_steps=arrays.get("grad_steps", np.zeros(0, dtype=np.int64)),
+                   grad_norms=arrays.get("grad_norms", np.zeros((0, 0))), labels=arrays.get("labels"),
+                   gold_prob=arrays.get("gold_prob"), margin=arrays.get("margin"), pred=arrays.get("pred"))
+
+
+def _seed_run(data: dict[str, Any]) -> SeedRun:
+    """A SeedRun from a saved record (older records also hold `seconds`, and NaN for a diverged loss)."""
+    loss = data.get("final_loss")
+    return SeedRun(seed=int(data["seed"]), accuracy=data.get("accuracy"), majority_share=data.get("majority_share"),
+                   final_loss=None if loss is None or not math.isfinite(loss) else float(loss),
+                   diverged=bool(data["diverged"]))
