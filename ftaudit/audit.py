@@ -159,18 +159,17 @@ def build_context(config: AuditConfig, raw: dict[str, RawSplit], staging: Stagin
         files = modeling.locate(m.model, "model", allow_pickle=m.allow_pickle)
         model = modeling.load_classifier(files, what="model", trust_remote_code=m.trust_remote_code,
                                          allow_pickle=m.allow_pickle)
-        base_ref = m.base or modeling.recorded_base(files)
+        base_ref, base_reason = (m.base, "") if m.base else modeling.recorded_base(files)
         base_files = None
-        base_reason = ""
-        if base_ref is None:
-            base_reason = "no --base was given and the checkpoint does not record its base model"
-        else:
+        if base_ref is not None:
             try:
                 base_files = modeling.locate(base_ref, "base model", allow_pickle=m.allow_pickle)
             except UsageError as exc:
                 if m.base:  # the user asked for this base: their mistake to fix
                     raise
                 base_reason = f"the recorded base {base_ref!r} is not available ({exc.problem})"
+        if base_files is not None:
+            modeling.check_base_weights(modeling.base_weights(base_files))
         tokenizer, note = modeling.load_tokenizer(files.folder, trust_remote_code=m.trust_remote_code,
                                                   fallback=base_files.folder if base_files else None)
         if note:

@@ -17,6 +17,10 @@ from typing import Any, Mapping
 
 from ftaudit.errors import UsageError
 
+INT_LIMIT = 2 ** 63  # integer options beyond int64 are refused: numpy and torch cannot hold them
+MAX_SEED = 2 ** 32 - 1  # numpy's seeds are 32-bit
+
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -24,9 +28,13 @@ else:  # pragma: no cover - Python 3.10
 
 
 def opt(default: Any, help: str, *, flag: str | None = None, choices: tuple[str, ...] | None = None,
-        metavar: str | None = None) -> Any:
-    """Declare one option: its default, its help line and (optionally) its CLI flag and choices."""
-    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar}
+        metavar: str | None = None, weakens_safety: bool = False) -> Any:
+    """Declare one option: its default, its help line and (optionally) its CLI flag and choices.
+
+    `weakens_safety` marks an option that lets untrusted files run code (remote code, pickles): it is taken from the
+    command line or the Python API only, never from a config file (see `refuse_unsafe_in_file`).
+    """
+    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar, "weakens_safety": weakens_safety}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples or mappings proxies for defaults")
     return field(default=default, metadata=meta)
@@ -53,8 +61,10 @@ class ModelConfig:
     base: str | None = opt(None, "the pre-trained model it started from (for drift, and the model to fine-tune with "
                                  "--fine-tune); default: the checkpoint's recorded base", metavar="PATH|ID")
     allow_pickle: bool = opt(False, "allow loading pickle checkpoints (pytorch_model.bin) with weights_only "
-                                    "loading; by default only safetensors are loaded")
-    trust_remote_code: bool = opt(False, "allow a model folder's own Python code to run (never by default)")
+                                    "loading; by default only safetensors are loaded (command line only)",
+                             weakens_safety=True)
+    trust_remote_code: bool = opt(False, "allow a model folder's own Python code to run (never by default; command "
+                                         "line only)", weakens_safety=True)
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class TrainConfig:
 class RunConfig:
     probes: tuple[str, ...] = opt((), "comma-separated probes to run (default: every probe that applies); "
                                       "`ftaudit probes` lists them", metavar="NAME,...")
-    device: str = opt("auto", "where to run: auto (CUDA when present), cpu, cuda, cuda:N", metavar="DEVICE")
+    device: str = opt("auto", "where to run: auto (CUDA when present), cpu, cuda, cuda:N, mps", metavar="DEVICE")
     seed: int = opt(0, "random seed for sampling, bootstrap and fine-tuning")
     eval_batch_size: int = opt(64, "batch size of the shared prediction pass")
     max_eval_examples: int = opt(20000, "largest number of examples per split that the prediction pass uses; "
@@ -168,6 +178,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         raise UsageError(f"{where} must be true or false, got {value!r}", f"set {where} = true or false")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= INT_LIMIT:
+                raise UsageError(f"{where} is out of range ({str(value)[:30]})", f"set {where} to a smaller number")
             return value
         raise UsageError(f"{where} must be an integer, got {value!r}", f"set {where} to a whole number")
     if tp is float:
@@ -217,6 +229,8 @@ def _validate(config: AuditConfig) -> AuditConfig:
             raise UsageError(f"unknown probe {probe!r}", f"valid probes are: {', '.join(names)}")
     t, r, d = config.train, config.run, config.data
     checks = [
+        (0 <= r.seed <= MAX_SEED - (t.seeds - 1), f"--seed must be in 0..{MAX_SEED - max(t.seeds - 1, 0)}, got {r.seed}"
+         + (f" (with --seeds {t.seeds})" if t.seeds > 1 else ""), "use a seed such as 0 or 42"),
         (t.epochs >= 1, f"--epochs must be at least 1, got {t.epochs}", "train for one epoch or more"),
         (t.lr > 0, f"--lr must be positive, got {t.lr}", "use a learning rate such as 2e-5"),
         (t.batch_size >= 1, f"--batch-size must be at least 1, got {t.batch_size}", "use e.g. 16 or 32"),
@@ -273,6 +287,30 @@ def read_config_file(path: Path, table: str = "") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"[{table}] in {path} is not a table", "write it as a TOML table")
     return data
+
+
+def unsafe_options(probe_types: Mapping[str, type] = types.MappingProxyType({})) -> dict[str, tuple[str, str]]:
+    """Every option declared with `weakens_safety`: "section.name" -> (table, name); `probe_types` adds the options
+    of those probes (name -> Options class)."""
+    tables: list[tuple[str, type]] = list(SECTIONS.items())
+    tables += [(f"probes.{name}", cls) for name, cls in probe_types.items()]
+    return {f"{table}.{f.name}": (table, f.name) for table, cls in tables for f in dataclasses.fields(cls)
+            if f.metadata.get("weakens_safety")}
+
+
+def refuse_unsafe_in_file(raw: Mapping[str, Any], source: str,
+                          probe_types: Mapping[str, type] = types.MappingProxyType({})) -> None:
+    """A config file may not set an option that weakens safety: running ftaudit inside someone's repository must
+    never be enough to run that repository's code."""
+    for dotted, (table_name, name) in unsafe_options(probe_types).items():
+        table: Any = raw
+        for part in table_name.split("."):
+            table = table.get(part) if isinstance(table, Mapping) else None
+        if isinstance(table, Mapping) and name in table:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"config file {source} sets {dotted}, an option that weakens safety, which ftaudit "
+                             "takes only from the command line", f"remove it from {source}, and pass {flag} on the "
+                             "command line when you trust the model")
 
 
 def _resolve_paths(values: dict[str, Any], base_dir: Path) -> dict[str, Any]:
@@ -344,11 +382,16 @@ def load_config(path: str | None, overrides: Mapping[str, Any], *, cwd: Path | N
         if found:
             raw = read_config_file(*found)
             source, base_dir = str(found[0]), found[0].parent
+    if source:
+        refuse_unsafe_in_file(raw, source)  # before anything else reads the file's values
     if base_dir is not None:
         raw = {k: (_resolve_paths(v, base_dir) if k in SECTIONS and isinstance(v, dict) else v)
                for k, v in raw.items()}
     merged = _merge(raw, overrides)
-    return config_from_mapping(merged, source=source)
+    config = config_from_mapping(merged, source=source)
+    if source:  # probes' own options that weaken safety, now that their types are known
+        refuse_unsafe_in_file(raw, source, {name: type(o) for name, o in config.probe_options.items()})
+    return config
 
 
 def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
