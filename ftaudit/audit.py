@@ -225,6 +225,8 @@ def run_audit(config: AuditConfig, staging: Staging, progress: Any = None, *,
     if cache is not None and cache.reused:
         ctx.notes.append(f"--resume: the results of {', '.join(cache.reused)} were reused from {cache.folder}, "
                          "where an earlier, interrupted run with the same model, data and settings left them")
+    if cache is not None:
+        ctx.notes.extend(f"--resume: {text}" for text in cache.rejected)
     if cache is not None and cache.problem:
         ctx.notes.append(cache.problem)
     findings = judge(config, outcomes, {p.name for p in probes})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 import typing
 from pathlib import Path
@@ -179,6 +178,8 @@ def audit_to_folder(config: "AuditConfig", *,
     staging = None
     try:
         staging = output.prepare(config.output.out, overwrite=config.output.overwrite)
+        for note in staging.notes:
+            console.print(note)
         if stage_inputs is not None:
             paths = {k: str(v) for k, v in stage_inputs(staging.folder).items()}
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
@@ -203,7 +204,7 @@ def audit_to_folder(config: "AuditConfig", *,
         console.print(moved)
     report = Path(config.output.out) / "report.html"
     if config.output.quiet:
-        console.print(result.diagnosis.verdict, highlight=False, markup=False)
+        console.print(result.diagnosis.verdict)
     else:
         render_summary(result, console, out=str(report))
     return result
@@ -283,14 +284,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"run": cmd_run, "report": cmd_report, "probes": cmd_probes, "demo": cmd_demo}
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code. Ctrl-C and SIGTERM interrupt it once (later ones are held, see signals)."""
+    from ftaudit.signals import interrupt_guard
+
+    with interrupt_guard():
+        return _main(argv)
+
+
+def entry() -> None:
+    """The `ftaudit` command: main() with the signal guard kept until the process exits (a signal that arrives
+    during shutdown, after the report was committed, still exits 130, never 143)."""
+    from ftaudit.signals import guard_process
+
+    guard = guard_process()
+    code = main()
+    sys.exit(guard.exiting(code))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     strict = "--strict" in argv
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if threading_main() else None
     try:
         parser = build_parser()
         if not argv:
@@ -316,12 +330,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"ftaudit: internal error: {type(exc).__name__}: {first}; this is a bug in ftaudit, "
                          "re-run with --strict for the traceback and report it.\n")
         return ExitCode.INTERNAL_ERROR
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

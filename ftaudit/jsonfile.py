@@ -78,28 +78,30 @@ def _checked_float(text: str) -> float:
     return value
 
 
-def parse_json(text: str, where: str, fix: str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """json.loads with a depth limit, finite numbers and no NaN; UsageError naming `where`.
+def parse_json(text: str, where: str, fix: str, *, max_depth: int = MAX_DEPTH, allow_nan: bool = False) -> Any:
+    """json.loads with a depth limit, finite numbers and no NaN (unless `allow_nan`); UsageError naming `where`.
 
     Integers stay unbounded here (tokenizer configs write 10**30 for "no limit"); `Fields.get_int` bounds them.
     """
     if nesting_depth(text) > max_depth:
         raise UsageError(f"{where} is nested too deeply (more than {max_depth} levels)", fix)
     try:
+        if allow_nan:
+            return json.loads(text)
         return json.loads(text, parse_constant=_bad_constant, parse_float=_checked_float)
     except (ValueError, RecursionError) as exc:
         raise UsageError(f"{where} is not valid JSON ({str(exc).splitlines()[0][:160]})", fix) from None
 
 
 def read_json(path: Path, what: str, *, fix: str = "restore the file written by its tool",
-              max_bytes: int = MAX_BYTES) -> Any:
+              max_bytes: int = MAX_BYTES, allow_nan: bool = False) -> Any:
     """A JSON file from a user's folder, checked as `parse_json` does; `what` names it in errors."""
     data = read_bytes(path, what, limit=max_bytes)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not UTF-8 text", fix) from None
-    return parse_json(text, str(path), fix)
+    return parse_json(text, str(path), fix, allow_nan=allow_nan)
 
 
 class Fields:
@@ -145,13 +147,20 @@ class Fields:
             raise UsageError(f"{self._name(key)} must be at least {minimum}, got {value}", self.fix)
         return value
 
-    def get_float(self, key: str, default: float | None = None, *, required: bool = False) -> float | None:
+    def get_float(self, key: str, default: float | None = None, *, required: bool = False,
+                  finite: bool = True) -> float | None:
         if not self.has(key):
             return self._missing(key, default, required)
         value = self.data[key]
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(float(value)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise self._bad(key, "a number")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise self._bad(key, "a number of float range") from None
+        if finite and not math.isfinite(number):
+            raise self._bad(key, "a finite number")
+        return number
 
     def get_bool(self, key: str, default: bool | None = None, *, required: bool = False) -> bool | None:
         if not self.has(key):
