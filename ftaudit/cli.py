@@ -227,24 +227,25 @@ def _relocated(result: AuditResult, staged: str, final: str) -> AuditResult:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ftaudit.results import from_json
+    from ftaudit.jsonfile import read_json
+    from ftaudit.results import SchemaError, from_dict
 
     path = Path(args.result)
     if path.is_dir():
         path = path / "result.json"
+    fix = "pass the result.json written by `ftaudit run`"
+    if not path.exists():
+        raise UsageError(f"{path} does not exist", fix)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path} does not exist", "pass the result.json written by `ftaudit run`") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
-        raise UsageError(f"{path} cannot be read ({exc})", "pass the result.json written by `ftaudit run`") from None
+        data = read_json(path, "result", fix=fix)
+    except UsageError as exc:
+        raise UsageError(f"{path} is not an ftaudit result ({exc.problem})", fix) from None
     try:
-        result = from_json(text)
-    except UsageError:
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise UsageError(f"{path} is not an ftaudit result ({str(exc).splitlines()[0][:120]})",
-                         "pass the result.json written by `ftaudit run`") from None
+        result = from_dict(data)
+    except SchemaError as exc:
+        raise UsageError(f"{path} is not an ftaudit result: {exc}", fix + ", or fix that field") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a dataclass's own check of its values
+        raise UsageError(f"{path} is not an ftaudit result ({str(exc).splitlines()[0][:120]})", fix) from None
     out = Path(args.out) if args.out else path.parent
     files = render_all(result)
     del files["result.json"]

@@ -266,8 +266,8 @@ def find_config_file(start: Path) -> tuple[Path, str] | None:
     if pyproject.is_file():
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-            return None  # someone else's pyproject; not ours to judge
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+            return None  # someone else's pyproject (broken or unreadable); not ours to judge
         if "ftaudit" in data.get("tool", {}):
             return pyproject, "tool.ftaudit"
     return None
@@ -280,6 +280,9 @@ def read_config_file(path: Path, table: str = "") -> dict[str, Any]:
         raise UsageError(f"config file {path} does not exist", "check the path given to --config") from None
     except IsADirectoryError:
         raise UsageError(f"config file {path} is a folder", "pass the path of a .toml file to --config") from None
+    except PermissionError:
+        raise UsageError(f"cannot read {path}: permission denied", "make the config file readable by this user") \
+            from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"config file {path} is not valid TOML ({exc})", "fix the syntax of the file") from None
     for key in table.split(".") if table else []:

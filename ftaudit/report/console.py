@@ -47,7 +47,7 @@ class Task:
         if self.id is not None:
             self.owner.rich.remove_task(self.id)
         elif self.owner.plain:
-            self.owner.console.print(f"  {self.name}: {time.perf_counter() - self.start:.1f}s")
+            self.owner.console.print(Text(f"  {self.name}: {time.perf_counter() - self.start:.1f}s"))
 
 
 class Progress:
@@ -76,7 +76,7 @@ class Progress:
 
     def say(self, text: str) -> None:
         if self.rich or self.plain:
-            self.console.print(text)
+            self.console.print(Text(text))
 
 
 def render_summary(result: AuditResult, console: Console, *, out: str | None = None) -> None:
@@ -95,7 +95,7 @@ def render_summary(result: AuditResult, console: Console, *, out: str | None = N
         fix = f" — {cause.remedies[0].action}" if cause.remedies else ""
         console.print(styled(f"  {rank}. ", (cause.code, "bold"), f" ({cause.confidence:.2f}){fix}"), **line)
     if len(causes) > MAX_CAUSES:
-        console.print(f"  … {len(causes) - MAX_CAUSES} more root cause(s) in the report", no_wrap=True)
+        console.print(Text(f"  … {len(causes) - MAX_CAUSES} more root cause(s) in the report"), no_wrap=True)
     shown = sorted((f for f in result.findings if f.severity in (Severity.WARN, Severity.FAIL, Severity.ERROR)),
                    key=lambda f: -f.severity.rank)
     if shown:
@@ -104,7 +104,7 @@ def render_summary(result: AuditResult, console: Console, *, out: str | None = N
             sev = f.severity.value
             console.print(styled("  ", (f"{sev:<5}", STYLE[sev]), f" {f.code:<{width}}  {f.message}"), **line)
         if len(shown) > MAX_FINDINGS:
-            console.print(f"  … {len(shown) - MAX_FINDINGS} more check(s) did not pass; see the report",
+            console.print(Text(f"  … {len(shown) - MAX_FINDINGS} more check(s) did not pass; see the report"),
                           no_wrap=True)
     counts = {s: sum(f.severity is s for f in result.findings) for s in Severity}
     tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
@@ -112,7 +112,7 @@ def render_summary(result: AuditResult, console: Console, *, out: str | None = N
     console.print(styled(f"checks: {tally}; gate --fail-on {gate.fail_on}: ",
                          ("passed" if gate.passed else "FAILED", colour), failing), **line)
     if out:
-        console.print(f"report: {out}", no_wrap=True, overflow="ellipsis", soft_wrap=True)
+        console.print(Text(f"report: {out}"), no_wrap=True, overflow="ellipsis", soft_wrap=True)
 
 
 def print_error(message: str) -> None:
