@@ -179,7 +179,7 @@ def audit_to_folder(config: "AuditConfig", *,
     try:
         staging = output.prepare(config.output.out, overwrite=config.output.overwrite)
         for note in staging.notes:
-            console.print(note)
+            console.print(note, soft_wrap=True)
         if stage_inputs is not None:
             paths = {k: str(v) for k, v in stage_inputs(staging.folder).items()}
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
@@ -201,7 +201,7 @@ def audit_to_folder(config: "AuditConfig", *,
         raise
     cache.clear()  # the report holds every result now
     if moved:
-        console.print(moved)
+        console.print(moved, soft_wrap=True)  # one line however long the paths: logs stay greppable
     report = Path(config.output.out) / "report.html"
     if config.output.quiet:
         console.print(result.diagnosis.verdict)

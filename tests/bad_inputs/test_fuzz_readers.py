@@ -2,14 +2,13 @@
 folder's config.json, a checkpoint's trainer_state.json or ftaudit training record, a --resume cache entry and a
 result.json give a value or a one-line UsageError (exit 2), never another exception or exit code.
 
-About 30 s in all on two cores (settings below); `ftaudit report` runs through the CLI, the others call the same
+About 30 s in all on two shared cores (settings below); `ftaudit report` runs through the CLI, the others call the same
 readers the CLI calls, so that no example pays for loading a model.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,10 @@ from ftaudit.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULT = ROOT / "tests" / "report" / "data" / "overfit.result.json"
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
+REPORT_FUZZ = settings(FUZZ, max_examples=30)  # each example renders the HTML report: ~0.6 s
 SCALARS = (st.none() | st.booleans() | st.integers(-(2 ** 70), 2 ** 70) | st.floats(allow_nan=True)
            | st.text(max_size=8) | st.sampled_from(["loss", "step", "bert", "LABEL_0", "../x", "org/model"]))
 KEYS = st.sampled_from(["loss", "step", "learning_rate", "grad_norm", "log_history", "epoch", "seed", "global_step",
@@ -53,9 +53,12 @@ def _dump(tree: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def model_folder(tiny, tmp_path_factory) -> Path:
+def model_folder(tmp_path_factory) -> Path:
+    """A model folder as `locate` sees it: config.json (fuzzed) next to weights and a tokenizer config."""
     folder = tmp_path_factory.mktemp("fuzz") / "model"
-    shutil.copytree(tiny["good"], folder)
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"\0" * 16)
+    (folder / "tokenizer_config.json").write_text('{"model_max_length": 1000000000000000019884624838656}')
     return folder
 
 
@@ -67,13 +70,13 @@ def test_model_config(model_folder: Path, content: Any):
 
     path = model_folder / "config.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
-    files = contained(locate, str(model_folder), "model", False)
+    files = contained(lambda: locate(str(model_folder), "model", allow_pickle=False))
     if files is not None:
         assert isinstance(files.config, dict)
         ref, reason = recorded_base(files)
         assert ref is None or Path(ref).expanduser().is_dir()
         assert ref is not None or reason
-        contained(refuse_remote_code, model_folder, "model", False)
+        contained(lambda: refuse_remote_code(model_folder, "model", trust_remote_code=False))
     cached = _recorded_base(str(model_folder))  # the cache key's view of the base: a local folder or nothing
     assert cached is None or Path(cached).expanduser().is_dir()
 
@@ -178,7 +181,7 @@ def test_cache_entries(tmp_path_factory, content: Any, path: list[int], value: A
         assert isinstance(hit.result, result_type) and how == "mutated-and-signed"
 
 
-@FUZZ
+@REPORT_FUZZ
 @given(content=st.binary(max_size=200) | TREES.map(_dump) | OBJECTS.map(_dump) | NESTED,
        path=st.lists(st.integers(0, 60), min_size=1, max_size=7), value=TREES,
        how=st.sampled_from(["bytes", "mutated", "mutated", "same-type"]))
