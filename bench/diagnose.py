@@ -171,10 +171,11 @@ def rejudge(result_file: Path) -> dict:
     import dataclasses
 
     from ftaudit.diagnosis import diagnose
+    from ftaudit.probes.registry import result_kinds
     from ftaudit.results import from_json, to_dict
     from ftaudit.rules.registry import all_rules, threshold_defaults
 
-    stored = from_json(result_file.read_text())
+    stored = from_json(result_file.read_text(), kinds=result_kinds())
     defaults = {name: t.default for name, t in threshold_defaults().items()}
     by_name = {o.name: o for o in stored.probes}
     findings = tuple(rule.evaluate(by_name.get(rule.probe), defaults.__getitem__) for rule in all_rules()

@@ -66,7 +66,7 @@ class CachePoint:
         if data is None:
             return None
         try:
-            return _decode(tp, data["value"], "value")
+            return _decode(tp, data["value"], where="value")
         except (KeyError, TypeError, ValueError) as exc:  # SchemaError is a ValueError
             self.cache._reject(f"a cached curve point ({self.digest[:8]})", str(exc))
             return None
@@ -119,7 +119,7 @@ class AuditCache:
         try:
             if data.get("kind") != result_type.kind:
                 raise ValueError(f"it holds a {str(data.get('kind'))[:40]!r} result, not {result_type.kind!r}")
-            result = _decode_dataclass(result_type, data["result"], "result")
+            result = _decode_dataclass(result_type, data["result"], where="result")
             seconds = data.get("seconds", 0.0)
             if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
                 raise ValueError("field seconds is not a duration")

@@ -1,4 +1,4 @@
-"""Command line: args -> AuditConfig -> run_audit -> writers -> ExitCode. Thin on purpose."""
+"""Command line: arguments -> AuditConfig -> `ftaudit.app` (which audits, writes and maps the exit code). Thin."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import dataclasses
 import sys
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from ftaudit import __version__
-from ftaudit.errors import Interrupted, UsageError
-from ftaudit.results import AuditResult, ExitCode, Severity
+from ftaudit import __version__, app
+from ftaudit.errors import UsageError
+from ftaudit.results import ExitCode
 
 if TYPE_CHECKING:
     from ftaudit.config import AuditConfig
@@ -130,20 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- commands
 
 
-def render_all(result: AuditResult) -> dict[str, str]:
-    from ftaudit.report.html import render_html
-    from ftaudit.report.junit import render_junit
-    from ftaudit.results import to_json
-
-    return {"result.json": to_json(result), "report.html": render_html(result), "junit.xml": render_junit(result)}
-
-
-def exit_code(result: AuditResult) -> ExitCode:
-    if any(f.severity is Severity.ERROR for f in result.findings):
-        return ExitCode.INTERNAL_ERROR
-    return ExitCode.OK if result.gate.passed else ExitCode.GATE_FAILED
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from ftaudit.config import load_config
 
@@ -153,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         out = config.output.out if "out" in overrides_from(args).get("output", {}) else demo.DEFAULT_OUT
         return demo.run_demo(out=out, overwrite=config.output.overwrite, quiet=config.output.quiet)
-    return exit_code(audit_to_folder(config))
+    return app.exit_code(app.audit_to_folder(config))
 
 
 def _nothing_to_audit(config: "AuditConfig") -> bool:
@@ -161,105 +147,12 @@ def _nothing_to_audit(config: "AuditConfig") -> bool:
     return not (d.train or d.test or d.validation or m.model or m.base or config.train.fine_tune)
 
 
-def audit_to_folder(config: "AuditConfig", *,
-                    stage_inputs: Callable[[Path], Mapping[str, Path]] | None = None) -> AuditResult:
-    """Audit, write result.json, report.html and junit.xml into --out atomically, print the summary.
-
-    `stage_inputs(folder) -> {"train": path, "test": path}` writes input files into the staging folder (they
-    land in --out next to the report) and names the data the audit reads; the report names their final place.
-    """
-    from ftaudit import output
-    from ftaudit.audit import run_audit
-    from ftaudit.cache import AuditCache
-    from ftaudit.report.console import Progress, make_console, render_summary
-
-    cache = AuditCache.for_config(config)
-    console = make_console()
-    staging = None
-    try:
-        staging = output.prepare(config.output.out, overwrite=config.output.overwrite)
-        for note in staging.notes:
-            console.print(note, soft_wrap=True)
-        if stage_inputs is not None:
-            paths = {k: str(v) for k, v in stage_inputs(staging.folder).items()}
-            config = dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
-        with Progress(console, quiet=config.output.quiet) as progress:
-            result = run_audit(config, staging, progress, cache=cache)
-        result = _relocated(result, str(staging.folder), str(staging.out))
-        for name, text in render_all(result).items():
-            staging.write_text(name, text)
-        moved = staging.commit()
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: --out untouched, finished probes kept for --resume
-        if staging is not None:
-            staging.discard()
-        kept = cache.kept_message()
-        raise Interrupted("interrupted; no report was written and --out was left as it was"
-                          + (f"; {kept}" if kept else "")) from None
-    except BaseException:
-        if staging is not None:
-            staging.discard()
-        raise
-    cache.clear()  # the report holds every result now
-    if moved:
-        console.print(moved, soft_wrap=True)  # one line however long the paths: logs stay greppable
-    report = Path(config.output.out) / "report.html"
-    if config.output.quiet:
-        console.print(result.diagnosis.verdict)
-    else:
-        render_summary(result, console, out=str(report))
-    return result
-
-
-def _relocated(result: AuditResult, staged: str, final: str) -> AuditResult:
-    """The result with paths inside the staging folder renamed to where they are after the commit."""
-
-    def move(value: Any) -> Any:
-        if isinstance(value, str) and value.startswith(staged):
-            return final + value[len(staged):]
-        if isinstance(value, dict):
-            return {k: move(v) for k, v in value.items()}
-        return value
-
-    run = result.run
-    run = dataclasses.replace(run, train=move(run.train), test=move(run.test), model=move(run.model),
-                              config=move(run.config))
-    return dataclasses.replace(result, run=run)
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    from ftaudit.jsonfile import read_json
-    from ftaudit.results import SchemaError, from_dict
-
-    path = Path(args.result)
-    if path.is_dir():
-        path = path / "result.json"
-    fix = "pass the result.json written by `ftaudit run`"
-    if not path.exists():
-        raise UsageError(f"{path} does not exist", fix)
-    try:
-        data = read_json(path, "result", fix=fix)
-    except UsageError as exc:
-        raise UsageError(f"{path} is not an ftaudit result ({exc.problem})", fix) from None
-    try:
-        result = from_dict(data)
-    except SchemaError as exc:
-        raise UsageError(f"{path} is not an ftaudit result: {exc}", fix + ", or fix that field") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a dataclass's own check of its values
-        raise UsageError(f"{path} is not an ftaudit result ({str(exc).splitlines()[0][:120]})", fix) from None
-    out = Path(args.out) if args.out else path.parent
-    files = render_all(result)
-    del files["result.json"]
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, content in files.items():
-            tmp = out / f".{name}.part"
-            tmp.write_text(content, encoding="utf-8")
-            tmp.replace(out / name)
-    except OSError as exc:
-        raise UsageError(f"cannot write to {out} ({exc.strerror or exc})", "pass a writable --out folder") from None
+    out, result = app.rerender(Path(args.result), Path(args.out) if args.out else None)
     if not args.quiet:
-        print(f"wrote {out / 'report.html'} and {out / 'junit.xml'} from {path} (earlier copies replaced)")
-    return exit_code(result)
+        source = Path(args.result) / "result.json" if Path(args.result).is_dir() else Path(args.result)
+        print(f"wrote {out / 'report.html'} and {out / 'junit.xml'} from {source} (earlier copies replaced)")
+    return app.exit_code(result)
 
 
 def cmd_probes(args: argparse.Namespace) -> int:
@@ -286,11 +179,20 @@ COMMANDS = {"run": cmd_run, "report": cmd_report, "probes": cmd_probes, "demo": 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; the exit code. Ctrl-C and SIGTERM interrupt it once (later ones are held, see signals)."""
-    from ftaudit.signals import interrupt_guard
+    argv = list(sys.argv[1:] if argv is None else argv)
 
-    with interrupt_guard():
-        return _main(argv)
+    def command() -> int:
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return ExitCode.USAGE_ERROR
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return ExitCode.USAGE_ERROR
+        return int(COMMANDS[args.command](args))
+
+    return app.run_command(command, strict="--strict" in argv)
 
 
 def entry() -> None:
@@ -301,33 +203,3 @@ def entry() -> None:
     guard = guard_process()
     code = main()
     sys.exit(guard.exiting(code))
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    strict = "--strict" in argv
-    try:
-        parser = build_parser()
-        if not argv:
-            parser.print_help()
-            return ExitCode.USAGE_ERROR
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return ExitCode.USAGE_ERROR
-        return int(COMMANDS[args.command](args))
-    except UsageError as exc:
-        sys.stderr.write(f"ftaudit: error: {exc.one_line()}\n")
-        return ExitCode.USAGE_ERROR
-    except KeyboardInterrupt as exc:
-        text = exc.args[0] if isinstance(exc, Interrupted) and exc.args else \
-            "interrupted; no report was written and --out was left as it was"
-        sys.stderr.write(f"ftaudit: {text}\n")
-        return ExitCode.INTERRUPTED
-    except Exception as exc:
-        if strict:
-            raise
-        first = (str(exc).splitlines() or [""])[0][:200]
-        sys.stderr.write(f"ftaudit: internal error: {type(exc).__name__}: {first}; this is a bug in ftaudit, "
-                         "re-run with --strict for the traceback and report it.\n")
-        return ExitCode.INTERNAL_ERROR

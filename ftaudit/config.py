@@ -16,28 +16,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ftaudit.errors import UsageError
+from ftaudit.options import build_section, coerce, opt, refuse_unsafe_from_file
 
-INT_LIMIT = 2 ** 63  # integer options beyond int64 are refused: numpy and torch cannot hold them
 MAX_SEED = 2 ** 32 - 1  # numpy's seeds are 32-bit
-
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-
-
-def opt(default: Any, help: str, *, flag: str | None = None, choices: tuple[str, ...] | None = None,
-        metavar: str | None = None, weakens_safety: bool = False) -> Any:
-    """Declare one option: its default, its help line and (optionally) its CLI flag and choices.
-
-    `weakens_safety` marks an option that lets untrusted files run code (remote code, pickles): it is taken from the
-    command line or the Python API only, never from a config file (see `refuse_unsafe_in_file`).
-    """
-    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar, "weakens_safety": weakens_safety}
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("use tuples or mappings proxies for defaults")
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -119,114 +105,27 @@ class AuditConfig:
     train: TrainConfig = TrainConfig()
     run: RunConfig = RunConfig()
     output: OutputConfig = OutputConfig()
+    # Raw, type-checked values: which names exist (and their defaults) is the plan step's knowledge
+    # (`ftaudit.audit.plan`), so this module knows no registry.
     thresholds: Mapping[str, float] = field(default_factory=lambda: types.MappingProxyType({}))
-    probe_options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    probe_options: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: types.MappingProxyType({}))
     source: str = ""  # the config file it was read from, if any
-
-    def threshold(self, name: str) -> float:
-        """The threshold's configured value, else its default from the rules table."""
-        if name in self.thresholds:
-            return float(self.thresholds[name])
-        from ftaudit.rules.registry import threshold_defaults
-
-        defaults = threshold_defaults()
-        if name not in defaults:
-            raise KeyError(f"no threshold named {name!r}")
-        return defaults[name].default
-
-    def options(self, probe: str) -> Any:
-        """The probe's Options instance (its declared defaults unless configured)."""
-        if probe in self.probe_options:
-            return self.probe_options[probe]
-        from ftaudit.probes.registry import probe_options_types
-
-        return probe_options_types()[probe]()
+    # [probes.NAME] keys the config file itself set (not the command line): the plan refuses those of them that
+    # weaken safety (`options.refuse_unsafe_from_file`), once it knows each probe's Options.
+    file_probe_options: Mapping[str, frozenset[str]] = field(default_factory=lambda: types.MappingProxyType({}))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
         out["thresholds"] = dict(self.thresholds)
-        out["probe_options"] = {k: dataclasses.asdict(v) for k, v in self.probe_options.items()}
+        out["probe_options"] = {k: dict(v) for k, v in self.probe_options.items()}
         return out
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("NoneType", "none")
-
-
-def coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check `value` against the annotation `tp`; accept ints for floats and comma strings for tuples."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return coerce(value, inner[0], where)
-    if origin is tuple:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise UsageError(f"{where} must be a list, got {value!r}", "write it as a list or comma-separated")
-        (inner,) = typing.get_args(tp)[:1]
-        return tuple(coerce(v, inner, where) for v in value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise UsageError(f"{where} must be true or false, got {value!r}", f"set {where} = true or false")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if abs(value) >= INT_LIMIT:
-                raise UsageError(f"{where} is out of range ({str(value)[:30]})", f"set {where} to a smaller number")
-            return value
-        raise UsageError(f"{where} must be an integer, got {value!r}", f"set {where} to a whole number")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise UsageError(f"{where} must be a number, got {value!r}", f"set {where} to a finite number")
-    if tp is str:
-        if isinstance(value, str):
-            if "\0" in value:
-                raise UsageError(f"{where} holds a NUL character", f"remove it from {where}")
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise UsageError(f"{where} must be a string, got {value!r}", f"quote the value of {where}")
-    return value
-
-
-def build_section(cls: type, values: Mapping[str, Any], where: str) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise UsageError(f"unknown option {where}.{unknown[0]}",
-                         f"valid options in [{where}] are: {', '.join(sorted(names))}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {k: coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
-    for f in dataclasses.fields(cls):
-        choices = f.metadata.get("choices")
-        if choices and f.name in kwargs and kwargs[f.name] not in choices:
-            raise UsageError(f"{where}.{f.name} must be one of {', '.join(choices)}, got {kwargs[f.name]!r}",
-                             f"set {where}.{f.name} to one of: {', '.join(choices)}")
-    return cls(**kwargs)
-
-
 def _validate(config: AuditConfig) -> AuditConfig:
-    from ftaudit.probes.registry import probe_names
-    from ftaudit.rules.registry import threshold_defaults
-
-    known = threshold_defaults()
-    for name, value in config.thresholds.items():
-        if name not in known:
-            raise UsageError(f"unknown threshold {name!r}", f"valid thresholds are: {', '.join(sorted(known))}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise UsageError(f"threshold {name} must be a number, got {value!r}", f"set {name} to a finite number")
-    names = probe_names()
-    for probe in config.run.probes:
-        if probe not in names:
-            raise UsageError(f"unknown probe {probe!r}", f"valid probes are: {', '.join(names)}")
+    """Check the values that need no registry; names of probes, thresholds and probe tables are checked by the plan."""
     t, r, d = config.train, config.run, config.data
     checks = [
         (0 <= r.seed <= MAX_SEED - (t.seeds - 1), f"--seed must be in 0..{MAX_SEED - max(t.seeds - 1, 0)}, got {r.seed}"
@@ -247,10 +146,6 @@ def _validate(config: AuditConfig) -> AuditConfig:
     for ok, problem, fix in checks:
         if not ok:
             raise UsageError(problem, fix)
-    for options in config.probe_options.values():
-        validate = getattr(options, "validate", None)
-        if validate is not None:
-            validate()
     return config
 
 
@@ -292,30 +187,6 @@ def read_config_file(path: Path, table: str = "") -> dict[str, Any]:
     return data
 
 
-def unsafe_options(probe_types: Mapping[str, type] = types.MappingProxyType({})) -> dict[str, tuple[str, str]]:
-    """Every option declared with `weakens_safety`: "section.name" -> (table, name); `probe_types` adds the options
-    of those probes (name -> Options class)."""
-    tables: list[tuple[str, type]] = list(SECTIONS.items())
-    tables += [(f"probes.{name}", cls) for name, cls in probe_types.items()]
-    return {f"{table}.{f.name}": (table, f.name) for table, cls in tables for f in dataclasses.fields(cls)
-            if f.metadata.get("weakens_safety")}
-
-
-def refuse_unsafe_in_file(raw: Mapping[str, Any], source: str,
-                          probe_types: Mapping[str, type] = types.MappingProxyType({})) -> None:
-    """A config file may not set an option that weakens safety: running ftaudit inside someone's repository must
-    never be enough to run that repository's code."""
-    for dotted, (table_name, name) in unsafe_options(probe_types).items():
-        table: Any = raw
-        for part in table_name.split("."):
-            table = table.get(part) if isinstance(table, Mapping) else None
-        if isinstance(table, Mapping) and name in table:
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"config file {source} sets {dotted}, an option that weakens safety, which ftaudit "
-                             "takes only from the command line", f"remove it from {source}, and pass {flag} on the "
-                             "command line when you trust the model")
-
-
 def _resolve_paths(values: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Relative file paths in a config file are relative to that file's folder."""
     out = dict(values)
@@ -330,9 +201,6 @@ def _resolve_paths(values: dict[str, Any], base_dir: Path) -> dict[str, Any]:
 
 def config_from_mapping(raw: Mapping[str, Any], *, source: str = "", base_dir: Path | None = None) -> AuditConfig:
     """Build and validate an AuditConfig from a parsed TOML mapping (sections as tables)."""
-    from ftaudit.probes.registry import probe_options_types
-    from ftaudit.rules.registry import threshold_defaults
-
     raw = dict(raw)
     known = set(SECTIONS) | {"thresholds", "probes"}
     unknown = sorted(set(raw) - known)
@@ -350,22 +218,15 @@ def config_from_mapping(raw: Mapping[str, Any], *, source: str = "", base_dir: P
     thresholds = raw.get("thresholds", {})
     if not isinstance(thresholds, dict):
         raise UsageError("[thresholds] must be a table", "write it as [thresholds] with name = value lines")
-    known_thresholds = threshold_defaults()
-    thresholds = {k: coerce(v, float, f"thresholds.{k}") if k in known_thresholds else v
-                  for k, v in thresholds.items()}
-    option_types = probe_options_types()
     probe_tables = raw.get("probes", {})
     if not isinstance(probe_tables, dict):
         raise UsageError("[probes] must be a table of per-probe tables", "write e.g. [probes.attribution]")
     probe_options = {}
     for name, values in probe_tables.items():
-        if name not in option_types:
-            raise UsageError(f"unknown probe table [probes.{name}]",
-                             f"probes with options are: {', '.join(sorted(option_types))}")
         if not isinstance(values, dict):
             raise UsageError(f"[probes.{name}] must be a table", f"write it as [probes.{name}]")
-        probe_options[name] = build_section(option_types[name], values, f"probes.{name}")
-    config = AuditConfig(**sections, thresholds=types.MappingProxyType(thresholds),
+        probe_options[name] = types.MappingProxyType(dict(values))
+    config = AuditConfig(**sections, thresholds=types.MappingProxyType(dict(thresholds)),
                          probe_options=types.MappingProxyType(probe_options), source=source)
     return _validate(config)
 
@@ -385,16 +246,21 @@ def load_config(path: str | None, overrides: Mapping[str, Any], *, cwd: Path | N
         if found:
             raw = read_config_file(*found)
             source, base_dir = str(found[0]), found[0].parent
-    if source:
-        refuse_unsafe_in_file(raw, source)  # before anything else reads the file's values
+    file_probes: dict[str, frozenset[str]] = {}
+    if source:  # options that weaken safety come from the command line only
+        for name, cls in SECTIONS.items():
+            table = raw.get(name)
+            if isinstance(table, Mapping):
+                refuse_unsafe_from_file(cls, name, table, source)
+        probes = raw.get("probes")
+        if isinstance(probes, Mapping):
+            file_probes = {k: frozenset(v) for k, v in probes.items() if isinstance(v, Mapping)}
     if base_dir is not None:
         raw = {k: (_resolve_paths(v, base_dir) if k in SECTIONS and isinstance(v, dict) else v)
                for k, v in raw.items()}
     merged = _merge(raw, overrides)
     config = config_from_mapping(merged, source=source)
-    if source:  # probes' own options that weaken safety, now that their types are known
-        refuse_unsafe_in_file(raw, source, {name: type(o) for name, o in config.probe_options.items()})
-    return config
+    return dataclasses.replace(config, file_probe_options=types.MappingProxyType(file_probes))
 
 
 def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

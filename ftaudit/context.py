@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
 from ftaudit.config import AuditConfig
 from ftaudit.data import LabelSpace, TextSplit
 from ftaudit.inference import Encodings, Predictions, encode, predict_logits
-from ftaudit.probes.base import Need
 
 T = TypeVar("T")
+
+
+class Need(enum.Enum):
+    """What a probe needs from the context before it can run."""
+
+    MODEL = "a model"
+    TRAIN = "a train split"
+    TEST = "a test split"
+    BASE_WEIGHTS = "the pre-trained base weights"
+    TRAINING_RUN = "a recorded training run (fine-tune mode, or a checkpoint with ftaudit's callback)"
+    FINE_TUNE = "fine-tune mode (--fine-tune)"
 
 
 @dataclass(frozen=True)

@@ -477,3 +477,12 @@ def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
         take[i] += 1
     chosen = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c, k in zip(classes, take)]
     return np.sort(np.concatenate(chosen))
+
+
+def sample_split(split: TextSplit, limit: int, seed: int, notes: list[str]) -> TextSplit:
+    if len(split) <= limit:
+        return split
+    index = stratified_sample(split.labels, limit, seed)
+    notes.append(f"the {split.name} split has {len(split)} rows; the probes used a stratified sample of {limit} "
+                 "(--max-eval-examples)")
+    return split.subset(index)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ftaudit.errors import UsageError
 from ftaudit.legal_corpus import CorpusSpec, generate, load_lexicon, write_corpus
-from ftaudit.results import ExitCode, Severity
 
 if TYPE_CHECKING:
     from ftaudit.config import AuditConfig
@@ -85,7 +84,7 @@ def run_demo(*, out: str = DEFAULT_OUT, overwrite: bool = False, quiet: bool = F
     `base` replaces the MiniLM folder (tests pass a tiny model). The demo's gate fails by design, so a finished
     demo exits 0; a probe that crashed still exits 3.
     """
-    from ftaudit.cli import audit_to_folder
+    from ftaudit.app import audit_to_folder, exit_code
     from ftaudit.report.console import make_console
 
     start = time.perf_counter()
@@ -115,7 +114,5 @@ def run_demo(*, out: str = DEFAULT_OUT, overwrite: bool = False, quiet: bool = F
                       + f", report and set-up {rest:.1f}s; total {total:.1f}s", markup=False)
         if not result.gate.passed:
             console.print("the gate failed, as this demo intends (`ftaudit run` would exit 1; the demo exits 0)")
-    if any(f.severity is Severity.ERROR for f in result.findings):
-        return ExitCode.INTERNAL_ERROR
-    return ExitCode.OK
+    return exit_code(result, gate=False)
 

@@ -24,3 +24,7 @@ class UsageError(Exception):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a run, after the staging folder was discarded; `args[0]` says what was kept."""
+
+
+class NotMainProcess(Exception):
+    """Raised in a non-zero rank of a distributed fine-tune once it has trained: rank 0 audits, this one exits 0."""

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from ftaudit.config import AuditConfig
-from ftaudit.data import LabelSpace, RawSplit, TextSplit, encode_labels, resolve_labels, stratified_sample
-from ftaudit.errors import UsageError
+from ftaudit.data import LabelSpace, RawSplit, TextSplit, encode_labels, resolve_labels, sample_split, \
+    stratified_sample
+from ftaudit.errors import NotMainProcess, UsageError
 from ftaudit.jsonfile import Fields, read_json
 from ftaudit.training import RECORD_META, SeedRun, TrainingRecord, final_loss, train_classifier, with_seed_runs
 
@@ -102,7 +103,6 @@ def fine_tune_for_audit(config: AuditConfig, raw: dict[str, RawSplit], staging: 
                         device: Any) -> Any:
     """Fine-tune --base on --train as configured and return the AuditContext of the resulting model."""
     from ftaudit import modeling
-    from ftaudit.audit import sample_split
     from ftaudit.context import AuditContext
 
     m = config.model
@@ -128,7 +128,7 @@ def fine_tune_for_audit(config: AuditConfig, raw: dict[str, RawSplit], staging: 
     with phases("fine-tune"):
         model, record = train_seeds(config, base_files, tokenizer, train, labels, eval_split, device, progress)
     if not _is_main_process():
-        raise SystemExit(0)  # under `accelerate launch`, rank 0 saves and audits; the others are done
+        raise NotMainProcess("this process is not rank 0 of `accelerate launch`: it trained, rank 0 audits")
     if config.train.seeds > 1:
         notes.append(f"fine-tuned {config.train.seeds} seeds ({config.run.seed}..{config.run.seed + config.train.seeds - 1});"
                      f" the audit is of the first seed, {config.run.seed}")

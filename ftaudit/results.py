@@ -151,13 +151,6 @@ class AuditResult:
 # --------------------------------------------------------------------------- JSON
 
 
-def result_types() -> dict[str, type[ProbeResult]]:
-    """Map `kind` -> result dataclass for every registered probe (explicit registry, no globbing)."""
-    from ftaudit.probes.registry import RESULT_TYPES
-
-    return {t.kind: t for t in RESULT_TYPES}
-
-
 def _encode(value: Any) -> Any:
     if isinstance(value, ProbeResult):
         out = {"kind": type(value).kind}
@@ -186,6 +179,9 @@ class SchemaError(ValueError):
         super().__init__(f"field {self.field} {problem}")
 
 
+Kinds = Mapping[str, "type[ProbeResult]"]  # `kind` -> result dataclass; the probe registry supplies it
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return "an object" if isinstance(value, dict) else "a list"
@@ -193,10 +189,11 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "…"
 
 
-def _decode(tp: Any, value: Any, where: str = "") -> Any:
-    """`value` (parsed JSON) as the annotation `tp`; SchemaError naming `where` when its type is wrong.
+def _decode(tp: Any, value: Any, kinds: Kinds = types.MappingProxyType({}), *, where: str = "") -> Any:
+    """`value` (parsed JSON) as the annotation `tp`; SchemaError naming the field `where` when its type is wrong.
 
-    None is read as None for optional fields and for floats (JSON has no NaN: `_encode` writes None for it).
+    A field typed as the abstract ProbeResult is looked up in `kinds`. None is read as None for optional fields and
+    for floats (JSON has no NaN: `_encode` writes None for it).
     """
     if tp is Any:
         return value
@@ -210,7 +207,7 @@ def _decode(tp: Any, value: Any, where: str = "") -> Any:
                 return value
         if float in args and _is(float, value):
             return float(value)
-        return _decode(args[0], value, where)
+        return _decode(args[0], value, kinds, where=where)
     if value is None:
         if tp is float or (isinstance(tp, type) and issubclass(tp, ProbeResult)):
             return None
@@ -222,16 +219,16 @@ def _decode(tp: Any, value: Any, where: str = "") -> Any:
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             if len(args) != len(value):
                 raise SchemaError(where, f"must be a list of {len(args)} values, got {len(value)}")
-            return tuple(_decode(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(_decode(a, v, kinds, where=f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         inner = args[0] if args else Any
-        items = [_decode(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [_decode(inner, v, kinds, where=f"{where}[{i}]") for i, v in enumerate(value)]
         return items if origin is list or tp is list else tuple(items)
     if origin in (dict, Mapping, typing.Mapping) or tp in (dict, Mapping):
         if not isinstance(value, dict):
             raise SchemaError(where, f"must be an object, got {_shown(value)}")
         args = typing.get_args(tp)
         vt = args[1] if len(args) == 2 else Any
-        return {k: _decode(vt, v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _decode(vt, v, kinds, where=f"{where}.{k}") for k, v in value.items()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)
@@ -242,12 +239,14 @@ def _decode(tp: Any, value: Any, where: str = "") -> Any:
                              and "kind" in value):
         if not isinstance(value, dict):
             raise SchemaError(where, f"must be an object, got {_shown(value)}")
-        cls = result_types().get(value.get("kind")) if isinstance(value.get("kind"), str) else None
+        kind = value.get("kind")
+        concrete = tp is not ProbeResult and kind == getattr(tp, "kind", None)
+        cls = tp if concrete else (kinds.get(kind) if isinstance(kind, str) else None)
         if cls is None:
-            raise SchemaError(f"{where}.kind", f"names no known probe result ({_shown(value.get('kind'))})")
-        return _decode_dataclass(cls, value, where)
+            raise SchemaError(f"{where}.kind", f"names no known probe result ({_shown(kind)})")
+        return _decode_dataclass(cls, value, kinds, where=where)
     if dataclasses.is_dataclass(tp):
-        return _decode_dataclass(tp, value, where)
+        return _decode_dataclass(tp, value, kinds, where=where)
     if tp in (int, float, str, bool):
         if not _is(tp, value):
             raise SchemaError(where, f"must be {_expected(tp)}, got {_shown(value)}")
@@ -269,7 +268,7 @@ def _expected(tp: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, "a value")
 
 
-def _decode_dataclass(cls: type, data: Any, where: str = "") -> Any:
+def _decode_dataclass(cls: type, data: Any, kinds: Kinds = types.MappingProxyType({}), *, where: str = "") -> Any:
     if not isinstance(data, dict):
         raise SchemaError(where, f"must be an object, got {_shown(data)}")
     hints = typing.get_type_hints(cls)
@@ -277,7 +276,7 @@ def _decode_dataclass(cls: type, data: Any, where: str = "") -> Any:
     for f in dataclasses.fields(cls):
         name = f"{where}.{f.name}" if where else f.name
         if f.name in data:
-            kwargs[f.name] = _decode(hints[f.name], data[f.name], name)
+            kwargs[f.name] = _decode(hints[f.name], data[f.name], kinds, where=name)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise SchemaError(name, "is missing")
     try:
@@ -296,8 +295,9 @@ def to_json(result: AuditResult) -> str:
     return json.dumps(to_dict(result), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
-def from_dict(data: Mapping[str, Any]) -> AuditResult:
-    """Decode a result, checking every field against the schema of its version; SchemaError names the field."""
+def from_dict(data: Mapping[str, Any], *, kinds: Kinds) -> AuditResult:
+    """The AuditResult in `data`, every field checked against the schema of its version (SchemaError names the
+    field); `kinds` maps each probe result's `kind` to its class (probes.registry)."""
     if not isinstance(data, Mapping):
         raise SchemaError("", f"must be an object, got {_shown(data)}")
     version = data.get("schema_version", "")
@@ -310,8 +310,8 @@ def from_dict(data: Mapping[str, Any]) -> AuditResult:
             f"result.json has schema version {version or 'none'}, this ftaudit reads {SCHEMA_VERSION}",
             "re-run `ftaudit run` with this version, or render it with the ftaudit that wrote it",
         )
-    return _decode_dataclass(AuditResult, data)
+    return _decode_dataclass(AuditResult, data, kinds)
 
 
-def from_json(text: str) -> AuditResult:
-    return from_dict(json.loads(text))
+def from_json(text: str, *, kinds: Kinds) -> AuditResult:
+    return from_dict(json.loads(text), kinds=kinds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ftaudit.audit import plan
 from ftaudit.config import AuditConfig, load_config
 from ftaudit.errors import UsageError
 
@@ -11,7 +12,7 @@ from ftaudit.errors import UsageError
 def test_defaults_without_a_file(tmp_path):
     config = load_config(None, {}, cwd=tmp_path)
     assert config == AuditConfig()
-    assert config.threshold("max_gap") == 0.10
+    assert plan(config).threshold("max_gap") == 0.10
     assert config.output.out == "ftaudit-report" and config.output.fail_on == "fail"
 
 
@@ -22,7 +23,7 @@ def test_ftaudit_toml_is_found_and_relative_paths_resolve(tmp_path):
     config = load_config(None, {}, cwd=tmp_path)
     assert config.data.train == str(tmp_path / "train.csv")
     assert config.data.max_length == 64
-    assert config.threshold("max_gap") == 0.05
+    assert plan(config).threshold("max_gap") == 0.05
     assert config.output.fail_on == "warn"
     assert config.source.endswith("ftaudit.toml")
 
@@ -31,7 +32,7 @@ def test_pyproject_tool_table_and_cli_overrides_win(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.ftaudit.train]\nlr = 1e-4\nepochs = 5\n')
     config = load_config(None, {"train": {"lr": 3e-5}, "thresholds": {"max_gap": 0.2}}, cwd=tmp_path)
     assert config.train.lr == 3e-5 and config.train.epochs == 5
-    assert config.threshold("max_gap") == 0.2
+    assert plan(config).threshold("max_gap") == 0.2
 
 
 def test_a_pyproject_without_our_table_is_ignored(tmp_path):
@@ -52,10 +53,11 @@ def test_a_pyproject_without_our_table_is_ignored(tmp_path):
     ("[probes.attribution]\nprecision = 'fp8'\n", "probes.attribution.precision must be one of auto, fp32, bf16"),
 ])
 def test_config_file_errors_are_usage_errors(tmp_path, text, needle):
+    """Loading checks values; the plan checks names against the registries; both before any work is done."""
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(UsageError) as info:
-        load_config(str(path), {}, cwd=tmp_path)
+        plan(load_config(str(path), {}, cwd=tmp_path))
     assert needle in str(info.value)
     assert "\n" not in info.value.one_line()
 

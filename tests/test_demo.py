@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ftaudit.audit import plan
 from ftaudit.demo import DEMO_PLAN, DemoPlan, demo_config, run_demo
 from ftaudit.legal_corpus import CorpusSpec, generate, load_lexicon, write_rows
 
@@ -101,6 +102,7 @@ def test_the_shipped_plan_is_a_valid_fine_tune_config():
     assert config.train.fine_tune and config.model.base == "/nonexistent/minilm"
     assert config.train.epochs == DEMO_PLAN.epochs and config.data.max_length == DEMO_PLAN.max_length
     assert set(config.probe_options) == set(DEMO_PLAN.probe_options), "a probe the demo budgets for is not registered"
+    resolved = plan(config).probe_options
     for name, values in DEMO_PLAN.probe_options.items():
-        options = config.options(name)
+        options = resolved[name]
         assert {k: getattr(options, k) for k in values} == dict(values)

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from fixtures import tiny as fx
+from tests import golden
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +47,5 @@ def test_planted_cause_is_diagnosed(cli, tiny, variants, tmp_path, name):
     result = json.loads((tmp_path / "r" / "result.json").read_text())
     causes = [c["code"] for c in result["diagnosis"]["root_causes"]]
     assert expected in causes[:rank], causes
+    golden.check(f"tiny-{name}", tmp_path / "r" / "result.json",
+                 {tiny["base"].parent: "<tiny>", variants["leak"].parent: "<variants>", tmp_path / "r": "<out>"})

@@ -265,9 +265,10 @@ def _cache_entry_run(cli, w: Workspace, edit) -> tuple:
     truth = json.loads((w.out / "result.json").read_text())
     gap = next(p for p in truth["probes"] if p["name"] == "gap")
     cache = AuditCache.for_config(config)
-    from ftaudit.results import _decode_dataclass, result_types
+    from ftaudit.probes.registry import result_kinds
+    from ftaudit.results import _decode_dataclass
 
-    result = _decode_dataclass(result_types()[gap["result"]["kind"]], gap["result"])
+    result = _decode_dataclass(result_kinds()[gap["result"]["kind"]], gap["result"])
     cache.put("gap", result, 1.0)
     entry = cache.folder / "probes" / "gap.json"
     data = json.loads(entry.read_text())
@@ -335,9 +336,10 @@ def test_console_prints_user_strings_as_text():
     import io
 
     from ftaudit.report.console import Progress, make_console, render_summary
+    from ftaudit.probes.registry import result_kinds
     from ftaudit.results import Finding, Severity, from_json
 
-    result = from_json((ROOT / "tests" / "report" / "data" / "overfit.result.json").read_text())
+    result = from_json((ROOT / "tests" / "report" / "data" / "overfit.result.json").read_text(), kinds=result_kinds())
     odd = "[/] [bold red]x[/] :smile: [link=file:///etc]y"
     result = dataclasses.replace(result, run=dataclasses.replace(result.run, model=f"m {odd}"),
                                  findings=(Finding(code="gap-too-large", severity=Severity.FAIL, message=odd,
@@ -357,9 +359,10 @@ def test_junit_escapes_what_xml_forbids():
     import dataclasses
 
     from ftaudit.report.junit import render_junit
+    from ftaudit.probes.registry import result_kinds
     from ftaudit.results import Finding, Severity, from_json
 
-    result = from_json((ROOT / "tests" / "report" / "data" / "overfit.result.json").read_text())
+    result = from_json((ROOT / "tests" / "report" / "data" / "overfit.result.json").read_text(), kinds=result_kinds())
     bad = "a\x1b[31mneg\x00\x07 \ud800 \ufffe end"
     findings = (Finding(code="c1", severity=Severity.ERROR, message=f"ValueError: {bad}", probe=bad),
                 Finding(code="c2", severity=Severity.FAIL, message=bad, probe="p", numbers={"n": bad}),

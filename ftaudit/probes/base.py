@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import abc
-import enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ftaudit.context import Need
 from ftaudit.results import ProbeResult
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
-
-
-class Need(enum.Enum):
-    """What a probe needs from the context before it can run."""
-
-    MODEL = "a model"
-    TRAIN = "a train split"
-    TEST = "a test split"
-    BASE_WEIGHTS = "the pre-trained base weights"
-    TRAINING_RUN = "a recorded training run (fine-tune mode, or a checkpoint with ftaudit's callback)"
-    FINE_TUNE = "fine-tune mode (--fine-tune)"
 
 
 class Probe(abc.ABC):

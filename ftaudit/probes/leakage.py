@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ftaudit.config import opt
+from ftaudit.options import opt
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
-from ftaudit.textsim import BANDS, NGRAM, PERMS, context_keys, context_signatures, near_duplicates
+from ftaudit.probes.text_keys import context_keys, context_signatures
+from ftaudit.textsim import BANDS, NGRAM, PERMS, near_duplicates
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext

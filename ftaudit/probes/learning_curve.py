@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ftaudit.config import opt
+from ftaudit.options import opt
 from ftaudit.curvefit import GapTrend, PowerLawFit, fit_power_law, gap_trend, usable
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ftaudit.config import opt
+from ftaudit.options import opt
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult

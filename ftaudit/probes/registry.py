@@ -53,8 +53,6 @@ def probe_options_types() -> dict[str, type]:
     return {p.name: p.Options for p in all_probes() if p.Options is not None}
 
 
-def result_types_of(probes: tuple[type[Probe], ...]) -> tuple[type, ...]:
-    return tuple(p.result_type for p in probes)
-
-
-RESULT_TYPES = result_types_of(DEFAULT_PROBES)
+def result_kinds() -> dict[str, type]:
+    """`kind` -> result dataclass of every installed probe: what `results.from_json(..., kinds=)` decodes with."""
+    return {p.result_type.kind: p.result_type for p in all_probes()}

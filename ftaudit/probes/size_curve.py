@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ftaudit.config import opt
+from ftaudit.options import opt
 from ftaudit.curvefit import paired_differences
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe

@@ -133,11 +133,11 @@ def test_training_record(content: Any, changes: dict, which: str):
 
 
 def _real_gap_entry() -> tuple[type, dict]:
-    from ftaudit.results import result_types
+    from ftaudit.probes.registry import result_kinds
 
     data = json.loads(RESULT.read_text())
     gap = next(p for p in data["probes"] if p["name"] == "gap")["result"]
-    return result_types()[gap["kind"]], gap
+    return result_kinds()[gap["kind"]], gap
 
 
 def _mutate(tree: Any, path: list[int], value: Any) -> Any:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from ftaudit.attribution_ig import (baseline_ids, continuation_table, integrated_gradients, special_ids, word_keys,
+from ftaudit.probes.registry import result_kinds
+from ftaudit.probes.attribution.ig import (baseline_ids, continuation_table, integrated_gradients, special_ids, word_keys,
                                     word_spans)
 from ftaudit.errors import UsageError
 from ftaudit.probes.attribution import AttributionProbe, AttributionResult, Options, entropy, mutual_information
@@ -107,7 +108,7 @@ def test_result_shape_and_json_round_trip(plain_run):
                   model="m", base=None, train="t", test="t", labels=("negative", "positive"))
     result = AuditResult(run=run, probes=(ProbeOutcome(name="attribution", status="ok", result=r),),
                          findings=(), diagnosis=Diagnosis(verdict="v"), gate=GateResult(fail_on="fail", passed=True))
-    back = from_json(to_json(result)).probe("attribution")
+    back = from_json(to_json(result), kinds=result_kinds()).probe("attribution")
     assert isinstance(back, AttributionResult) and back == r
 
 
@@ -189,7 +190,7 @@ def test_bad_options_are_usage_errors(field, value):
 
 def test_deletions_scored_together_equal_deletions_scored_one_by_one(marker_run):
     """The scorer passes every request of a split at once; each request's rates are those of scoring it alone."""
-    from ftaudit.attribution_workflow import Scorer
+    from ftaudit.probes.attribution.workflow import Scorer
 
     ctx, _ = marker_run
     scorer = Scorer(ctx, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from ftaudit.probes.registry import result_kinds
 from ftaudit.probes.attribution import Heatmap, ShortcutCandidate
 from ftaudit.report.charts.attribution import charts
 from ftaudit.report.html import render_html
@@ -41,7 +42,7 @@ def test_hostile_text_is_escaped_in_heatmaps_and_tables():
 def test_result_round_trips_through_json_and_renders_again():
     r = hostile_result()
     assert _decode_dataclass(type(r), json.loads(json.dumps(_encode(r), allow_nan=False))) == r
-    back = from_json(to_json(audit(r)))
+    back = from_json(to_json(audit(r)), kinds=result_kinds())
     assert back.probe("attribution") == r and render_html(back) == render_html(audit(r))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from ftaudit.probes.registry import result_kinds
 from ftaudit.diagnosis import diagnose
 from ftaudit.report.console import render_summary
 from ftaudit.results import Finding, GateResult, Severity, from_json
@@ -25,7 +26,7 @@ def summary(result, width: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def result():
-    return from_json(RESULT.read_text(encoding="utf-8"))
+    return from_json(RESULT.read_text(encoding="utf-8"), kinds=result_kinds())
 
 
 @pytest.fixture(scope="module")

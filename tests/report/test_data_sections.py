@@ -7,7 +7,8 @@ import pytest
 
 from fixtures.data import data_context, sentences, with_predictions
 from fixtures.tiny import write_tokenizer
-from ftaudit.audit import gate, judge
+from ftaudit.probes.registry import result_kinds
+from ftaudit.audit import gate, judge, plan
 from ftaudit.config import AuditConfig
 from ftaudit.diagnosis import diagnose
 from ftaudit.probes.balance import BalanceProbe
@@ -35,8 +36,7 @@ def result(tmp_path_factory) -> AuditResult:
                        tokenizer=AutoTokenizer.from_pretrained(str(folder)))
     with_predictions(ctx, "test", rng.normal(size=(101, 2)) * 3)
     outcomes = [ProbeOutcome(name=p.name, status="ok", seconds=0.1, result=p().run(ctx)) for p in PROBES]
-    config = AuditConfig()
-    findings = judge(config, outcomes, {p.name for p in PROBES})
+    findings = judge(plan(AuditConfig(), probes=PROBES), outcomes)
     run = RunInfo(ftaudit_version="test", started="2026-01-01T00:00:00+00:00", seconds=1.0, device="none", seed=0,
                   mode="existing-model", model="m", base=None, train="train.csv", test="test.csv",
                   labels=("negative", "positive"))
@@ -46,7 +46,7 @@ def result(tmp_path_factory) -> AuditResult:
 
 def test_results_round_trip_through_json(result):
     text = to_json(result)
-    back = from_json(text)
+    back = from_json(text, kinds=result_kinds())
     assert to_json(back) == text
     assert [type(o.result) for o in back.probes] == [p.result_type for p in PROBES]
     assert back.probe("leakage").examples[0].test_text.startswith("<script>")

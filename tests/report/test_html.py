@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from ftaudit.probes.registry import result_kinds
 from ftaudit.report.html import render_html
 from ftaudit.results import AuditResult, from_json, to_dict
 
@@ -27,7 +28,7 @@ NUMBER = re.compile(r"(?<![\w.])[-+−]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 @pytest.fixture(scope="module")
 def result() -> AuditResult:
-    return from_json(RESULT.read_text(encoding="utf-8"))
+    return from_json(RESULT.read_text(encoding="utf-8"), kinds=result_kinds())
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from ftaudit.probes.registry import result_kinds
 from ftaudit.probes.dynamics import DynamicsResult, LayerGradient, SeedSummary
 from ftaudit.results import ProbeOutcome, Severity, from_json, to_json
 from ftaudit.rules.dynamics import RULES
@@ -117,5 +118,5 @@ def test_result_round_trips_through_json():
                   base=None, train="", test="", labels=("a", "b"), config={}, phases={}, notes=())
     result = AuditResult(run=run, probes=(ProbeOutcome(name="dynamics", status="ok", result=r),), findings=(),
                          diagnosis=Diagnosis(verdict=""), gate=GateResult(fail_on="fail", passed=True, failing=()))
-    back = from_json(to_json(result)).probe("dynamics")
+    back = from_json(to_json(result), kinds=result_kinds()).probe("dynamics")
     assert back == r

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from ftaudit.config import opt
+from ftaudit.options import opt
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
@@ -178,7 +178,7 @@ class AttributionProbe(Probe):
     Options = Options
 
     def run(self, ctx: "AuditContext") -> AttributionResult:
-        from ftaudit.attribution_workflow import run_attribution
+        from ftaudit.probes.attribution.workflow import run_attribution
 
         return run_attribution(ctx, self.options)
 

@@ -1,27 +1,31 @@
-"""run_audit: config -> AuditContext -> probes -> rules -> diagnosis -> AuditResult."""
+"""plan (config -> defaults, probe instances) -> AuditContext -> probes -> rules -> diagnosis -> AuditResult."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import time
+import types
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from ftaudit import __version__
 from ftaudit.cache import CACHE, AuditCache, cache_of
 from ftaudit.config import AuditConfig
-from ftaudit.data import MAX_TEXT_CHARS, LabelSpace, RawSplit, TextSplit, encode_labels, load_raw_split, \
-    resolve_labels, stratified_sample
+from ftaudit.data import MAX_TEXT_CHARS, RawSplit, encode_labels, load_raw_split, resolve_labels, sample_split
 from ftaudit.diagnosis import diagnose
 from ftaudit.errors import UsageError
+from ftaudit.options import build_section, coerce, refuse_unsafe_from_file
 from ftaudit.output import Staging
 from ftaudit.probes.base import Probe
 from ftaudit.probes.registry import all_probes
 from ftaudit.results import AuditResult, Finding, GateResult, ProbeOutcome, RunInfo, Severity
+from ftaudit.rules.base import Rule
 from ftaudit.rules.registry import all_rules
 
 
@@ -73,22 +77,68 @@ def _is_fraction(value: str) -> bool:
         return False
 
 
-def sample_split(split: TextSplit, limit: int, seed: int, notes: list[str]) -> TextSplit:
-    if len(split) <= limit:
-        return split
-    index = stratified_sample(split.labels, limit, seed)
-    notes.append(f"the {split.name} split has {len(split)} rows; the probes used a stratified sample of {limit} "
-                 "(--max-eval-examples)")
-    return split.subset(index)
+@dataclass(frozen=True)
+class AuditPlan:
+    """What one audit will do: the config, the probe instances, every threshold and the rules, all resolved."""
+
+    config: AuditConfig
+    probes: tuple[Probe, ...]
+    rules: tuple[Rule, ...]
+    thresholds: Mapping[str, float]  # every rule threshold: the configured value, else its declared default
+    probe_options: Mapping[str, Any]  # the configured probes' resolved Options, as recorded in result.json
+
+    def threshold(self, name: str) -> float:
+        if name not in self.thresholds:
+            raise KeyError(f"no threshold named {name!r}")
+        return self.thresholds[name]
+
+    def config_dict(self) -> dict[str, Any]:
+        """config.to_dict() with each configured probe's options in full (defaults filled in)."""
+        out = self.config.to_dict()
+        out["probe_options"] = {k: dataclasses.asdict(v) for k, v in self.probe_options.items()}
+        return out
 
 
-def select_probes(config: AuditConfig) -> list[Probe]:
+def plan(config: AuditConfig, *, probes: Sequence[type[Probe]] | None = None,
+         rules: Sequence[Rule] | None = None) -> AuditPlan:
+    """Resolve the config against the registries (the installed probes and rules by default); UsageError if wrong."""
+    probe_types = tuple(all_probes() if probes is None else probes)
+    rule_list = tuple(all_rules() if rules is None else rules)
+    known = {}
+    for rule in rule_list:
+        for t in rule.thresholds:
+            known.setdefault(t.name, t.default)
+    thresholds = dict(known)
+    for name, value in config.thresholds.items():
+        if name not in known:
+            raise UsageError(f"unknown threshold {name!r}", f"valid thresholds are: {', '.join(sorted(known))}")
+        value = coerce(value, float, f"thresholds.{name}")
+        if not math.isfinite(value):
+            raise UsageError(f"threshold {name} must be a number, got {value!r}", f"set {name} to a finite number")
+        thresholds[name] = value
+    names = tuple(p.name for p in probe_types)
+    for name in config.run.probes:
+        if name not in names:
+            raise UsageError(f"unknown probe {name!r}", f"valid probes are: {', '.join(names)}")
+    option_types = {p.name: p.Options for p in probe_types if p.Options is not None}
+    options = {}
+    for name, values in config.probe_options.items():
+        if name not in option_types:
+            raise UsageError(f"unknown probe table [probes.{name}]",
+                             f"probes with options are: {', '.join(sorted(option_types))}")
+        if config.source:
+            refuse_unsafe_from_file(option_types[name], f"probes.{name}",
+                                    {k: True for k in config.file_probe_options.get(name, ())}, config.source)
+        options[name] = build_section(option_types[name], values, f"probes.{name}")
+    for value in options.values():
+        validate = getattr(value, "validate", None)
+        if validate is not None:
+            validate()
     chosen = set(config.run.probes)
-    probes = []
-    for cls in all_probes():
-        if (cls.name in chosen) if chosen else cls.default:
-            probes.append(cls(config.options(cls.name) if cls.Options is not None else None))
-    return probes
+    instances = tuple(cls(options.get(cls.name, cls.Options()) if cls.Options is not None else None)
+                      for cls in probe_types if ((cls.name in chosen) if chosen else cls.default))
+    return AuditPlan(config=config, probes=instances, rules=rule_list,
+                     thresholds=types.MappingProxyType(thresholds), probe_options=types.MappingProxyType(options))
 
 
 def run_probes(ctx: Any, probes: list[Probe], *, strict: bool, phases: Phases) -> list[ProbeOutcome]:
@@ -122,13 +172,22 @@ def run_probes(ctx: Any, probes: list[Probe], *, strict: bool, phases: Phases) -
     return outcomes
 
 
-def judge(config: AuditConfig, outcomes: list[ProbeOutcome], selected: set[str]) -> list[Finding]:
+def judge(plan: AuditPlan, outcomes: list[ProbeOutcome], *, strict: bool = False) -> list[Finding]:
+    """Every rule of a selected probe judges that probe's outcome; a rule that raises becomes an error finding."""
     by_name = {o.name: o for o in outcomes}
+    selected = {p.name for p in plan.probes}
     findings = []
-    for rule in all_rules():
+    for rule in plan.rules:
         if rule.probe not in selected:
             continue
-        findings.append(rule.evaluate(by_name.get(rule.probe), config.threshold))
+        try:
+            findings.append(rule.evaluate(by_name.get(rule.probe), plan.threshold))
+        except Exception as exc:  # like a crashing probe: recorded, the rest of the audit goes on
+            if strict:
+                raise
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            findings.append(Finding(code=rule.code, severity=Severity.ERROR, probe=rule.probe, summary=rule.summary,
+                                    message=f"not checked: the rule failed ({reason})"))
     return findings
 
 
@@ -204,12 +263,15 @@ def _recorded_training(folder: Path) -> Any:
     return load_recorded_training(folder)
 
 
-def run_audit(config: AuditConfig, staging: Staging, progress: Any = None, *,
+def run_audit(config: AuditConfig | AuditPlan, staging: Staging, progress: Any = None, *,
               cache: AuditCache | None = None) -> AuditResult:
-    """The whole audit. Raises UsageError for bad input; probe crashes become error findings.
+    """The whole audit. Raises UsageError for bad input; probe and rule crashes become error findings.
 
-    `cache` keeps finished probe results for --resume (the CLI passes one next to --out; none: nothing is kept).
+    `config` may be a plan already made (`plan(config)`); `cache` keeps finished probe results for --resume (the
+    application passes one next to --out; none: nothing is kept).
     """
+    the_plan = config if isinstance(config, AuditPlan) else plan(config)
+    config = the_plan.config
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     phases = Phases()
@@ -220,8 +282,7 @@ def run_audit(config: AuditConfig, staging: Staging, progress: Any = None, *,
     ctx.notes.extend(clipping_notes(raw, config.data.max_length))
     if cache is not None:
         ctx.stash[CACHE] = cache
-    probes = select_probes(config)
-    outcomes = run_probes(ctx, probes, strict=config.run.strict, phases=phases)
+    outcomes = run_probes(ctx, list(the_plan.probes), strict=config.run.strict, phases=phases)
     if cache is not None and cache.reused:
         ctx.notes.append(f"--resume: the results of {', '.join(cache.reused)} were reused from {cache.folder}, "
                          "where an earlier, interrupted run with the same model, data and settings left them")
@@ -229,7 +290,7 @@ def run_audit(config: AuditConfig, staging: Staging, progress: Any = None, *,
         ctx.notes.extend(f"--resume: {text}" for text in cache.rejected)
     if cache is not None and cache.problem:
         ctx.notes.append(cache.problem)
-    findings = judge(config, outcomes, {p.name for p in probes})
+    findings = judge(the_plan, outcomes, strict=config.run.strict)
     diagnosis = diagnose(findings)
     run = RunInfo(
         ftaudit_version=__version__,
@@ -243,7 +304,7 @@ def run_audit(config: AuditConfig, staging: Staging, progress: Any = None, *,
         train=config.data.train or "",
         test=config.data.test or "",
         labels=ctx.labels.names,
-        config=config.to_dict(),
+        config=the_plan.config_dict(),
         phases=dict(phases.seconds),
         notes=tuple(ctx.notes),
     )
