@@ -456,3 +456,38 @@ def test_boolean_labels_are_class_names_not_ids(tmp_path):
     path.write_text('{"text": "a", "label": true}\n{"text": "b", "label": false}\n')
     split = load_raw_split(str(path), "train", text_column="text", label_column="label")
     assert split.labels == ("true", "false")
+
+
+def test_a_probe_option_that_weakens_safety_is_refused_from_a_config_file(tmp_path):
+    """Item 1, for later options: a probe's option declared `weakens_safety` may come from the command line (or the
+    Python API), never from the config file."""
+    from dataclasses import dataclass
+
+    from ftaudit.config import load_config
+    from ftaudit.errors import UsageError
+    from ftaudit.options import opt
+    from ftaudit.pipeline import plan
+    from ftaudit.probes.base import Probe
+    from ftaudit.results import ProbeResult
+
+    @dataclass(frozen=True)
+    class RiskyOptions:
+        run_scripts: bool = opt(False, "run the dataset's own scripts", weakens_safety=True)
+        examples: int = opt(3, "how many")
+
+    class RiskyProbe(Probe):
+        name = "risky"
+        summary = "a test probe with an option that weakens safety"
+        result_type = ProbeResult
+        Options = RiskyOptions
+
+        def run(self, ctx):  # pragma: no cover - never run
+            raise AssertionError
+
+    (tmp_path / "ftaudit.toml").write_text("[probes.risky]\nrun_scripts = true\nexamples = 5\n")
+    config = load_config(None, {}, cwd=tmp_path)
+    with pytest.raises(UsageError, match="sets probes.risky.run_scripts, an option that weakens safety"):
+        plan(config, probes=[RiskyProbe], rules=[])
+    (tmp_path / "ftaudit.toml").write_text("[probes.risky]\nexamples = 5\n")
+    from_cli = load_config(None, {"probes": {"risky": {"run_scripts": True}}}, cwd=tmp_path)
+    assert plan(from_cli, probes=[RiskyProbe], rules=[]).probes[0].options == RiskyOptions(True, 5)
