@@ -1,5 +1,6 @@
 """Ctrl-C and SIGTERM: the first interrupts the run (KeyboardInterrupt), the ones that follow it closely are held
-while the interrupt is handled, and once the command has finished any signal exits 130 at once.
+while the interrupt is handled, and once the command has finished any signal exits 130 at once (until the
+interpreter's last moments, when signals are ignored rather than left to kill the process).
 
 Without this, a second SIGTERM a moment after the first, or one during interpreter shutdown, met Python's
 default handler and killed the process with 143, after the staging folder was gone but before the exit code said so.
@@ -7,6 +8,7 @@ default handler and killed the process with 143, after the staging folder was go
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -59,11 +61,23 @@ def _install(guard: Guard) -> dict[int, Any]:
 
 
 def guard_process() -> Guard:
-    """Install a Guard for the rest of the process (the `ftaudit` command's entry point)."""
+    """Install a Guard for the rest of the process (the `ftaudit` command's entry point).
+
+    Python restores the default handlers (death by the signal: 143) when it finalizes its signal module, after
+    the last atexit callback. So the first callback registered, which runs last, ignores the signals from then on:
+    up to that point a signal exits 130 through the Guard, after it the process ends with its own exit code.
+    """
     guard = Guard()
     if threading.current_thread() is threading.main_thread():
+        atexit.register(_ignore_signals)
         _install(guard)
     return guard
+
+
+def _ignore_signals() -> None:
+    for sig in SIGNALS:
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
