@@ -780,9 +780,10 @@ def _(w: Workspace) -> list[str]:
     return w.run_args(out="missing/../r")
 
 
-@case("out-missing-folder-dotdot", "working, home or root folder")  # item 8: missing/.. is the working folder
+@case("out-missing-folder-dotdot", "does not name a new folder")  # item 8: sub/missing/.. is sub, not a new folder
 def _(w: Workspace) -> list[str]:
-    return w.run_args(out="missing/..")
+    (w.root / "sub").mkdir()
+    return w.run_args(out=w.root / "sub" / "missing" / "..")
 
 
 @case("out-nested-dotdot", "goes through")  # item 8
