@@ -142,7 +142,8 @@ def speed_comparison(device=None, n: int = 200, model_dir: Path | None = None) -
     from captum.attr import LayerIntegratedGradients
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ftaudit.probes.attribution.ig import _endpoint_change, _forward, baseline_ids, integrated_gradients, special_ids
+    from ftaudit.probes.attribution.ig import (_Batches, _endpoint_change, _forward, baseline_ids, integrated_gradients,
+                                              special_ids)
     from ftaudit.data import stratified_sample
     from ftaudit.inference import encode, predict_logits
     from ftaudit.modeling import quiet_transformers, resolve_precision
@@ -170,7 +171,8 @@ def speed_comparison(device=None, n: int = 200, model_dir: Path | None = None) -
     ours, ours_s = timed["fp32"]
     fast, fast_s = timed[auto]
     forward = _forward(model, device, mixed=device.type == "cuda")
-    change = _endpoint_change(forward, enc, items, targets, enc.lengths, device, pad, keep, 64)
+    batches = _Batches(enc, device, pad, keep, lambda ids: None)  # BERT (MiniLM) makes positions 0..L-1 itself
+    change = _endpoint_change(forward, batches, items, targets, enc.lengths, 64)
     lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
     plain_err = np.zeros(len(items))
     start = time.perf_counter()

@@ -15,7 +15,7 @@ from ftaudit.errors import Interrupted, NotMainProcess, UsageError
 from ftaudit.results import AuditResult, ExitCode, Severity
 
 if TYPE_CHECKING:
-    from ftaudit.audit import AuditPlan
+    from ftaudit.pipeline import AuditPlan
     from ftaudit.config import AuditConfig
 
 INTERRUPTED = "interrupted; no report was written and --out was left as it was"
@@ -39,34 +39,41 @@ def exit_code(result: AuditResult, *, gate: bool = True) -> ExitCode:
     return ExitCode.OK
 
 
-def audit_to_folder(config: "AuditConfig", *,
-                    stage_inputs: Callable[[Path], Mapping[str, Path]] | None = None) -> AuditResult:
+def audit_to_folder(config: "AuditConfig", *, stage_inputs: Callable[[Path], Mapping[str, Path]] | None = None,
+                    extra_files: Callable[[AuditResult], Mapping[str, str]] | None = None,
+                    echo: bool = True) -> AuditResult:
     """Audit, write result.json, report.html and junit.xml into --out atomically, print the summary.
 
     `stage_inputs(folder) -> {"train": path, "test": path}` writes input files into the staging folder (they
     land in --out next to the report) and names the data the audit reads; the report names their final place.
+    `extra_files(result) -> {name: text}` adds files to the report (the comparison with a baseline).
+    Progress and logs go to stderr; stdout gets the summary (text) or nothing (json: the caller prints it).
+    `echo=False` (the Python API) prints nothing but the note that an earlier report was moved aside.
     """
     from ftaudit import output
-    from ftaudit.audit import plan, run_audit
+    from ftaudit.pipeline import plan, run_audit
     from ftaudit.cache import AuditCache
     from ftaudit.report.console import Progress, make_console, render_summary
 
     the_plan = plan(config)  # names, thresholds and probe options are checked before anything is written
     cache = AuditCache.for_config(config)
     console = make_console()
+    log = make_console(stderr=True)
     staging = None
     try:
         staging = output.prepare(config.output.out, overwrite=config.output.overwrite)
-        for note in staging.notes:
-            console.print(note, soft_wrap=True)
+        for note in staging.notes:  # stale staging folders removed: always said (a log line: stderr)
+            log.print(note, soft_wrap=True)
         if stage_inputs is not None:
             paths = {k: str(v) for k, v in stage_inputs(staging.folder).items()}
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
             the_plan = dataclasses.replace(the_plan, config=config)
-        with Progress(console, quiet=config.output.quiet) as progress:
+        with Progress(log, quiet=config.output.quiet or not echo) as progress:
             result = run_audit(the_plan, staging, progress, cache=cache)
         result = _relocated(result, str(staging.folder), str(staging.out))
-        for name, text in render_all(result).items():
+        files = render_all(result)
+        files.update(extra_files(result) if extra_files is not None else {})
+        for name, text in files.items():
             staging.write_text(name, text)
         moved = staging.commit()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: --out untouched, finished probes kept for --resume
@@ -79,13 +86,22 @@ def audit_to_folder(config: "AuditConfig", *,
             staging.discard()
         raise
     cache.clear()  # the report holds every result now
-    if moved:
-        console.print(moved, soft_wrap=True)  # one line however long the paths: logs stay greppable
+    if moved and echo:  # a user's earlier report was moved aside: always said (a log line: stderr)
+        log.print(moved, markup=False, highlight=False, soft_wrap=True)
+    elif moved:
+        sys.stderr.write(f"ftaudit: {moved}\n")
+    if not echo:
+        return result
     report = Path(config.output.out) / "report.html"
-    if config.output.quiet:
-        console.print(result.diagnosis.verdict)
+    if config.output.format == "json":
+        pass  # the caller writes the one JSON document
+    elif config.output.quiet:
+        console.print(result.diagnosis.verdict, highlight=False, markup=False)
     else:
-        render_summary(result, console, out=str(report))
+        render_summary(result, console, out=str(report), verbose=config.output.verbose)
+    if config.output.verbose:
+        log.print("wall time per phase: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.run.phases.items()),
+                  markup=False)
     return result
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ftaudit import __version__, app
+from ftaudit.config import FORMAT_HELP, GATE_METRICS, QUIET_HELP, VERBOSE_HELP
 from ftaudit.errors import UsageError
 from ftaudit.results import ExitCode
 
@@ -20,6 +21,10 @@ EPILOG = """exit codes: 0 every gate passed, 1 a gate failed (see --fail-on), 2 
 written), 3 internal error or a probe crashed, 130 interrupted.
 Options can also come from ftaudit.toml or [tool.ftaudit] in pyproject.toml (tables [data], [model], [train],
 [run], [output], [thresholds], [probes.NAME]); flags override the file."""
+
+
+COMPARE_EPILOG = """exit codes: 0 no regression, 1 a gated metric got worse by more than --tolerance and outside noise,
+or a finding newly reached --fail-on, 2 bad input (nothing was written)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,18 +46,29 @@ def _arg_type(tp: Any) -> Any:
     return str
 
 
+def _default_text(help_text: str, default: Any) -> str:
+    """The help line with its default, unless the line already says what the default does."""
+    if "default" in help_text.lower():
+        return help_text
+    if default is False:
+        return help_text + " (default: off)"
+    if default in (None, "", ()):
+        return help_text + " (default: none)"
+    shown = ",".join(default) if isinstance(default, tuple) else default
+    return f"{help_text} (default: {shown})"
+
+
 def _add_field(group: Any, f: dataclasses.Field, tp: Any, dest: str, flag: str) -> None:
     meta = f.metadata
-    default = f.default
-    shown = ",".join(default) if isinstance(default, tuple) else default
-    help_text = f"{meta.get('help', '')} (default: {'none' if shown in (None, '', ()) else shown})"
-    help_text = help_text.replace("%", "%%")
+    help_text = _default_text(meta.get("help", ""), f.default).replace("%", "%%")
+    flags = [meta["short"], flag] if meta.get("short") else [flag]
     if tp is bool:
-        group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+        group.add_argument(*flags, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                            help=help_text)
         return
-    group.add_argument(flag, dest=dest, type=_arg_type(tp), default=argparse.SUPPRESS, help=help_text,
-                       choices=meta.get("choices"), metavar=meta.get("metavar") or f.name.upper())
+    group.add_argument(*flags, dest=dest, type=_arg_type(tp), default=argparse.SUPPRESS, help=help_text,
+                       choices=meta.get("choices"),
+                       metavar=meta.get("metavar") or (None if meta.get("choices") else f.name.upper()))
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -109,9 +125,29 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(run)
     report = sub.add_parser("report", help="re-render report.html and junit.xml from a result.json (no torch needed)")
-    report.add_argument("result", metavar="RESULT_JSON", help="a result.json written by `ftaudit run`")
+    report.add_argument("result", metavar="RESULT_JSON", help="a result.json written by `ftaudit run`, or its folder")
     report.add_argument("--out", metavar="DIR", help="folder to write into (default: the folder of RESULT_JSON)")
-    report.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _add_output_flags(report)
+    compare = sub.add_parser("compare", help="compare a candidate audit with a baseline; exit 1 on a regression "
+                                             "(no torch needed)",
+                             description="Compare two audits: test accuracy, macro-F1, train-test gap, calibration "
+                                         "and per-class recall with 95% intervals (paired when both scored the same "
+                                         "test rows), and the findings and root causes that changed. Writes "
+                                         "compare.html and compare.json.",
+                             epilog=COMPARE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    compare.add_argument("base", metavar="BASE", help="the baseline: a result.json or a report folder")
+    compare.add_argument("new", metavar="NEW", help="the candidate: a result.json or a report folder")
+    compare.add_argument("--out", metavar="DIR", help="folder for compare.html and compare.json (default: the "
+                                                      "folder of NEW)")
+    compare.add_argument("--tolerance", type=float, default=0.01, metavar="X",
+                         help="how much worse (absolute; 0.01 = 1 point) a gated metric may get before its change, "
+                              "when outside noise, fails the comparison (default: 0.01)")
+    compare.add_argument("--gate-metrics", default="accuracy,macro_f1,gap", metavar="NAME,...",
+                         help=f"metrics that gate, of {', '.join(GATE_METRICS)} (default: accuracy,macro_f1,gap)")
+    compare.add_argument("--fail-on", choices=("warn", "fail"), default="fail",
+                         help="a finding that reaches this severity in NEW, and was below it in BASE, fails the "
+                              "comparison (default: fail)")
+    _add_output_flags(compare)
     sub.add_parser("probes", help="list the probes and rules, with every rule's code and default threshold")
     demo = sub.add_parser("demo", help="fine-tune MiniLM on a generated legal corpus with planted defects and audit "
                                        "it (about 3 minutes on a laptop CPU)",
@@ -123,8 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"output folder for the report and the generated data (default: {DEMO_OUT})")
     demo.add_argument("--overwrite", action="store_true", help="replace an existing report in --out (by default "
                                                               "it is moved aside and kept)")
-    demo.add_argument("--quiet", action="store_true", help="print only the verdict line and errors")
+    demo.add_argument("-q", "--quiet", action="store_true", help=f"{QUIET_HELP} (default: off)")
     return parser
+
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """--format, -q and -v as `ftaudit run` has them."""
+    parser.add_argument("--format", choices=("text", "json"), default="text", help=f"{FORMAT_HELP} (default: text)")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help=f"{QUIET_HELP} (default: off)")
+    noise.add_argument("-v", "--verbose", action="store_true", help=f"{VERBOSE_HELP} (default: off)")
 
 
 # --------------------------------------------------------------------------- commands
@@ -139,7 +183,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         out = config.output.out if "out" in overrides_from(args).get("output", {}) else demo.DEFAULT_OUT
         return demo.run_demo(out=out, overwrite=config.output.overwrite, quiet=config.output.quiet)
-    return app.exit_code(app.audit_to_folder(config))
+    from ftaudit.run_outputs import finish_run, prepare_run
+
+    plan = prepare_run(config)  # the baseline is read and MLflow's store opened before any work: bad input exits 2
+    result = app.audit_to_folder(config, extra_files=plan.extra_files)
+    return finish_run(config, plan, result, app.exit_code(result))
 
 
 def _nothing_to_audit(config: "AuditConfig") -> bool:
@@ -148,11 +196,32 @@ def _nothing_to_audit(config: "AuditConfig") -> bool:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ftaudit.report.console import make_console, render_summary
+    from ftaudit.results import to_json
+
     out, result = app.rerender(Path(args.result), Path(args.out) if args.out else None)
+    source = Path(args.result) / "result.json" if Path(args.result).is_dir() else Path(args.result)
+    if args.format == "json":
+        sys.stdout.write(to_json(result))
+    elif args.quiet:
+        make_console().print(result.diagnosis.verdict, markup=False)
+    else:
+        render_summary(result, make_console(), out=str(out / "report.html"), verbose=args.verbose)
     if not args.quiet:
-        source = Path(args.result) / "result.json" if Path(args.result).is_dir() else Path(args.result)
-        print(f"wrote {out / 'report.html'} and {out / 'junit.xml'} from {source} (earlier copies replaced)")
+        make_console(stderr=True).print(f"wrote {out / 'report.html'} and {out / 'junit.xml'} from {source} "
+                                        "(earlier copies replaced)", markup=False)
     return app.exit_code(result)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ftaudit.compare_app import compare_paths
+
+    gate = tuple(g.strip() for g in args.gate_metrics.split(",") if g.strip())
+    unknown = sorted(set(gate) - set(GATE_METRICS))
+    if unknown:
+        raise UsageError(f"unknown --gate-metrics {', '.join(unknown)}", f"choose from {', '.join(GATE_METRICS)}")
+    return compare_paths(args.base, args.new, out=args.out, tolerance=args.tolerance, fail_on=args.fail_on,
+                         gate=gate, fmt=args.format, quiet=args.quiet, verbose=args.verbose)
 
 
 def cmd_probes(args: argparse.Namespace) -> int:
@@ -175,7 +244,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out=args.out, overwrite=args.overwrite, quiet=args.quiet)
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "probes": cmd_probes, "demo": cmd_demo}
+COMMANDS = {"run": cmd_run, "report": cmd_report, "compare": cmd_compare, "probes": cmd_probes, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

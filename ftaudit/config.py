@@ -34,7 +34,7 @@ class DataConfig:
     validation: str | None = opt(None, "fine-tune mode: a validation file, or a fraction of train to hold out "
                                        "(e.g. 0.1); none by default", metavar="PATH|FRACTION")
     text_column: str = opt("text", "column that holds the text")
-    text_pair_column: str | None = opt(None, "second text column, for sentence-pair tasks")
+    text_pair_column: str | None = opt(None, "second text column, for sentence-pair tasks; by default single texts")
     label_column: str = opt("label", "column that holds the label (strings or integers)")
     max_length: int = opt(128, "tokens per example; longer inputs are truncated (and the truncation probe says how "
                                "many)")
@@ -81,12 +81,29 @@ class RunConfig:
                               "and settings finished; they are kept in .ftaudit-cache next to --out")
 
 
+GATE_METRICS = ("accuracy", "macro_f1", "gap", "ece", "recall")  # what `ftaudit compare` can gate on
+QUIET_HELP = "print only the verdict line (or the JSON) on stdout and errors on stderr: no progress or logs"
+VERBOSE_HELP = "also list every check and the time of each phase"
+FORMAT_HELP = "stdout: text for people, or json (the result only); progress and logs always go to stderr"
+
+
 @dataclass(frozen=True)
 class OutputConfig:
     out: str = opt("ftaudit-report", "output folder for result.json, report.html and junit.xml", metavar="DIR")
     overwrite: bool = opt(False, "replace an existing report in --out (by default it is moved aside and kept)")
     fail_on: str = opt("fail", "lowest finding severity that fails the run (exit 1)", choices=("warn", "fail"))
-    quiet: bool = opt(False, "print only the verdict line and errors")
+    quiet: bool = opt(False, QUIET_HELP, short="-q")
+    verbose: bool = opt(False, VERBOSE_HELP, short="-v")
+    format: str = opt("text", FORMAT_HELP, choices=("text", "json"))
+    baseline: str | None = opt(None, "compare with this earlier audit (its result.json or report folder): write "
+                                     "compare.html and compare.json next to the report and fail (exit 1) on a "
+                                     "regression; by default no comparison is made", metavar="PATH")
+    tolerance: float = opt(0.01, "with --baseline: how much worse (absolute, 0.01 = 1 point) a gated metric may get "
+                                 "before the change can fail the run; it must also be outside noise")
+    gate_metrics: tuple[str, ...] = opt(("accuracy", "macro_f1", "gap"), "with --baseline: the metrics that gate, "
+                                        f"of {', '.join(GATE_METRICS)}", metavar="NAME,...")
+    mlflow: bool = opt(False, "log the headline metrics, findings, root causes and the report to MLflow (the active "
+                              "run, else a new one; needs pip install 'ftaudit[mlflow]')")
 
 
 SECTIONS: dict[str, type] = {
@@ -106,7 +123,7 @@ class AuditConfig:
     run: RunConfig = RunConfig()
     output: OutputConfig = OutputConfig()
     # Raw, type-checked values: which names exist (and their defaults) is the plan step's knowledge
-    # (`ftaudit.audit.plan`), so this module knows no registry.
+    # (`ftaudit.pipeline.plan`), so this module knows no registry.
     thresholds: Mapping[str, float] = field(default_factory=lambda: types.MappingProxyType({}))
     probe_options: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: types.MappingProxyType({}))
     source: str = ""  # the config file it was read from, if any
@@ -140,6 +157,13 @@ def _validate(config: AuditConfig) -> AuditConfig:
         (t.max_grad_norm >= 0, f"--max-grad-norm must be >= 0, got {t.max_grad_norm}", "use 1.0, or 0 for no clipping"),
         (d.max_length >= 2, f"--max-length must be at least 2, got {d.max_length}", "use e.g. 128"),
         (r.eval_batch_size >= 1, f"--eval-batch-size must be at least 1, got {r.eval_batch_size}", "use e.g. 64"),
+        (config.output.tolerance >= 0, f"--tolerance must be >= 0, got {config.output.tolerance}",
+         "use e.g. 0.01 for one point"),
+        (set(config.output.gate_metrics) <= set(GATE_METRICS),
+         f"unknown --gate-metrics {sorted(set(config.output.gate_metrics) - set(GATE_METRICS))}",
+         f"choose from {', '.join(GATE_METRICS)}"),
+        (not (config.output.quiet and config.output.verbose), "--quiet and --verbose contradict each other",
+         "pass one of them"),
         (r.max_eval_examples >= 10, f"--max-eval-examples must be at least 10, got {r.max_eval_examples}",
          "use e.g. 20000"),
     ]
@@ -190,7 +214,7 @@ def read_config_file(path: Path, table: str = "") -> dict[str, Any]:
 def _resolve_paths(values: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Relative file paths in a config file are relative to that file's folder."""
     out = dict(values)
-    for key in ("train", "test", "validation", "model", "base", "out"):
+    for key in ("train", "test", "validation", "model", "base", "out", "baseline"):
         value = out.get(key)
         if isinstance(value, str) and value and "\0" not in value and not Path(value).is_absolute():
             candidate = base_dir / value

@@ -191,8 +191,12 @@ def _read_csv(path: Path, sep: str) -> tuple[list[str], dict[str, list[Any]]]:
 
 
 def _read_parquet(path: Path) -> tuple[list[str], dict[str, list[Any]]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError(f"reading the Parquet file {path} needs pyarrow, which is not installed",
+                         "install it with: pip install 'ftaudit[parquet]', or pass the data as CSV or JSONL") from None
 
     try:
         names = pq.read_schema(path).names

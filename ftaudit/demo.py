@@ -98,7 +98,7 @@ def run_demo(*, out: str = DEFAULT_OUT, overwrite: bool = False, quiet: bool = F
         corpus_seconds = time.perf_counter() - t0
         return paths
 
-    console = make_console()
+    console = make_console(stderr=True)  # the intro, data paths and timings are logs; the summary is on stdout
     if not quiet:
         c = plan.corpus
         console.print(f"ftaudit demo: fine-tuning {base or 'all-MiniLM-L6-v2'} on {c.train_per_class} legal "

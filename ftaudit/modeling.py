@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from ftaudit.architectures import architecture_of
 from ftaudit.errors import UsageError
 from ftaudit.jsonfile import Fields, check_readable, parse_json, read_json
 
@@ -285,8 +286,7 @@ def usable_positions(model: Any, tokenizer: Any) -> int | None:
     positions = getattr(config, "max_position_embeddings", None)
     if not isinstance(positions, int) or positions <= 0:
         return None
-    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer", "bart", "mpnet"):
-        positions -= 2  # position ids start after padding_idx
+    positions -= architecture_of(model).position_offset  # RoBERTa's position ids start after padding_idx
     declared = getattr(tokenizer, "model_max_length", None)
     if isinstance(declared, int) and 0 < declared < positions:
         positions = declared

@@ -21,13 +21,15 @@ INT_LIMIT = 2 ** 63  # integer options beyond int64 are refused: numpy and torch
 
 
 def opt(default: Any, help: str, *, flag: str | None = None, choices: tuple[str, ...] | None = None,
-        metavar: str | None = None, weakens_safety: bool = False) -> Any:
-    """Declare one option: its default, its help line and (optionally) its CLI flag and choices.
+        metavar: str | None = None, short: str | None = None, weakens_safety: bool = False) -> Any:
+    """Declare one option: its default, its help line and (optionally) its CLI flag, short flag and choices.
 
+    A help line that states the default itself ("default: ...", "by default") is shown as written.
     `weakens_safety` marks an option that lets untrusted files run code (remote code, pickles): it is taken from the
     command line or the Python API only, never from a config file (`refuse_unsafe_from_file`).
     """
-    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar, "weakens_safety": weakens_safety}
+    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar, "short": short,
+            "weakens_safety": weakens_safety}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples or mappings proxies for defaults")
     return field(default=default, metadata=meta)

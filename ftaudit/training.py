@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ftaudit.architectures import architecture_of
 from ftaudit.config import TrainConfig
 from ftaudit.data import LabelSpace, TextSplit
 from ftaudit.errors import UsageError
@@ -178,13 +179,12 @@ class SeedRun:
 
 def layer_groups(model: Any) -> list[tuple[str, int, list[Any]]]:
     """Trainable parameters grouped by layer (embeddings, layer i, pooler, head), in input-to-output order."""
-    from ftaudit.probes.drift import classify
-
+    arch = architecture_of(model)
     groups: dict[tuple[str, int], list[Any]] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            layer, _part, order = classify(name)
-            groups.setdefault((layer, order), []).append(p)
+            g = arch.classify(name)
+            groups.setdefault((g.layer, g.order), []).append(p)
     return [(layer, order, ps) for (layer, order), ps in sorted(groups.items(), key=lambda kv: kv[0][1])]
 
 

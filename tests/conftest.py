@@ -23,6 +23,14 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     return build_all(tmp_path_factory.mktemp("tiny"))
 
 
+@pytest.fixture(scope="session")
+def arch_bases(tmp_path_factory) -> dict[str, Path]:
+    """{architecture: tiny random base folder with its own tokenizer}: see fixtures/architectures.py (~7 s)."""
+    from fixtures.architectures import build_all
+
+    return build_all(tmp_path_factory.mktemp("architectures"))
+
+
 @dataclass
 class CliResult:
     code: int

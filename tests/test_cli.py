@@ -84,11 +84,11 @@ def test_earlier_report_is_moved_aside_not_lost(cli, tiny, tmp_path):
     (out / "result.json").write_text((out / "result.json").read_text())  # the user's earlier report
     first = (out / "result.json").read_bytes()
     res = audit(cli, tiny, out)
-    assert res.code == 0 and "kept the earlier report" in res.out
+    assert res.code == 0 and "kept the earlier report" in res.err  # a log line: stderr
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("rep.previous-")]
     assert len(aside) == 1 and (aside[0] / "result.json").read_bytes() == first
     res = audit(cli, tiny, out, "good", "train", "--overwrite")
-    assert "replaced the earlier report" in res.out
+    assert "replaced the earlier report" in res.err
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("rep.previous-")]) == 1
 
 
@@ -132,4 +132,8 @@ def test_help_documents_every_option_with_its_default(capsys):
     sub = parser._subparsers._group_actions[0].choices["run"]
     for action in sub._actions:
         if action.option_strings and action.dest not in ("help", "config"):
-            assert "(default:" in (action.help or ""), action.option_strings
+            assert "default" in (action.help or "").lower(), action.option_strings
+    probes = next(a for a in sub._actions if "--probes" in a.option_strings)
+    assert "every probe that applies" in probes.help and "(default: none)" not in probes.help
+    quiet = next(a for a in sub._actions if "--quiet" in a.option_strings)
+    assert "-q" in quiet.option_strings and "(default: off)" in quiet.help

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftaudit.audit import plan
+from ftaudit.pipeline import plan
 from ftaudit.demo import DEMO_PLAN, DemoPlan, demo_config, run_demo
 from ftaudit.legal_corpus import CorpusSpec, generate, load_lexicon, write_rows
 
@@ -25,19 +25,19 @@ TINY_PLAN = DemoPlan(
 
 @pytest.fixture(scope="module")
 def demo_run(tiny, tmp_path_factory):
-    """One demo run on the tiny base; (exit code, stdout, output folder)."""
+    """One demo run on the tiny base; (exit code, stdout, output folder, stderr)."""
     import contextlib
     import io
 
     out = tmp_path_factory.mktemp("demo") / "rep"
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+    buffer, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(errors):
         code = run_demo(out=str(out), base=str(tiny["base"]), plan=TINY_PLAN)
-    return code, buffer.getvalue(), out
+    return code, buffer.getvalue(), out, errors.getvalue()
 
 
 def test_demo_writes_report_and_the_generated_data(demo_run):
-    code, stdout, out = demo_run
+    code, stdout, out, _ = demo_run
     assert code == 0, stdout
     assert {p.name for p in out.iterdir()} >= {"report.html", "result.json", "junit.xml", "data"}
     train = out / "data" / "train.csv"
@@ -47,7 +47,7 @@ def test_demo_writes_report_and_the_generated_data(demo_run):
 
 
 def test_demo_runs_ftaudit_fine_tune_mode_with_the_plan(demo_run, tiny):
-    _, _, out = demo_run
+    _, _, out, _ = demo_run
     run = json.loads((out / "result.json").read_text())["run"]
     assert run["mode"] == "fine-tune"
     assert sorted(run["labels"]) == sorted(load_lexicon().labels)
@@ -61,18 +61,20 @@ def test_demo_runs_ftaudit_fine_tune_mode_with_the_plan(demo_run, tiny):
 
 
 def test_demo_prints_where_the_report_is_and_each_phase(demo_run):
-    _, stdout, out = demo_run
+    _, stdout, out, stderr = demo_run  # logs and timings on stderr, the summary on stdout
     assert f"report: {out / 'report.html'}" in stdout
-    assert f"data: {out / 'data' / 'train.csv'}" in stdout
-    phases = " ".join(stdout.split("wall time per phase:")[1].split())  # the line may wrap
+    assert f"data: {out / 'data' / 'train.csv'}" in stderr and "data:" not in stdout
+    assert "wall time per phase" not in stdout
+    phases = stderr.split("wall time per phase:")[1].splitlines()[0]  # one line: never wrapped when piped
     assert "write corpus" in phases and "read data" in phases and "fine-tune" in phases and "total" in phases
 
 
 def test_demo_honours_overwrite_and_quiet(demo_run, tiny, capsys):
-    _, _, out = demo_run
+    _, _, out, _ = demo_run
     before = (out / "result.json").stat().st_mtime_ns
     code = run_demo(out=str(out), overwrite=True, quiet=True, base=str(tiny["base"]), plan=TINY_PLAN)
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
     assert code == 0
     assert "wall time per phase" not in printed and "report:" not in printed and "ftaudit demo:" not in printed
     assert (out / "result.json").stat().st_mtime_ns != before

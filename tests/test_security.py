@@ -221,11 +221,12 @@ def test_overwrite_replaces_only_ftaudits_files(cli, tiny, tmp_path):
     assert res.code in (0, 1), res.err
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("report.previous-")]
     assert len(aside) == 1 and (aside[0] / "notes.md").read_text() == "my notes", "the user's file was lost"
-    assert "replaces only ftaudit's own files" in res.out and "notes.md" in res.out
+    said = res.out + res.err
+    assert "replaces only ftaudit's own files" in said and "notes.md" in said, said
     assert not (w.out / "notes.md").exists() and (w.out / "result.json").exists()
     # a report of ftaudit's own files only is replaced in place, as before
     res = cli(*w.run_args(extra=["--overwrite"]))
-    assert res.code in (0, 1) and "replaced the earlier report" in res.out
+    assert res.code in (0, 1) and "replaced the earlier report" in res.out + res.err
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("report.previous-")]) == 1
 
 
@@ -445,7 +446,7 @@ def test_a_stale_staging_folder_of_a_killed_run_is_removed(cli, tiny, tmp_path):
     res = cli(*w.run_args())
     assert res.code in (0, 1), res.err
     assert not stale.exists() and live.exists() and mine.exists()
-    assert f"removed {stale}" in res.out and "killed" in res.out
+    assert f"removed {stale}" in res.err and "killed" in res.err, res.err
 
 
 def test_boolean_labels_are_class_names_not_ids(tmp_path):

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from ftaudit.architectures import architecture_of
+
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
 
@@ -92,7 +94,7 @@ def count_parameters(model: Any) -> int:
 
 
 def encoder_layers(model: Any) -> int:
-    return int(getattr(model.config, "num_hidden_layers", 0) or getattr(model.config, "n_layers", 0))
+    return architecture_of(model).depth_of(model.config)
 
 
 def main_schedule(ctx: "AuditContext") -> Schedule:
@@ -180,20 +182,8 @@ def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedu
 
 
 def keep_first_layers(model: Any, k: int) -> Any:
-    """Drop every encoder layer after the first k, in place (BERT/RoBERTa/ELECTRA `encoder.layer`, DistilBERT
-    `transformer.layer`); the config is updated so the model saves and reloads at its new depth."""
-    base = model.base_model
-    holder = getattr(base, "encoder", None) or getattr(base, "transformer", None)
-    layers = getattr(holder, "layer", None) if holder is not None else None
-    if layers is None:
-        raise ValueError(f"cannot find the encoder layers of a {type(model).__name__}")
-    if not 1 <= k <= len(layers):
-        raise ValueError(f"cannot keep {k} of {len(layers)} layers")
-    del layers[k:]
-    for attr in ("num_hidden_layers", "n_layers"):
-        if hasattr(model.config, attr):
-            setattr(model.config, attr, k)
-    return model
+    """Drop every encoder layer after the first k, in place, where the architecture table says how."""
+    return architecture_of(model).keep_first_layers(model, k)
 
 
 def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule, seed: int, *,

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ftaudit.architectures import architecture_of
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
-
-_LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
 
 
 @dataclass(frozen=True)
@@ -23,7 +21,7 @@ class GroupDrift:
     relative = ||θ − θ₀|| / ||θ₀|| over the group's concatenated tensors; cosine = <θ, θ₀> / (||θ|| ||θ₀||).
     """
 
-    layer: str  # "embeddings", "layer 0".., "pooler", "head", "other"
+    layer: str  # "embeddings", "layer 0".. (ALBERT "layer group 0"), "final norm", "pooler", "head", "other"
     part: str  # "attention" | "ffn" | "layernorm" | "embeddings" | "dense" | "all"
     order: int  # position from input to output, for charts
     relative: float
@@ -44,28 +42,6 @@ class DriftResult(ProbeResult):
     mismatched_tensors: tuple[str, ...]  # shapes differ
     n_compared: int
     tied_skipped: int
-
-
-def classify(name: str) -> tuple[str, str, int]:
-    """Map a parameter name to (layer, part, order) for BERT-family naming (also RoBERTa, DistilBERT, ELECTRA)."""
-    lower = name.lower()
-    m = _LAYER.search(name)
-    if "embed" in lower and not m:
-        return "embeddings", "embeddings", -1
-    if m:
-        i = int(m.group(1))
-        if "norm" in lower:
-            part = "layernorm"
-        elif "attention" in lower or "attn" in lower or re.search(r"\.(q|k|v|out)_lin\.", lower):
-            part = "attention"
-        else:
-            part = "ffn"
-        return f"layer {i}", part, i
-    if "pooler" in lower:
-        return "pooler", "dense", 10_000
-    if "classifier" in lower or "score" in lower or "pre_classifier" in lower or lower.startswith("head"):
-        return "head", "dense", 10_001
-    return "other", "dense", 9_999
 
 
 class _Acc:
@@ -122,6 +98,7 @@ def compute_drift(model: Any, base: Any) -> DriftResult:
     import torch
 
     prefix = getattr(model, "base_model_prefix", "")
+    arch = architecture_of(model)
     groups: dict[tuple[str, str, int], _Acc] = {}
     new, mismatched, seen_ptrs = [], [], set()
     tied = 0
@@ -144,7 +121,8 @@ def compute_drift(model: Any, base: Any) -> DriftResult:
             if reader.shape(key) != tuple(tensor.shape):
                 mismatched.append(name)
                 continue
-            groups.setdefault(classify(name), _Acc()).add(tensor.detach().cpu(), reader, key)
+            g = arch.classify(name)
+            groups.setdefault((g.layer, g.part, g.order), _Acc()).add(tensor.detach().cpu(), reader, key)
         missing = sorted(k for k in base_keys - matched_base
                          if not k.endswith("position_ids") and "cls.predictions" not in k and "lm_head" not in k)
     by_layer: dict[tuple[str, int], _Acc] = {}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ftaudit.probes.base import Need, Probe
+from ftaudit.probes.curve_points import split_digest
 from ftaudit.results import ProbeResult
 
 if TYPE_CHECKING:
@@ -57,6 +58,11 @@ class GapResult(ProbeResult):
     loss_gap: float  # test - train, nats
     n_bootstrap: int
     confidence: float = 0.95
+    # The test rows scored, for `ftaudit compare` to pair two runs: a content digest (texts, pairs, labels) and
+    # per-row gold and predicted label ids, each packed by `pack_ids` (hex of uint8, or uint16 past 256 labels).
+    test_rows: str = ""
+    test_labels: str = ""
+    test_predictions: str = ""
 
 
 def confusion_matrix(labels: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -147,6 +153,17 @@ def split_metrics(name: str, labels: np.ndarray, logits: np.ndarray, names: tupl
     return metrics, np.stack([acc_boot, f1_boot])
 
 
+def pack_ids(ids: np.ndarray, n_classes: int) -> str:
+    """Label ids as hex: one byte each (two, big-endian, past 256 classes)."""
+    dtype = ">u1" if n_classes <= 256 else ">u2"
+    return np.asarray(ids).astype(dtype).tobytes().hex()
+
+
+def unpack_ids(text: str, n_classes: int) -> np.ndarray:
+    dtype = ">u1" if n_classes <= 256 else ">u2"
+    return np.frombuffer(bytes.fromhex(text), dtype=dtype).astype(np.int64)
+
+
 def _ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     lo, hi = np.quantile(samples, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
@@ -169,6 +186,7 @@ class GapProbe(Probe):
         test, test_boot = split_metrics("test", ctx.splits["test"].labels, ctx.predictions("test").logits, names,
                                         majority, rng)
         gap_boot = train_boot - test_boot  # independent resamples of the two splits
+        test_split = ctx.splits["test"]
         return GapResult(
             labels=names,
             majority_class=names[majority],
@@ -180,4 +198,7 @@ class GapProbe(Probe):
             macro_f1_gap_ci=_ci(gap_boot[1]),
             loss_gap=test.loss - train.loss,
             n_bootstrap=N_BOOTSTRAP,
+            test_rows=split_digest(test_split),
+            test_labels=pack_ids(test_split.labels, len(names)),
+            test_predictions=pack_ids(ctx.predictions("test").pred, len(names)),
         )

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ftaudit.options import opt
+from ftaudit.architectures import architecture_of
 from ftaudit.curvefit import paired_differences
 from ftaudit.errors import UsageError
+from ftaudit.options import opt
 from ftaudit.probes.base import Need, Probe
 from ftaudit.probes.curve_points import CurvePoint, main_point, run_points, train_point
 from ftaudit.probes.learning_curve import N_BOOTSTRAP, accuracy_interval
@@ -86,6 +87,13 @@ class SizeCurveProbe(Probe):
     Options = Options
     default = False
 
+    def unavailable(self, ctx: "AuditContext") -> str | None:
+        reason = super().unavailable(ctx)
+        if reason or self.options.compare_models:
+            return reason
+        problem = architecture_of(ctx.model).truncation_problem(ctx.model)
+        return f"the size curve fine-tunes the base's first layers, but {problem}" if problem else None
+
     def run(self, ctx: "AuditContext") -> SizeCurveResult:
         o: Options = self.options
         train, test = ctx.splits["train"], ctx.splits["test"]
@@ -97,11 +105,16 @@ class SizeCurveProbe(Probe):
             variants = [("model", ref) for ref in o.compare_models]
         else:
             total = full.layers
-            depths = o.layers or tuple(default_depths(total))
+            step = architecture_of(ctx.model).truncation_step(ctx.model)  # ALBERT: layers per shared group
+            depths = o.layers or tuple(k for k in default_depths(total) if k % step == 0)
             bad = [k for k in depths if k >= total]
             if bad:
                 raise UsageError(f"--size-curve-layers {bad[0]} is not below the base's {total} layers",
                                  f"use depths from 1 to {total - 1}")
+            uneven = [k for k in depths if k % step]
+            if uneven:
+                raise UsageError(f"--size-curve-layers {uneven[0]} is not a multiple of the {step} layers that "
+                                 "share one group of weights", f"use multiples of {step}")
             variants = [("layers", k) for k in depths]
         jobs = [(v, r) for v in variants for r in range(o.repeats)]
 

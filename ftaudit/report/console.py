@@ -15,15 +15,20 @@ from ftaudit.results import AuditResult, Severity
 
 MAX_CAUSES = 3
 MAX_FINDINGS = 8
+UNWRAPPED_WIDTH = 100_000  # not a terminal: wide enough that no line is wrapped or cut
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold magenta", "skip": "dim"}
 
 
 def make_console(stderr: bool = False) -> Console:
-    """A rich Console that never parses markup or emoji codes: a string printed is shown as it is (a label, a path
-    or a text may hold "[bold]" or ":smile:"); styled lines are built as `Text` from (string, style) pieces."""
+    """Rich console on stdout (or stderr); piped or in a CI log, lines are never wrapped nor cut.
+
+    It never parses markup or emoji codes: a string printed is shown as it is (a label, a path or a text may hold
+    "[bold]" or ":smile:"); styled lines are built as `Text` from (string, style) pieces (`styled`).
+    """
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 120  # CI logs: wide enough that findings stay on one line
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width, markup=False, emoji=False)
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH, markup=False, emoji=False)
 
 
 def styled(*pieces: str | tuple[str, str]) -> Text:
@@ -79,10 +84,11 @@ class Progress:
             self.console.print(Text(text))
 
 
-def render_summary(result: AuditResult, console: Console, *, out: str | None = None) -> None:
+def render_summary(result: AuditResult, console: Console, *, out: str | None = None, verbose: bool = False) -> None:
     """Verdict, root causes, the checks that did not pass and the gate: at most 24 lines at 80 columns or more.
 
-    Only the verdict wraps; every other line is cut to the console width with an ellipsis.
+    Only the verdict wraps; every other line is cut to the console width with an ellipsis. `verbose` lists every
+    check, passes and skips included.
     """
     gate = result.gate
     colour = "green" if gate.passed else "red"
@@ -96,15 +102,16 @@ def render_summary(result: AuditResult, console: Console, *, out: str | None = N
         console.print(styled(f"  {rank}. ", (cause.code, "bold"), f" ({cause.confidence:.2f}){fix}"), **line)
     if len(causes) > MAX_CAUSES:
         console.print(Text(f"  … {len(causes) - MAX_CAUSES} more root cause(s) in the report"), no_wrap=True)
-    shown = sorted((f for f in result.findings if f.severity in (Severity.WARN, Severity.FAIL, Severity.ERROR)),
-                   key=lambda f: -f.severity.rank)
+    listed = (Severity.WARN, Severity.FAIL, Severity.ERROR) + ((Severity.PASS, Severity.SKIP) if verbose else ())
+    shown = sorted((f for f in result.findings if f.severity in listed), key=lambda f: -f.severity.rank)
+    limit = len(shown) if verbose else MAX_FINDINGS
     if shown:
-        width = max(len(f.code) for f in shown[:MAX_FINDINGS])
-        for f in shown[:MAX_FINDINGS]:
+        width = max(len(f.code) for f in shown[:limit])
+        for f in shown[:limit]:
             sev = f.severity.value
             console.print(styled("  ", (f"{sev:<5}", STYLE[sev]), f" {f.code:<{width}}  {f.message}"), **line)
-        if len(shown) > MAX_FINDINGS:
-            console.print(Text(f"  … {len(shown) - MAX_FINDINGS} more check(s) did not pass; see the report"),
+        if len(shown) > limit:
+            console.print(Text(f"  … {len(shown) - limit} more check(s) did not pass; see the report"),
                           no_wrap=True)
     counts = {s: sum(f.severity is s for f in result.findings) for s in Severity}
     tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)

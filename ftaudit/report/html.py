@@ -30,6 +30,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["pct"] = lambda x, d=1: "n/a" if x is None else f"{100 * x:.{d}f}%"
     env.filters["num"] = _num
+    env.filters["points"] = lambda x, d=1: "n/a" if x is None else f"{100 * x:+.{d}f} pts"
     env.filters["cause_title"] = cause_title
     # JSON, not repr: a tuple in memory is a list after result.json, and both must render the same bytes
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)

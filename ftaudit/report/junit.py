@@ -1,11 +1,34 @@
-"""JUnit XML: one testcase per rule, so CI systems show each gate by name."""
+"""JUnit XML: one testcase per rule, so CI systems show each gate by name.
+
+Each testcase carries the finding's numbers as <properties> (as pytest's `record_property` writes them) and a
+time: its probe's wall time shared among the probe's findings, so the testcase times add up to the probes' time
+(the whole probe time is the property `ftaudit.probe_seconds`).
+"""
 
 from __future__ import annotations
 
 import re
 from xml.etree import ElementTree as ET
 
-from ftaudit.results import AuditResult, Severity
+from ftaudit.results import AuditResult, Finding, Severity
+
+
+def _value(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _properties(case: ET.Element, finding: Finding, probe_seconds: float) -> None:
+    props = ET.SubElement(case, "properties")
+    rows = [("ftaudit.severity", finding.severity.value), ("ftaudit.probe_seconds", f"{probe_seconds:.3f}")]
+    if finding.threshold_name:
+        rows.append((f"threshold.{finding.threshold_name}", _value(finding.threshold)))
+    rows += [(str(k), _value(v)) for k, v in finding.numbers.items()]
+    for name, value in rows:
+        ET.SubElement(props, "property", name=name, value=value)
 
 
 # What XML 1.0 allows (https://www.w3.org/TR/xml/#charsets); the rest is written as #xHH, as pytest's junitxml does.
@@ -25,9 +48,14 @@ def render_junit(result: AuditResult) -> str:
     suite = ET.Element("testsuite", name="ftaudit", timestamp=result.run.started,
                        time=f"{result.run.seconds:.3f}")
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    per_probe = {o.name: sum(f.probe == o.name for f in result.findings) for o in result.probes}
     for f in result.findings:
         counts["tests"] += 1
-        case = ET.SubElement(suite, "testcase", classname=f"ftaudit.{f.probe}", name=f.code)
+        outcome = result.outcome(f.probe)
+        seconds = outcome.seconds if outcome is not None else 0.0
+        case = ET.SubElement(suite, "testcase", classname=f"ftaudit.{f.probe}", name=f.code,
+                             time=f"{seconds / max(per_probe.get(f.probe, 1), 1):.3f}")
+        _properties(case, f, seconds)
         if f.severity is Severity.SKIP:
             ET.SubElement(case, "skipped", message=f.message)
             counts["skipped"] += 1

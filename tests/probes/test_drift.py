@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ftaudit.modeling import BaseWeights
-from ftaudit.probes.drift import base_key_for, classify, compute_drift
+from ftaudit.probes.drift import base_key_for, compute_drift
 
 
 @pytest.fixture
@@ -55,20 +55,6 @@ def test_shape_mismatch_is_reported_not_compared(pair, tmp_path):
     save_file(state, tmp_path / "odd.safetensors")
     r = compute_drift(tuned, BaseWeights(ref="odd", files=(tmp_path / "odd.safetensors",)))
     assert r.mismatched_tensors == ("bert.pooler.dense.weight",)
-
-
-@pytest.mark.parametrize("name, expected", [
-    ("bert.embeddings.word_embeddings.weight", ("embeddings", "embeddings")),
-    ("bert.encoder.layer.3.attention.self.query.weight", ("layer 3", "attention")),
-    ("bert.encoder.layer.3.attention.output.LayerNorm.bias", ("layer 3", "layernorm")),
-    ("bert.encoder.layer.3.intermediate.dense.weight", ("layer 3", "ffn")),
-    ("distilbert.transformer.layer.2.ffn.lin1.weight", ("layer 2", "ffn")),
-    ("distilbert.transformer.layer.2.attention.q_lin.weight", ("layer 2", "attention")),
-    ("bert.pooler.dense.weight", ("pooler", "dense")),
-    ("classifier.weight", ("head", "dense")),
-])
-def test_classify(name, expected):
-    assert classify(name)[:2] == expected
 
 
 def test_base_key_for_handles_the_missing_prefix():

@@ -1,7 +1,10 @@
 """Batched integrated gradients on the word embeddings (Captum), subword-to-word merging, and deletion passes.
 
 IG attributes F(x) = log p(target | x), the target class's log-probability, over the straight path from a
-baseline x' (every token PAD except [CLS]/[SEP] and other special tokens, same attention mask) to x.
+baseline x' (every token PAD except [CLS]/[SEP] and other special tokens, same attention mask) to x, in the
+word embeddings (or where `architectures` says: DeBERTa and ModernBERT at their embedding block's output).
+Both ends and the path get the position ids that the model makes for x (RoBERTa counts them over non-PAD tokens,
+so without them F(x') would see other positions than the path does).
 Completeness (Sundararajan et al. 2017): sum_i a_i = F(x) − F(x'). The relative error of an example is
 |sum_i a_i − (F(x) − F(x'))| / max(|F(x) − F(x')|, DELTA_FLOOR).
 """
@@ -13,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ftaudit.architectures import architecture_of
 from ftaudit.inference import Encodings, length_batches, predict_logits
 
 DELTA_FLOOR = 1e-2  # nats: below this |F(x) − F(x')| the relative error is measured against this floor
@@ -53,7 +57,7 @@ def _forward(model: Any, device: Any, *, mixed: bool, math_attention: bool = Fal
 
     from ftaudit.modeling import autocast
 
-    def forward(input_ids: Any, attention_mask: Any, token_type_ids: Any = None) -> Any:
+    def forward(input_ids: Any, attention_mask: Any, token_type_ids: Any = None, position_ids: Any = None) -> Any:
         with contextlib.ExitStack() as stack:
             if mixed:
                 stack.enter_context(autocast(device))
@@ -61,7 +65,12 @@ def _forward(model: Any, device: Any, *, mixed: bool, math_attention: bool = Fal
                 from torch.nn.attention import SDPBackend, sdpa_kernel
 
                 stack.enter_context(sdpa_kernel(SDPBackend.MATH))
-            logits = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+            if position_ids is None:  # an architecture that makes its own (the table's generic row)
+                out = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            else:
+                out = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                            position_ids=position_ids)
+            logits = out.logits
         return torch.log_softmax(logits.float(), dim=-1)
 
     return forward
@@ -104,7 +113,7 @@ class _Pass:
         from captum.attr import LayerIntegratedGradients
 
         self.forward = _forward(model, device, mixed=mixed, math_attention=math_attention)
-        self.lig = LayerIntegratedGradients(self.forward, model.get_input_embeddings())
+        self.lig = LayerIntegratedGradients(self.forward, architecture_of(model).attribution_module(model))
         self.change = np.full(n, np.nan)
 
     def changes(self, items: np.ndarray,
@@ -170,10 +179,11 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
     if n == 0:
         return IGRun((), error, steps_used, change, 0.0, error.copy(), precision, redone)
     lengths = np.asarray([len(enc.input_ids[r]) for r in rows], dtype=np.int64)
+    arch = architecture_of(model)
+    batches = _Batches(enc, device, pad_id, keep, lambda ids: arch.position_ids(ids, model.config))
 
     def endpoints(forward: Callable[..., Any], items: np.ndarray) -> np.ndarray:
-        return _endpoint_change(forward, enc, rows[items], targets[items], lengths[items], device, pad_id, keep,
-                                batch_size)
+        return _endpoint_change(forward, batches, rows[items], targets[items], lengths[items], batch_size)
 
     was_training = model.training
     model.eval()
@@ -201,8 +211,8 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
                         width = int(lengths[items].max())
                         fit = max(1, max_tokens // width)  # interpolation rows per forward pass
                         for sub in np.array_split(items, int(np.ceil(len(items) / min(len(items), fit)))):
-                            _attribute(p.lig, enc, rows, targets, sub, steps, fit, device, pad_id, keep, p_change,
-                                       attributions, error)
+                            _attribute(p.lig, batches, rows, targets, sub, steps, fit, p_change, attributions,
+                                       error)
                             steps_used[sub], change[sub], redone[sub] = steps, p_change[sub], name != first
                             if progress is not None:
                                 progress(len(sub))
@@ -223,47 +233,61 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
                  initial if initial is not None else error.copy(), precision, redone)
 
 
-def _inputs(enc: Encodings, rows: np.ndarray, device: Any, pad_id: int, keep: frozenset[int]) -> tuple[Any, ...]:
-    ids, mask = _pad([enc.input_ids[r] for r in rows], pad_id)
-    base, _ = _pad([baseline_ids(enc.input_ids[r], keep, pad_id) for r in rows], pad_id)
-    types = None
-    if enc.token_type_ids is not None:
-        types, _ = _pad([enc.token_type_ids[r] for r in rows], 0)
-        types = types.to(device)
-    return ids.to(device), base.to(device), mask.to(device), types
+@dataclass(frozen=True)
+class _Batches:
+    """Padded input, baseline, mask, token types and position ids of some rows of `enc`, on `device`."""
+
+    enc: Encodings
+    device: Any
+    pad_id: int
+    keep: frozenset[int]
+    positions: Callable[[Any], Any]  # padded input ids -> the position ids the model makes for them, or None
+
+    def __call__(self, rows: np.ndarray) -> tuple[Any, ...]:
+        enc = self.enc
+        ids, mask = _pad([enc.input_ids[r] for r in rows], self.pad_id)
+        base, _ = _pad([baseline_ids(enc.input_ids[r], self.keep, self.pad_id) for r in rows], self.pad_id)
+        types = None
+        if enc.token_type_ids is not None:
+            types, _ = _pad([enc.token_type_ids[r] for r in rows], 0)
+            types = types.to(self.device)
+        positions = self.positions(ids)  # from x, for x' as well: the same positions at both ends of the path
+        if positions is not None:
+            positions = positions.to(self.device)
+        return ids.to(self.device), base.to(self.device), mask.to(self.device), types, positions
 
 
-def _endpoint_change(forward: Callable[..., Any], enc: Encodings, rows: np.ndarray, targets: np.ndarray,
-                     lengths: np.ndarray, device: Any, pad_id: int, keep: frozenset[int],
-                     batch_size: int) -> np.ndarray:
+def _endpoint_change(forward: Callable[..., Any], batches: _Batches, rows: np.ndarray, targets: np.ndarray,
+                     lengths: np.ndarray, batch_size: int) -> np.ndarray:
     """F(x) − F(x') per item, from one no-grad pass over inputs and baselines."""
     import torch
+
+    def twice(t: Any) -> Any:
+        return None if t is None else torch.cat([t, t])
 
     out = np.zeros(len(rows))
     with torch.inference_mode():
         for index in length_batches(lengths, max(1, batch_size) * 4):
-            ids, base, mask, types = _inputs(enc, rows[index], device, pad_id, keep)
-            both = forward(torch.cat([ids, base]), torch.cat([mask, mask]),
-                           None if types is None else torch.cat([types, types]))
+            ids, base, mask, types, positions = batches(rows[index])
+            both = forward(torch.cat([ids, base]), twice(mask), twice(types), twice(positions))
             t = torch.as_tensor(targets[index], device=both.device)
             k = len(index)
             out[index] = (both[:k].gather(1, t[:, None]) - both[k:].gather(1, t[:, None]))[:, 0].double().cpu().numpy()
     return out
 
 
-def _attribute(lig: Any, enc: Encodings, rows: np.ndarray, targets: np.ndarray, items: np.ndarray, steps: int,
-               rows_per_pass: int, device: Any, pad_id: int, keep: frozenset[int], change: np.ndarray,
-               attributions: list[np.ndarray], error: np.ndarray) -> None:
+def _attribute(lig: Any, batches: _Batches, rows: np.ndarray, targets: np.ndarray, items: np.ndarray, steps: int,
+               rows_per_pass: int, change: np.ndarray, attributions: list[np.ndarray], error: np.ndarray) -> None:
     import torch
 
-    ids, base, mask, types = _inputs(enc, rows[items], device, pad_id, keep)
-    extra = (mask,) if types is None else (mask, types)
+    ids, base, mask, types, positions = batches(rows[items])
+    extra = (mask, types, positions)
     internal = max(len(items), (rows_per_pass // len(items)) * len(items))
-    attr = lig.attribute(ids, baselines=base, target=torch.as_tensor(targets[items], device=device),
+    attr = lig.attribute(ids, baselines=base, target=torch.as_tensor(targets[items], device=batches.device),
                          additional_forward_args=extra, n_steps=steps, internal_batch_size=internal)
     per_token = attr.float().sum(dim=-1).double().cpu().numpy()
     for k, item in enumerate(items):
-        a = per_token[k, : len(enc.input_ids[rows[item]])]
+        a = per_token[k, : len(batches.enc.input_ids[rows[item]])]
         attributions[item] = a
         error[item] = abs(a.sum() - change[item]) / max(abs(change[item]), DELTA_FLOOR)
 
