@@ -7,9 +7,7 @@ demo, and both call down into this module.
 from __future__ import annotations
 
 import dataclasses
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -64,6 +62,8 @@ def audit_to_folder(config: "AuditConfig", *, stage_inputs: Callable[[Path], Map
     staging = None
     try:
         staging = output.prepare(config.output.out, overwrite=config.output.overwrite)
+        for note in staging.notes:  # stale staging folders removed: always said (a log line: stderr)
+            log.print(note, soft_wrap=True)
         if stage_inputs is not None:
             paths = {k: str(v) for k, v in stage_inputs(staging.folder).items()}
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
@@ -87,7 +87,7 @@ def audit_to_folder(config: "AuditConfig", *, stage_inputs: Callable[[Path], Map
         raise
     cache.clear()  # the report holds every result now
     if moved and echo:  # a user's earlier report was moved aside: always said (a log line: stderr)
-        log.print(moved, markup=False, highlight=False)
+        log.print(moved, markup=False, highlight=False, soft_wrap=True)
     elif moved:
         sys.stderr.write(f"ftaudit: {moved}\n")
     if not echo:
@@ -122,25 +122,27 @@ def _relocated(result: AuditResult, staged: str, final: str) -> AuditResult:
 
 
 def read_result(path: Path) -> tuple[Path, AuditResult]:
-    """The result.json at `path` (a file or a report folder), decoded with the installed probes' result types."""
+    """The result.json at `path` (a file or a report folder), decoded with the installed probes' result types and
+    checked against the schema of its version: a bad file is a UsageError naming the field."""
+    from ftaudit.jsonfile import read_json
     from ftaudit.probes.registry import result_kinds
-    from ftaudit.results import from_json
+    from ftaudit.results import SchemaError, from_dict
 
     if path.is_dir():
         path = path / "result.json"
+    fix = "pass the result.json written by `ftaudit run`"
+    if not path.exists():
+        raise UsageError(f"{path} does not exist", fix)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path} does not exist", "pass the result.json written by `ftaudit run`") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
-        raise UsageError(f"{path} cannot be read ({exc})", "pass the result.json written by `ftaudit run`") from None
+        data = read_json(path, "result", fix=fix)
+    except UsageError as exc:
+        raise UsageError(f"{path} is not an ftaudit result ({exc.problem})", fix) from None
     try:
-        return path, from_json(text, kinds=result_kinds())
-    except UsageError:
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise UsageError(f"{path} is not an ftaudit result ({str(exc).splitlines()[0][:120]})",
-                         "pass the result.json written by `ftaudit run`") from None
+        return path, from_dict(data, kinds=result_kinds())
+    except SchemaError as exc:
+        raise UsageError(f"{path} is not an ftaudit result: {exc}", fix + ", or fix that field") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a dataclass's own check of its values
+        raise UsageError(f"{path} is not an ftaudit result ({str(exc).splitlines()[0][:120]})", fix) from None
 
 
 def rerender(result_path: Path, out: Path | None) -> tuple[Path, AuditResult]:
@@ -160,14 +162,19 @@ def rerender(result_path: Path, out: Path | None) -> tuple[Path, AuditResult]:
     return out, result
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def run_command(command: Callable[[], int], *, strict: bool = False) -> int:
-    """Run one command with SIGTERM as Ctrl-C, and map what it raised to an exit code and one line on stderr."""
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
+    """Run one command with SIGTERM as Ctrl-C, and map what it raised to an exit code and one line on stderr.
+
+    The first Ctrl-C or SIGTERM interrupts; those that follow it closely are held while it is handled (see
+    `ftaudit.signals`), so a second signal cannot end the process with 143 half-way through the clean-up.
+    """
+    from ftaudit.signals import interrupt_guard
+
+    with interrupt_guard():
+        return _run(command, strict)
+
+
+def _run(command: Callable[[], int], strict: bool) -> int:
     try:
         return int(command())
     except UsageError as exc:
@@ -186,6 +193,3 @@ def run_command(command: Callable[[], int], *, strict: bool = False) -> int:
         sys.stderr.write(f"ftaudit: internal error: {type(exc).__name__}: {first}; this is a bug in ftaudit, "
                          "re-run with --strict for the traceback and report it.\n")
         return ExitCode.INTERNAL_ERROR
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)

@@ -10,7 +10,10 @@ Layout, next to --out (the same hidden folder the curve probes keep their points
 [run] apart from --probes, --strict and --resume, every probe's options, and the ftaudit version. Thresholds,
 --fail-on and --out are left out: they change the verdict, not the measurements.
 
-Every run writes its finished probes there as they finish; only a run with --resume reads them. The folder is
+Every run writes its finished probes there as they finish; only a run with --resume reads them. Each entry records
+the run key it was made for and a sha256 of its content; an entry read back must match both and decode against its
+result type's schema, else it is computed again and the report's notes say so (this finds damaged, edited and
+misplaced entries; it is no defence against someone who may write to the folder and recomputes the checksum). The folder is
 removed once a report has been written, and kept when a run is interrupted or crashes.
 """
 
@@ -26,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ftaudit import __version__
 from ftaudit.context import StashKey
+from ftaudit.errors import UsageError
+from ftaudit.jsonfile import parse_json, read_json
 from ftaudit.results import ProbeResult, _decode, _decode_dataclass, _encode
 
 if TYPE_CHECKING:
@@ -61,9 +66,10 @@ class CachePoint:
         if data is None:
             return None
         try:
-            return _decode(tp, data["value"])
-        except (KeyError, TypeError, ValueError):
-            return None  # written by another version: compute it again
+            return _decode(tp, data["value"], where="value")
+        except (KeyError, TypeError, ValueError) as exc:  # SchemaError is a ValueError
+            self.cache._reject(f"a cached curve point ({self.digest[:8]})", str(exc))
+            return None
 
     def put(self, value: Any) -> None:
         self.cache._write(("points", self.digest), {"value": _encode(value)})
@@ -79,6 +85,7 @@ class AuditCache:
         self.reused: list[str] = []  # probes whose results came from the cache in this run
         self.stored: list[str] = []  # probes this run wrote to the cache
         self.problem = ""  # why writing stopped (a full disk, a read-only folder), if it did
+        self.rejected: list[str] = []  # cached entries that failed their checks and were computed again, and why
 
     @classmethod
     def for_config(cls, config: "AuditConfig") -> "AuditCache":
@@ -107,15 +114,20 @@ class AuditCache:
         if not self.resume:
             return None
         data = self._read(("probes", name))
-        if data is None or data.get("kind") != result_type.kind:
+        if data is None:
             return None
         try:
-            result = _decode_dataclass(result_type, data["result"])
-            seconds = float(data.get("seconds", 0.0))
-        except (KeyError, TypeError, ValueError):
-            return None  # written by another version of the probe: run it again
+            if data.get("kind") != result_type.kind:
+                raise ValueError(f"it holds a {str(data.get('kind'))[:40]!r} result, not {result_type.kind!r}")
+            result = _decode_dataclass(result_type, data["result"], where="result")
+            seconds = data.get("seconds", 0.0)
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
+                raise ValueError("field seconds is not a duration")
+        except (KeyError, TypeError, ValueError) as exc:  # SchemaError is a ValueError
+            self._reject(f"the cached result of {name}", str(exc))
+            return None
         self.reused.append(name)
-        return CachedProbe(result=result, seconds=seconds)
+        return CachedProbe(result=result, seconds=float(seconds))
 
     def put(self, name: str, result: ProbeResult, seconds: float) -> None:
         if self._write(("probes", name), {"kind": type(result).kind, "seconds": seconds, "result": _encode(result)}):
@@ -145,13 +157,27 @@ class AuditCache:
         path = self._path(parts)
         if path is None or (parts[0] == "points" and not self.resume):
             return None
+        if not path.exists():
+            return None
+        what = f"the cached {'result of' if parts[0] == 'probes' else 'point'} {parts[1][:40]}"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # absent, or torn by a crash: compute again
+            data = parse_json(path.read_text(encoding="utf-8"), str(path), "")
+        except (OSError, ValueError, UsageError) as exc:  # torn by a crash, unreadable, or not JSON
+            self._reject(what, getattr(exc, "problem", None) or type(exc).__name__)
+            return None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
+            self._reject(what, "it was written in another format")
+            return None
+        if data.get("fingerprint") != self.key:
+            self._reject(what, "it was made for other inputs or settings than this run's")
+            return None
+        if data.get("digest") != _digest(data):
+            self._reject(what, "its content does not match its checksum (edited or damaged)")
             return None
         return data
+
+    def _reject(self, what: str, why: str) -> None:
+        self.rejected.append(f"{what} was not reused ({why[:160]}) and was computed again")
 
     def _write(self, parts: tuple[str, str], data: dict[str, Any]) -> bool:
         path = self._path(parts)
@@ -160,7 +186,9 @@ class AuditCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-            tmp.write_text(json.dumps({"format": FORMAT, **data}, allow_nan=False), encoding="utf-8")
+            entry = {"format": FORMAT, "fingerprint": self.key, **data}
+            entry["digest"] = _digest(entry)
+            tmp.write_text(json.dumps(entry, allow_nan=False), encoding="utf-8")
             os.replace(tmp, path)  # a reader sees the whole entry or none
         except (OSError, ValueError) as exc:
             self.problem = f"finished probes could not be kept for --resume ({getattr(exc, 'strerror', None) or exc})"
@@ -187,6 +215,12 @@ class AuditCache:
             return ""
         names = ", ".join(self.stored)
         return f"the finished probes ({names}) are kept in {self.folder}: rerun with --resume to reuse them"
+
+
+def _digest(entry: Mapping[str, Any]) -> str:
+    """sha256 of an entry without its digest, in canonical JSON: finds damaged and hand-edited entries."""
+    body = {k: v for k, v in entry.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
 
 
 CACHE: StashKey[AuditCache] = StashKey("audit-cache")
@@ -249,13 +283,13 @@ def _recorded_base(model: str | None) -> str | None:
     if not model:
         return None
     try:
-        config = json.loads((Path(model).expanduser() / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = read_json(Path(model).expanduser() / "config.json", "model config")
+    except (UsageError, OSError, ValueError):
         return None
     for key in (BASE_KEY, "_name_or_path"):
         value = config.get(key) if isinstance(config, dict) else None
-        if isinstance(value, str) and value:
-            return value
+        if isinstance(value, str) and value and "\0" not in value:
+            return value if Path(value).expanduser().is_dir() else None  # a hub id is never fetched (drift skips)
     return None
 
 

@@ -262,3 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(COMMANDS[args.command](args))
 
     return app.run_command(command, strict="--strict" in argv)
+
+
+def entry() -> None:
+    """The `ftaudit` command: main() with the signal guard kept until the process exits (a signal that arrives
+    during shutdown, after the report was committed, still exits 130, never 143)."""
+    from ftaudit.signals import guard_process
+
+    guard = guard_process()
+    code = main()
+    sys.exit(guard.exiting(code))

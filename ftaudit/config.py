@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ftaudit.errors import UsageError
-from ftaudit.options import build_section, coerce, opt
+from ftaudit.options import build_section, coerce, opt, refuse_unsafe_from_file
+
+MAX_SEED = 2 ** 32 - 1  # numpy's seeds are 32-bit
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,8 +47,10 @@ class ModelConfig:
     base: str | None = opt(None, "the pre-trained model it started from (for drift, and the model to fine-tune with "
                                  "--fine-tune); default: the checkpoint's recorded base", metavar="PATH|ID")
     allow_pickle: bool = opt(False, "allow loading pickle checkpoints (pytorch_model.bin) with weights_only "
-                                    "loading; by default only safetensors are loaded")
-    trust_remote_code: bool = opt(False, "allow a model folder's own Python code to run (never by default)")
+                                    "loading; by default only safetensors are loaded (command line only)",
+                             weakens_safety=True)
+    trust_remote_code: bool = opt(False, "allow a model folder's own Python code to run (never by default; command "
+                                         "line only)", weakens_safety=True)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class TrainConfig:
 class RunConfig:
     probes: tuple[str, ...] = opt((), "comma-separated probes to run (default: every probe that applies); "
                                       "`ftaudit probes` lists them", metavar="NAME,...")
-    device: str = opt("auto", "where to run: auto (CUDA when present), cpu, cuda, cuda:N", metavar="DEVICE")
+    device: str = opt("auto", "where to run: auto (CUDA when present), cpu, cuda, cuda:N, mps", metavar="DEVICE")
     seed: int = opt(0, "random seed for sampling, bootstrap and fine-tuning")
     eval_batch_size: int = opt(64, "batch size of the shared prediction pass")
     max_eval_examples: int = opt(20000, "largest number of examples per split that the prediction pass uses; "
@@ -123,6 +127,9 @@ class AuditConfig:
     thresholds: Mapping[str, float] = field(default_factory=lambda: types.MappingProxyType({}))
     probe_options: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: types.MappingProxyType({}))
     source: str = ""  # the config file it was read from, if any
+    # [probes.NAME] keys the config file itself set (not the command line): the plan refuses those of them that
+    # weaken safety (`options.refuse_unsafe_from_file`), once it knows each probe's Options.
+    file_probe_options: Mapping[str, frozenset[str]] = field(default_factory=lambda: types.MappingProxyType({}))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
@@ -138,6 +145,8 @@ def _validate(config: AuditConfig) -> AuditConfig:
     """Check the values that need no registry; names of probes, thresholds and probe tables are checked by the plan."""
     t, r, d = config.train, config.run, config.data
     checks = [
+        (0 <= r.seed <= MAX_SEED - (t.seeds - 1), f"--seed must be in 0..{MAX_SEED - max(t.seeds - 1, 0)}, got {r.seed}"
+         + (f" (with --seeds {t.seeds})" if t.seeds > 1 else ""), "use a seed such as 0 or 42"),
         (t.epochs >= 1, f"--epochs must be at least 1, got {t.epochs}", "train for one epoch or more"),
         (t.lr > 0, f"--lr must be positive, got {t.lr}", "use a learning rate such as 2e-5"),
         (t.batch_size >= 1, f"--batch-size must be at least 1, got {t.batch_size}", "use e.g. 16 or 32"),
@@ -176,8 +185,8 @@ def find_config_file(start: Path) -> tuple[Path, str] | None:
     if pyproject.is_file():
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-            return None  # someone else's pyproject; not ours to judge
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+            return None  # someone else's pyproject (broken or unreadable); not ours to judge
         if "ftaudit" in data.get("tool", {}):
             return pyproject, "tool.ftaudit"
     return None
@@ -190,6 +199,9 @@ def read_config_file(path: Path, table: str = "") -> dict[str, Any]:
         raise UsageError(f"config file {path} does not exist", "check the path given to --config") from None
     except IsADirectoryError:
         raise UsageError(f"config file {path} is a folder", "pass the path of a .toml file to --config") from None
+    except PermissionError:
+        raise UsageError(f"cannot read {path}: permission denied", "make the config file readable by this user") \
+            from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"config file {path} is not valid TOML ({exc})", "fix the syntax of the file") from None
     for key in table.split(".") if table else []:
@@ -258,11 +270,21 @@ def load_config(path: str | None, overrides: Mapping[str, Any], *, cwd: Path | N
         if found:
             raw = read_config_file(*found)
             source, base_dir = str(found[0]), found[0].parent
+    file_probes: dict[str, frozenset[str]] = {}
+    if source:  # options that weaken safety come from the command line only
+        for name, cls in SECTIONS.items():
+            table = raw.get(name)
+            if isinstance(table, Mapping):
+                refuse_unsafe_from_file(cls, name, table, source)
+        probes = raw.get("probes")
+        if isinstance(probes, Mapping):
+            file_probes = {k: frozenset(v) for k, v in probes.items() if isinstance(v, Mapping)}
     if base_dir is not None:
         raw = {k: (_resolve_paths(v, base_dir) if k in SECTIONS and isinstance(v, dict) else v)
                for k, v in raw.items()}
     merged = _merge(raw, overrides)
-    return config_from_mapping(merged, source=source)
+    config = config_from_mapping(merged, source=source)
+    return dataclasses.replace(config, file_probe_options=types.MappingProxyType(file_probes))
 
 
 def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -282,8 +282,10 @@ def _is_missing(value: Any) -> bool:
 
 
 def _as_label(value: Any) -> str | int:
+    """A label as a class name (str) or id (int). JSON/Parquet booleans are the class names "true" and "false",
+    spelled as JSON writes them, never the ids 1 and 0: a model's class 1 need not mean true."""
     if isinstance(value, bool):
-        return int(value)
+        return "true" if value else "false"
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():

@@ -6,7 +6,6 @@ splits, the validation hold-out, the `--seeds` comparison, saving, and reading a
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from ftaudit.config import AuditConfig
 from ftaudit.data import LabelSpace, RawSplit, TextSplit, encode_labels, resolve_labels, sample_split, \
     stratified_sample
 from ftaudit.errors import NotMainProcess, UsageError
+from ftaudit.jsonfile import Fields, read_json
 from ftaudit.training import new_classifier, train_classifier
 from ftaudit.training_run import RECORD_META, SeedRun, TrainingRecord
 
@@ -169,35 +169,37 @@ def load_recorded_training(folder: Path) -> TrainingRecord | None:
     folder = Path(folder)
     for candidate in (folder, folder.parent):
         if (candidate / RECORD_META).is_file():
-            try:
-                return TrainingRecord.load(candidate)
-            except (OSError, ValueError, KeyError) as exc:
-                raise UsageError(f"the training record in {candidate} cannot be read ({exc})",
-                                 f"delete {candidate / RECORD_META} or re-run the training") from None
+            return TrainingRecord.load(candidate)
     state = folder / "trainer_state.json"
     if state.is_file():
         return record_from_trainer_state(state)
     return None
 
 
+STATE_FIX = "delete trainer_state.json, or restore the one the Trainer wrote"
+
+
 def record_from_trainer_state(path: Path) -> TrainingRecord | None:
-    """A loss/lr-only record from a Trainer's `log_history` (losses averaged over each logging interval)."""
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """A loss/lr-only record from a Trainer's `log_history` (losses averaged over each logging interval).
+
+    Every value read is checked (a JSON object, numbers where numbers belong); a bad file is a UsageError naming
+    the file and the field.
+    """
+    state = Fields(read_json(path, "trainer state", fix=STATE_FIX, allow_nan=True), path, fix=STATE_FIX)
+    entries = [e for e in state.objects("log_history") if e.has("loss") and e.has("step")]
+    if not entries:
         return None
-    logs = [e for e in state.get("log_history", []) if "loss" in e and "step" in e]
-    if not logs:
-        return None
-    loss = np.array([float(e["loss"]) for e in logs])
-    lr = np.array([float(e.get("learning_rate", math.nan)) for e in logs])
-    steps = np.array([int(e["step"]) for e in logs], dtype=np.int64)
-    grad = [float(e["grad_norm"]) for e in logs if "grad_norm" in e]
-    full = len(grad) == len(logs)  # a grad norm in every logged interval, else none is used
+    loss = np.array([e.get_float("loss", finite=False) for e in entries])
+    lr = np.array([e.get_float("learning_rate", math.nan) for e in entries])
+    steps = np.array([e.get_int("step", minimum=0) for e in entries], dtype=np.int64)
+    grad = [e.get_float("grad_norm", finite=False) for e in entries if e.has("grad_norm")]
+    full = len(grad) == len(entries)  # a grad norm in every logged interval, else none is used
+    epoch = state.get_float("epoch", 0.0) or 0.0
     return TrainingRecord.from_steps(
-        source="trainer log history", seed=int(state.get("seed", 0) or 0),
-        epochs=int(math.ceil(float(state.get("epoch", 0) or 0))), steps=int(state.get("global_step", steps[-1])),
-        batch_size=int(state.get("train_batch_size", 0) or 0),
+        source="trainer log history", seed=state.get_int("seed", 0) or 0,
+        epochs=int(math.ceil(min(max(epoch, 0.0), 1e6))),
+        steps=state.get_int("global_step", int(steps[-1]), minimum=0),
+        batch_size=state.get_int("train_batch_size", 0, minimum=0) or 0,
         lr=float(np.nanmax(lr)) if np.isfinite(lr).any() else math.nan, seconds=0.0, label_names=(),
         step_loss=loss, step_lr=lr, loss_steps=steps, grad_steps=steps if full else (),
-        grad_layers=("all",) if full else (), grad_norms=np.asarray(grad)[:, None] if full else ())
+        grad_layers=("all",) if full else (), grad_norms=np.asarray(grad, dtype=np.float64)[:, None] if full else ())

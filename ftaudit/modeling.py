@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ftaudit.architectures import architecture_of
 from ftaudit.errors import UsageError
+from ftaudit.jsonfile import Fields, check_readable, parse_json, read_json
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -80,14 +81,16 @@ def locate(ref: str, what: str, *, allow_pickle: bool) -> ModelFiles:
     if not config_file.is_file():
         raise UsageError(f"{what} folder {folder} has no config.json",
                          "pass a folder written by save_pretrained (config.json + weights)")
+    config = read_model_config(config_file)
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{config_file} is not valid JSON ({exc})", "restore the file from save_pretrained") from None
-    if not isinstance(config, dict):
-        raise UsageError(f"{config_file} is not a JSON object", "restore the file from save_pretrained")
-    safes = tuple(sorted(folder.glob("*.safetensors")))
-    pickles = tuple(sorted(p for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth")))
+        safes = tuple(sorted(folder.glob("*.safetensors")))
+        pickles = tuple(sorted(p for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth")))
+    except PermissionError:
+        raise UsageError(f"cannot read {folder}: permission denied", "make the folder readable by this user") \
+            from None
+    for file in folder.iterdir():  # every file transformers may read: a permission problem is named now
+        if file.is_file() and not file.name.startswith("."):
+            check_readable(file)
     if not safes and not pickles:
         raise UsageError(f"{what} folder {folder} has no weights (no *.safetensors)",
                          "save the model there with save_pretrained, or point at the folder that has the weights")
@@ -97,13 +100,57 @@ def locate(ref: str, what: str, *, allow_pickle: bool) -> ModelFiles:
     return ModelFiles(ref=ref, folder=folder, safetensors=safes, pickles=pickles, config=config)
 
 
-def recorded_base(files: ModelFiles) -> str | None:
-    """The base model a checkpoint records: ftaudit's own key, else transformers' `_name_or_path`."""
+CONFIG_FIX = "restore the file from save_pretrained"
+CONFIG_FIELDS = {  # fields of config.json that ftaudit reads itself, with the JSON type each must have
+    "model_type": str, "architectures": list, "id2label": dict, "label2id": dict, "auto_map": dict,
+    "_name_or_path": str, BASE_KEY: str, "max_position_embeddings": int, "num_labels": int,
+}
+
+
+def read_model_config(path: Path) -> dict[str, Any]:
+    """config.json of a model folder: a JSON object whose fields ftaudit reads have the right types."""
+    data = read_json(path, "model config", fix=CONFIG_FIX)
+    fields = Fields(data, path, fix=CONFIG_FIX)
+    for key, tp in CONFIG_FIELDS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if tp is int:
+            fields.get_int(key)
+        elif not isinstance(value, tp):
+            raise UsageError(f"{path}: field {key} must be {_JSON_NAMES[tp]}, got {type(value).__name__}", CONFIG_FIX)
+    if not all(isinstance(a, str) for a in data.get("architectures") or ()):
+        raise UsageError(f"{path}: field architectures must be a list of strings", CONFIG_FIX)
+    for key in ("id2label", "label2id"):
+        if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in (data.get(key) or {}).values()):
+            raise UsageError(f"{path}: field {key} must map to strings or integers", CONFIG_FIX)
+    return data
+
+
+_JSON_NAMES = {str: "a string", list: "a list", dict: "an object"}
+
+
+def recorded_base(files: ModelFiles) -> tuple[str | None, str]:
+    """The base model a checkpoint records (ftaudit's own key, else transformers' `_name_or_path`), and why not.
+
+    A recorded base is used only when it is a local folder that exists: a local model never makes ftaudit reach
+    the network. A hub id (or a folder that is gone) gives None and the reason, which tells how to pass --base.
+    """
     for key in (BASE_KEY, "_name_or_path"):
         value = files.config.get(key)
-        if isinstance(value, str) and value and Path(value).resolve() != files.folder.resolve():
-            return value
-    return None
+        if not isinstance(value, str) or not value or "\0" in value:
+            continue
+        path = Path(value).expanduser()
+        try:
+            if path.resolve() == files.folder.resolve():
+                continue
+            if path.is_dir():
+                return value, ""
+        except (OSError, RuntimeError, ValueError):
+            pass
+        return None, (f"the checkpoint records its base as {value!r}, which is not a local folder here, and ftaudit "
+                      f"does not download a base it was not asked for; pass --base {value} to compare with it")
+    return None, "no --base was given and the checkpoint does not record its base model"
 
 
 def has_tokenizer_files(folder: Path) -> bool:
@@ -120,10 +167,9 @@ def refuse_remote_code(folder: Path, what: str, trust_remote_code: bool) -> None
     if trust_remote_code:
         return
     for name in ("config.json", "tokenizer_config.json"):
-        try:
-            data = json.loads((folder / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        if not (folder / name).is_file():
             continue
+        data = read_json(folder / name, "config", fix=CONFIG_FIX)
         auto_map = data.get("auto_map") if isinstance(data, dict) else None
         if auto_map:
             shown = sorted(auto_map)[0] if isinstance(auto_map, dict) else str(auto_map)[:60]
@@ -261,15 +307,94 @@ _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfl
               "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
 
+_ST_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+MAX_HEADER = 100 << 20  # the safetensors format's own limit on the JSON header
+
+
+class DamagedWeights(ValueError):
+    """A .safetensors file whose header does not describe its bytes (truncated, overlapping, unknown dtype)."""
+
+
 def safetensors_header(file: Path) -> dict[str, Any]:
-    """The JSON header of a .safetensors file: key -> {dtype, shape, data_offsets} (offsets after the header)."""
+    """The validated JSON header of a .safetensors file: key -> {dtype, shape, data_offsets, start}.
+
+    `start` is the tensor's byte offset in the file. Raises DamagedWeights unless every tensor has a known dtype,
+    a shape of non-negative integers whose byte size is its offsets' span, and the spans tile the data exactly
+    (no gaps, no overlaps, nothing past the end of the file), as the safetensors format requires.
+    """
+    size_on_disk = file.stat().st_size
     with open(file, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(size))
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            raise DamagedWeights("shorter than the 8-byte header length")
+        size = int.from_bytes(prefix, "little")
+        if size > MAX_HEADER or 8 + size > size_on_disk:
+            raise DamagedWeights(f"its header claims {size} bytes, the file has {size_on_disk}")
+        raw = f.read(size)
+    try:
+        header = parse_json(raw.decode("utf-8"), "the header", "", max_depth=4)
+    except (UnicodeDecodeError, UsageError):
+        raise DamagedWeights("its header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise DamagedWeights("its header is not a JSON object")
     header.pop("__metadata__", None)
-    for entry in header.values():
-        entry["start"] = 8 + size + entry["data_offsets"][0]
+    data_size = size_on_disk - 8 - size
+    spans = []
+    for key, entry in header.items():
+        if not isinstance(entry, dict) or entry.get("dtype") not in _ST_SIZES:
+            raise DamagedWeights(f"tensor {key[:80]!r} has no known dtype")
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                                  for d in shape):
+            raise DamagedWeights(f"tensor {key[:80]!r} has an invalid shape")
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= data_size):
+            raise DamagedWeights(f"tensor {key[:80]!r} lies outside the file (truncated?)")
+        if offsets[1] - offsets[0] != math.prod(shape) * _ST_SIZES[entry["dtype"]]:
+            raise DamagedWeights(f"tensor {key[:80]!r} has offsets that do not match its shape and dtype")
+        spans.append((offsets[0], offsets[1], key))
+        entry["start"] = 8 + size + offsets[0]
+    end = 0
+    for start, stop, key in sorted(spans):
+        if start != end:
+            raise DamagedWeights(f"tensor {key[:80]!r} overlaps another or leaves a gap")
+        end = stop
+    if end != data_size:
+        raise DamagedWeights(f"its tensors cover {end} of its {data_size} data bytes")
     return header
+
+
+def check_base_weights(base: "BaseWeights") -> None:
+    """Read every header (safetensors) or the whole weights_only pickle once, so a damaged base exits 2 now,
+    naming the file, not half-way through the drift probe."""
+    import pickle
+
+    for file in base.files:
+        try:
+            if base.pickled:
+                base._load_pickle(file)
+            else:
+                safetensors_header(file)
+                _library_check(file)
+        except DamagedWeights as exc:
+            raise UsageError(f"base model weights {file} are damaged ({exc})",
+                             "restore the file (re-download or re-save it with save_pretrained)") from None
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError,
+                ImportError, TypeError, IndexError) as exc:
+            error = _load_error(exc, "base model", str(file))
+            raise error from None
+
+
+def _library_check(file: Path) -> None:
+    """The safetensors library's own validation of the header (it maps the file; nothing is loaded)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            f.keys()
+    except SafetensorError as exc:
+        raise DamagedWeights(str(exc).splitlines()[0][:120]) from None
 
 
 @dataclass(frozen=True)
@@ -290,11 +415,19 @@ class BaseWeights:
         return [k for file in self.files for k in safetensors_header(file)]
 
     def _pickle_state(self) -> dict[str, Any]:
-        import torch
-
         state: dict[str, Any] = {}
         for file in self.files:
-            state.update(torch.load(file, map_location="cpu", weights_only=True, mmap=True))
+            state.update(self._load_pickle(file))
+        return state
+
+    @staticmethod
+    def _load_pickle(file: Path) -> dict[str, Any]:
+        import torch
+
+        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                  for k, v in state.items()):
+            raise ValueError(f"{file} does not hold a state dict of tensors")
         return state
 
     @contextlib.contextmanager
@@ -339,7 +472,10 @@ class TensorReader:
         if count:
             f = self.handles[file]
             f.seek(entry["start"] + start * out.element_size())
-            f.readinto(memoryview(out.view(torch.uint8).numpy()))
+            got = f.readinto(memoryview(out.view(torch.uint8).numpy()))
+            if got != count * out.element_size():  # the file changed since its header was checked
+                raise UsageError(f"base model weights {file} ended early while reading {key}",
+                                 "restore the file (re-download or re-save it with save_pretrained)")
         return out
 
 
@@ -352,17 +488,27 @@ def base_weights(files: ModelFiles) -> BaseWeights:
 # --------------------------------------------------------------------------- device
 
 
+DEVICE_SPEC = re.compile(r"auto|cpu|cuda(?::(\d{1,3}))?|mps")  # where ftaudit can compute
+
+
 def select_device(spec: str) -> Any:
+    """auto, cpu, cuda, cuda:N or mps; anything else torch may accept (meta, xla, ...) is refused."""
     import torch
 
+    match = DEVICE_SPEC.fullmatch(spec)
+    if match is None:
+        raise UsageError(f"unknown device {spec!r}", "use auto, cpu, cuda, cuda:N or mps")
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise UsageError(f"unknown device {spec!r}", "use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for but no CUDA GPU is available", "use --device auto or cpu")
+    device = torch.device(spec)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {spec} was asked for but no CUDA GPU is available", "use --device auto or cpu")
+        if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
+            raise UsageError(f"--device {spec}: there are only {torch.cuda.device_count()} CUDA device(s)",
+                             "use cuda:0 .. cuda:N-1, or --device auto")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("--device mps was asked for but MPS is not available here", "use --device auto or cpu")
     return device
 
 

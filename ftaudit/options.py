@@ -17,13 +17,19 @@ from typing import Any, Mapping
 from ftaudit.errors import UsageError
 
 
+INT_LIMIT = 2 ** 63  # integer options beyond int64 are refused: numpy and torch cannot hold them
+
+
 def opt(default: Any, help: str, *, flag: str | None = None, choices: tuple[str, ...] | None = None,
-        metavar: str | None = None, short: str | None = None) -> Any:
+        metavar: str | None = None, short: str | None = None, weakens_safety: bool = False) -> Any:
     """Declare one option: its default, its help line and (optionally) its CLI flag, short flag and choices.
 
     A help line that states the default itself ("default: ...", "by default") is shown as written.
+    `weakens_safety` marks an option that lets untrusted files run code (remote code, pickles): it is taken from the
+    command line or the Python API only, never from a config file (`refuse_unsafe_from_file`).
     """
-    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar, "short": short}
+    meta = {"help": help, "flag": flag, "choices": choices, "metavar": metavar, "short": short,
+            "weakens_safety": weakens_safety}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples or mappings proxies for defaults")
     return field(default=default, metadata=meta)
@@ -51,6 +57,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         raise UsageError(f"{where} must be true or false, got {value!r}", f"set {where} = true or false")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= INT_LIMIT:
+                raise UsageError(f"{where} is out of range ({str(value)[:30]})", f"set {where} to a smaller number")
             return value
         raise UsageError(f"{where} must be an integer, got {value!r}", f"set {where} to a whole number")
     if tp is float:
@@ -82,3 +90,14 @@ def build_section(cls: type, values: Mapping[str, Any], where: str) -> Any:
             raise UsageError(f"{where}.{f.name} must be one of {', '.join(choices)}, got {kwargs[f.name]!r}",
                              f"set {where}.{f.name} to one of: {', '.join(choices)}")
     return cls(**kwargs)
+
+
+def refuse_unsafe_from_file(cls: type, table: str, from_file: Mapping[str, Any], source: str) -> None:
+    """UsageError when the config file `source` set (in `from_file`, its table `table`) an option of `cls` declared
+    with `weakens_safety`: running ftaudit inside someone's repository must never be enough to run its code."""
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("weakens_safety") and f.name in from_file:
+            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+            raise UsageError(f"config file {source} sets {table}.{f.name}, an option that weakens safety, which "
+                             "ftaudit takes only from the command line",
+                             f"remove it from {source}, and pass {flag} on the command line when you trust the model")

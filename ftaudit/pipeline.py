@@ -20,7 +20,7 @@ from ftaudit.config import AuditConfig
 from ftaudit.data import MAX_TEXT_CHARS, RawSplit, encode_labels, load_raw_split, resolve_labels, sample_split
 from ftaudit.diagnosis import diagnose
 from ftaudit.errors import UsageError
-from ftaudit.options import build_section, coerce
+from ftaudit.options import build_section, coerce, refuse_unsafe_from_file
 from ftaudit.output import Staging
 from ftaudit.probes.base import Probe
 from ftaudit.probes.registry import all_probes
@@ -131,6 +131,9 @@ def plan(config: AuditConfig, *, probes: Sequence[type[Probe]] | None = None,
         if name not in option_types:
             raise UsageError(f"unknown probe table [probes.{name}]",
                              f"probes with options are: {', '.join(sorted(option_types))}")
+        if config.source:
+            refuse_unsafe_from_file(option_types[name], f"probes.{name}",
+                                    {k: True for k in config.file_probe_options.get(name, ())}, config.source)
         options[name] = build_section(option_types[name], values, f"probes.{name}")
     for value in options.values():
         validate = getattr(value, "validate", None)
@@ -220,18 +223,17 @@ def build_context(config: AuditConfig, raw: dict[str, RawSplit], staging: Stagin
         files = modeling.locate(m.model, "model", allow_pickle=m.allow_pickle)
         model = modeling.load_classifier(files, what="model", trust_remote_code=m.trust_remote_code,
                                          allow_pickle=m.allow_pickle)
-        base_ref = m.base or modeling.recorded_base(files)
+        base_ref, base_reason = (m.base, "") if m.base else modeling.recorded_base(files)
         base_files = None
-        base_reason = ""
-        if base_ref is None:
-            base_reason = "no --base was given and the checkpoint does not record its base model"
-        else:
+        if base_ref is not None:
             try:
                 base_files = modeling.locate(base_ref, "base model", allow_pickle=m.allow_pickle)
             except UsageError as exc:
                 if m.base:  # the user asked for this base: their mistake to fix
                     raise
                 base_reason = f"the recorded base {base_ref!r} is not available ({exc.problem})"
+        if base_files is not None:
+            modeling.check_base_weights(modeling.base_weights(base_files))
         tokenizer, note = modeling.load_tokenizer(files.folder, trust_remote_code=m.trust_remote_code,
                                                   fallback=base_files.folder if base_files else None)
         if note:
@@ -289,6 +291,8 @@ def run_audit(config: AuditConfig | AuditPlan, staging: Staging, progress: Any =
     if cache is not None and cache.reused:
         ctx.notes.append(f"--resume: the results of {', '.join(cache.reused)} were reused from {cache.folder}, "
                          "where an earlier, interrupted run with the same model, data and settings left them")
+    if cache is not None:
+        ctx.notes.extend(f"--resume: {text}" for text in cache.rejected)
     if cache is not None and cache.problem:
         ctx.notes.append(cache.problem)
     findings = judge(the_plan, outcomes, strict=config.run.strict)

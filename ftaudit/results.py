@@ -196,63 +196,121 @@ def _encode(value: Any) -> Any:
     return value
 
 
+class SchemaError(ValueError):
+    """A JSON value that does not have the type the schema gives its field; `field` is its dotted path."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field, self.problem = field or "(top level)", problem
+        super().__init__(f"field {self.field} {problem}")
+
+
 Kinds = Mapping[str, "type[ProbeResult]"]  # `kind` -> result dataclass; the probe registry supplies it
 
 
-def _decode(tp: Any, value: Any, kinds: Kinds = types.MappingProxyType({})) -> Any:
-    """`value` (parsed JSON) as type `tp`; a field typed as the abstract ProbeResult is looked up in `kinds`."""
-    if value is None:
-        return None
+def _shown(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def _decode(tp: Any, value: Any, kinds: Kinds = types.MappingProxyType({}), *, where: str = "") -> Any:
+    """`value` (parsed JSON) as the annotation `tp`; SchemaError naming the field `where` when its type is wrong.
+
+    A field typed as the abstract ProbeResult is looked up in `kinds`. None is read as None for optional fields and
+    for floats (JSON has no NaN: `_encode` writes None for it).
+    """
+    if tp is Any:
+        return value
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if isinstance(value, float) and float in args:
-            return value
-        if isinstance(value, int) and not isinstance(value, bool) and int in args:
-            return value
-        if isinstance(value, (int, float)) and float in args:
+        if value is None:
+            return None
+        for a in args:  # a scalar that is already of one of the types stays as it is
+            if a in (int, float, str, bool) and _is(a, value):
+                return value
+        if float in args and _is(float, value):
             return float(value)
-        if isinstance(value, str) and str in args:
-            return value
-        return _decode(args[0], value, kinds)
-    if tp is Any:
-        return value
-    if origin is tuple:
+        return _decode(args[0], value, kinds, where=where)
+    if value is None:
+        if tp is float or (isinstance(tp, type) and issubclass(tp, ProbeResult)):
+            return None
+        raise SchemaError(where, f"must be {_expected(tp)}, got null")
+    if origin is tuple or origin is list or tp in (tuple, list):
+        if not isinstance(value, list):
+            raise SchemaError(where, f"must be a list, got {_shown(value)}")
         args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode(args[0], v, kinds) for v in value)
-        return tuple(_decode(a, v, kinds) for a, v in zip(args, value))
-    if origin in (list,):
-        return [_decode(typing.get_args(tp)[0], v, kinds) for v in value]
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(args) != len(value):
+                raise SchemaError(where, f"must be a list of {len(args)} values, got {len(value)}")
+            return tuple(_decode(a, v, kinds, where=f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        inner = args[0] if args else Any
+        items = [_decode(inner, v, kinds, where=f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list or tp is list else tuple(items)
     if origin in (dict, Mapping, typing.Mapping) or tp in (dict, Mapping):
+        if not isinstance(value, dict):
+            raise SchemaError(where, f"must be an object, got {_shown(value)}")
         args = typing.get_args(tp)
         vt = args[1] if len(args) == 2 else Any
-        return {k: _decode(vt, v, kinds) for k, v in value.items()}
+        return {k: _decode(vt, v, kinds, where=f"{where}.{k}") for k, v in value.items()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp(value)
-    if tp is ProbeResult or (isinstance(tp, type) and issubclass(tp, ProbeResult) and "kind" in value):
-        concrete = tp is not ProbeResult and value.get("kind") == getattr(tp, "kind", None)
-        cls = tp if concrete else kinds.get(value.get("kind"))
+        try:
+            return tp(value)
+        except (ValueError, TypeError):
+            raise SchemaError(where, f"must be one of {', '.join(str(m.value) for m in tp)}, got {_shown(value)}") \
+                from None
+    if tp is ProbeResult or (isinstance(tp, type) and issubclass(tp, ProbeResult) and isinstance(value, dict)
+                             and "kind" in value):
+        if not isinstance(value, dict):
+            raise SchemaError(where, f"must be an object, got {_shown(value)}")
+        kind = value.get("kind")
+        concrete = tp is not ProbeResult and kind == getattr(tp, "kind", None)
+        cls = tp if concrete else (kinds.get(kind) if isinstance(kind, str) else None)
         if cls is None:
-            raise ValueError(f"unknown probe result kind {value.get('kind')!r}")
+            raise SchemaError(f"{where}.kind", f"names no known probe result ({_shown(kind)})")
         upgrade = getattr(cls, "upgrade", None)  # a result type reads its own older shapes
-        return _decode_dataclass(cls, upgrade(value) if upgrade else value, kinds)
+        return _decode_dataclass(cls, upgrade(value) if upgrade else value, kinds, where=where)
     if dataclasses.is_dataclass(tp):
-        return _decode_dataclass(tp, value, kinds)
-    if tp is float and isinstance(value, (int, float)):
-        return float(value)
+        return _decode_dataclass(tp, value, kinds, where=where)
+    if tp in (int, float, str, bool):
+        if not _is(tp, value):
+            raise SchemaError(where, f"must be {_expected(tp)}, got {_shown(value)}")
+        return float(value) if tp is float else value
     return value
 
 
-def _decode_dataclass(cls: type, data: Mapping[str, Any], kinds: Kinds = types.MappingProxyType({})) -> Any:
+def _is(tp: type, value: Any) -> bool:
+    if tp is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if tp is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, tp)
+
+
+def _expected(tp: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, "a value")
+
+
+def _decode_dataclass(cls: type, data: Any, kinds: Kinds = types.MappingProxyType({}), *, where: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise SchemaError(where, f"must be an object, got {_shown(data)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
-        if f.metadata.get("inline"):
-            kwargs[f.name] = _decode_dataclass(hints[f.name], data, kinds)
+        name = f"{where}.{f.name}" if where else f.name
+        if f.metadata.get("inline"):  # an embedded dataclass whose fields sit at this level of the JSON
+            kwargs[f.name] = _decode_dataclass(hints[f.name], data, kinds, where=where)
         elif f.name in data:
-            kwargs[f.name] = _decode(hints[f.name], data[f.name], kinds)
-    return cls(**kwargs)
+            kwargs[f.name] = _decode(hints[f.name], data[f.name], kinds, where=name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SchemaError(name, "is missing")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # a dataclass's own __post_init__ check
+        raise SchemaError(where, f"is not valid ({str(exc).splitlines()[0][:120]})") from None
 
 
 def to_dict(result: AuditResult) -> dict[str, Any]:
@@ -266,8 +324,13 @@ def to_json(result: AuditResult) -> str:
 
 
 def from_dict(data: Mapping[str, Any], *, kinds: Kinds) -> AuditResult:
-    """The AuditResult in `data`; `kinds` maps each probe result's `kind` to its class (probes.registry)."""
-    version = str(data.get("schema_version", ""))
+    """The AuditResult in `data`, every field checked against the schema of its version (SchemaError names the
+    field); `kinds` maps each probe result's `kind` to its class (probes.registry)."""
+    if not isinstance(data, Mapping):
+        raise SchemaError("", f"must be an object, got {_shown(data)}")
+    version = data.get("schema_version", "")
+    if not isinstance(version, str):
+        raise SchemaError("schema_version", f"must be a string, got {_shown(version)}")
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         from ftaudit.errors import UsageError
 

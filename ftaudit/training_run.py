@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ftaudit.errors import UsageError
+
 RECORD_ARRAYS = "ftaudit_training.npz"
 RECORD_META = "ftaudit_training.json"
 RECORD_VERSION = 1
@@ -125,25 +127,87 @@ class TrainingRecord:
 
     @classmethod
     def load(cls, folder: Path) -> "TrainingRecord":
-        meta = json.loads((folder / RECORD_META).read_text(encoding="utf-8"))
-        with np.load(folder / RECORD_ARRAYS, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        run = TrainingRun(source=meta["source"], seed=meta["seed"], epochs=meta["epochs"], steps=meta["steps"],
-                          batch_size=meta["batch_size"], lr=meta["lr"], seconds=meta["seconds"],
-                          nonfinite_step=meta["nonfinite_step"], frozen_encoder=meta["frozen_encoder"])
-        return cls(run=run, label_names=tuple(meta["label_names"]), grad_layers=tuple(meta["grad_layers"]),
-                   texts=None if meta["texts"] is None else tuple(meta["texts"]),
-                   eval_name=meta.get("eval_name", ""), eval_accuracy=meta.get("eval_accuracy"),
-                   seed_runs=tuple(_seed_run(s) for s in meta.get("seed_runs", ())),
-                   step_loss=arrays["step_loss"], step_lr=arrays["step_lr"], loss_steps=arrays["loss_steps"],
-                   grad_steps=arrays.get("grad_steps", np.zeros(0, dtype=np.int64)),
-                   grad_norms=arrays.get("grad_norms", np.zeros((0, 0))), labels=arrays.get("labels"),
-                   gold_prob=arrays.get("gold_prob"), margin=arrays.get("margin"), pred=arrays.get("pred"))
+        """Read a record back, checking every field's type and every array's shape; UsageError naming the file."""
+        from ftaudit.jsonfile import Fields, read_json
+
+        path = folder / RECORD_META
+        fix = f"delete {path} and {folder / RECORD_ARRAYS}, or re-run the training"
+        meta = Fields(read_json(path, "training record", fix=fix, allow_nan=True), path, fix=fix)
+        version = meta.get_int("version", required=True)
+        if version != RECORD_VERSION:
+            raise UsageError(f"{path}: field version is {version}, this ftaudit reads {RECORD_VERSION}", fix)
+        arrays = _load_arrays(folder / RECORD_ARRAYS, fix)
+        seed_runs = []
+        for run in meta.objects("seed_runs"):  # older records also hold `seconds`, and NaN for a diverged loss
+            loss = run.get_float("final_loss", math.nan, finite=False)
+            seed_runs.append(SeedRun(seed=run.get_int("seed", required=True), accuracy=run.get_float("accuracy"),
+                                     majority_share=run.get_float("majority_share"),
+                                     final_loss=None if loss is None or not math.isfinite(loss) else float(loss),
+                                     diverged=run.get_bool("diverged", required=True)))
+        run = TrainingRun(source=meta.get_str("source", required=True), seed=meta.get_int("seed", required=True),
+                          epochs=meta.get_int("epochs", required=True, minimum=1),
+                          steps=meta.get_int("steps", required=True, minimum=0),
+                          batch_size=meta.get_int("batch_size", required=True, minimum=0),
+                          lr=meta.get_float("lr", required=True, finite=False),
+                          seconds=meta.get_float("seconds", 0.0),
+                          nonfinite_step=meta.get_int("nonfinite_step", minimum=0),
+                          frozen_encoder=meta.get_bool("frozen_encoder", False))
+        record = cls(run=run, label_names=meta.get_strings("label_names", required=True),
+                     grad_layers=meta.get_strings("grad_layers") or (), texts=meta.get_strings("texts"),
+                     eval_name=meta.get_str("eval_name", ""), eval_accuracy=meta.get_float("eval_accuracy"),
+                     seed_runs=tuple(seed_runs),
+                     step_loss=arrays["step_loss"], step_lr=arrays["step_lr"], loss_steps=arrays["loss_steps"],
+                     grad_steps=arrays.get("grad_steps", np.zeros(0, dtype=np.int64)),
+                     grad_norms=arrays.get("grad_norms", np.zeros((0, 0))), labels=arrays.get("labels"),
+                     gold_prob=arrays.get("gold_prob"), margin=arrays.get("margin"), pred=arrays.get("pred"))
+        problem = _inconsistency(record)
+        if problem:
+            raise UsageError(f"the training record in {folder} is inconsistent ({problem})", fix)
+        return record
 
 
-def _seed_run(data: dict[str, Any]) -> SeedRun:
-    """A SeedRun from a saved record (older records also hold `seconds`, and NaN for a diverged loss)."""
-    loss = data.get("final_loss")
-    return SeedRun(seed=int(data["seed"]), accuracy=data.get("accuracy"), majority_share=data.get("majority_share"),
-                   final_loss=None if loss is None or not math.isfinite(loss) else float(loss),
-                   diverged=bool(data["diverged"]))
+ARRAY_KINDS = {"step_loss": "f", "step_lr": "f", "loss_steps": "i", "grad_steps": "i", "grad_norms": "f",
+               "labels": "i", "gold_prob": "f", "margin": "f", "pred": "i"}
+
+
+def _load_arrays(path: Path, fix: str) -> dict[str, np.ndarray]:
+    """The record's arrays: numeric, of the kind each must be (no pickled objects: allow_pickle=False)."""
+    import zipfile
+
+    from ftaudit.jsonfile import check_readable
+
+    check_readable(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files if k in ARRAY_KINDS}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, AttributeError) as exc:
+        raise UsageError(f"the training arrays {path} cannot be read ({type(exc).__name__})", fix) from None
+    for name in ("step_loss", "step_lr", "loss_steps"):
+        if name not in arrays:
+            raise UsageError(f"the training arrays {path} lack {name}", fix)
+    for name, array in arrays.items():
+        kind = ARRAY_KINDS[name]
+        if array.dtype.kind not in (kind, "u" if kind == "i" else "f"):
+            raise UsageError(f"the training arrays {path}: {name} must hold "
+                             f"{'integers' if kind == 'i' else 'numbers'}, got dtype {array.dtype}", fix)
+    return arrays
+
+
+def _inconsistency(r: "TrainingRecord") -> str:
+    """Why the record's fields and array shapes do not fit together, or ""."""
+    if not (r.step_loss.ndim == r.step_lr.ndim == r.loss_steps.ndim == 1) or \
+            not len(r.step_loss) == len(r.step_lr) == len(r.loss_steps):
+        return "step_loss, step_lr and loss_steps must be 1-D arrays of one length"
+    if r.grad_norms.ndim != 2 or r.grad_steps.ndim != 1 or len(r.grad_norms) != len(r.grad_steps) \
+            or (len(r.grad_steps) and r.grad_norms.shape[1] != len(r.grad_layers)):
+        return "grad_norms must be [len(grad_steps), len(grad_layers)]"
+    per_example = [a for a in (r.gold_prob, r.margin, r.pred) if a is not None]
+    if per_example:
+        n = None if r.labels is None else len(r.labels)
+        if r.labels is None or r.labels.ndim != 1 or any(a.shape != (r.run.epochs, n) for a in per_example):
+            return "gold_prob, margin and pred must be [epochs, len(labels)]"
+        if r.texts is not None and len(r.texts) != n:
+            return "texts and labels differ in length"
+        if n and r.label_names and not ((r.labels >= 0) & (r.labels < len(r.label_names))).all():
+            return "labels outside label_names"
+    return ""

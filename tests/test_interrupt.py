@@ -7,6 +7,7 @@ folder on PYTHONPATH) that writes a marker and waits; the tests signal the proce
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -141,3 +142,44 @@ def test_sigterm_keeps_the_earlier_report_byte_for_byte(tiny, tmp_path):
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert {p.name: p.read_text() for p in out.iterdir()} == earlier
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.02, 0.3])
+def test_a_second_signal_soon_after_the_first_still_exits_130(tiny, tmp_path, gap):
+    """Issue 21 item 15: SIGTERM then SIGINT/SIGTERM again a moment later: exit 130 (not 143), nothing staged left."""
+    out = tmp_path / "report"
+    proc = start(tiny, tmp_path, out, "--probes", "wait", wait=600)
+    wait_for_marker(proc, tmp_path / "marker", 1)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(gap)
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert "Traceback" not in stderr and not out.exists() and leftovers(tmp_path) == []
+
+
+def test_a_signal_during_interpreter_shutdown_never_kills_the_process(tmp_path):
+    """Item 15: after `ftaudit` returned (the report committed), a SIGTERM during shutdown exits 130 while Python
+    code still runs (atexit), and is ignored in the interpreter's last moments: never death by signal (143)."""
+    during = ("import atexit, os, signal, sys\n"
+              "import ftaudit.cli as cli\n"
+              "real_main = cli.main\n"
+              "def main(argv=None):\n"
+              "    atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
+              "    return real_main(argv)\n"
+              "cli.main = main\n"
+              "sys.argv = ['ftaudit', 'probes']\n"
+              "cli.entry()\n")
+    last = ("import atexit, os, runpy, signal, sys\n"
+            "atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))\n"  # runs after every later callback
+            "sys.argv = ['ftaudit', 'probes']\n"
+            "runpy.run_module('ftaudit', run_name='__main__')\n")
+    codes = {}
+    for name, code in (("during", during), ("last", last)):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert "gap" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
+        codes[name] = proc.returncode
+    assert codes["during"] == 130 and codes["last"] == 0, codes

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from ftaudit.results import AuditResult, Severity
 
@@ -19,11 +20,20 @@ STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold m
 
 
 def make_console(stderr: bool = False) -> Console:
-    """Rich console on stdout (or stderr); piped or in a CI log, lines are never wrapped nor cut."""
+    """Rich console on stdout (or stderr); piped or in a CI log, lines are never wrapped nor cut.
+
+    It never parses markup or emoji codes: a string printed is shown as it is (a label, a path or a text may hold
+    "[bold]" or ":smile:"); styled lines are built as `Text` from (string, style) pieces (`styled`).
+    """
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
-        return Console(stderr=stderr, highlight=False, soft_wrap=False)
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH)
+        return Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=UNWRAPPED_WIDTH, markup=False, emoji=False)
+
+
+def styled(*pieces: str | tuple[str, str]) -> Text:
+    """One line from plain strings and (string, style) pairs; no piece is ever read as markup."""
+    return Text.assemble(*pieces)
 
 
 class Task:
@@ -42,7 +52,7 @@ class Task:
         if self.id is not None:
             self.owner.rich.remove_task(self.id)
         elif self.owner.plain:
-            self.owner.console.print(f"  {self.name}: {time.perf_counter() - self.start:.1f}s")
+            self.owner.console.print(Text(f"  {self.name}: {time.perf_counter() - self.start:.1f}s"))
 
 
 class Progress:
@@ -54,8 +64,8 @@ class Progress:
         self.plain = not quiet and not interactive
         self.rich = None
         if not quiet and interactive:
-            self.rich = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=console, transient=True)
+            self.rich = RichProgress(TextColumn("{task.description}", markup=False), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
 
     def __enter__(self) -> "Progress":
         if self.rich:
@@ -71,7 +81,7 @@ class Progress:
 
     def say(self, text: str) -> None:
         if self.rich or self.plain:
-            self.console.print(text)
+            self.console.print(Text(text))
 
 
 def render_summary(result: AuditResult, console: Console, *, out: str | None = None, verbose: bool = False) -> None:
@@ -82,16 +92,16 @@ def render_summary(result: AuditResult, console: Console, *, out: str | None = N
     """
     gate = result.gate
     colour = "green" if gate.passed else "red"
-    console.print(f"[bold]ftaudit[/] {result.run.mode} audit of [bold]{_esc(result.run.model)}[/] "
-                  f"in {result.run.seconds:.1f}s on {result.run.device}", no_wrap=True, overflow="ellipsis")
-    console.print(f"[bold {colour}]{_esc(result.diagnosis.verdict)}[/]")
+    line = {"no_wrap": True, "overflow": "ellipsis"}
+    console.print(styled(("ftaudit", "bold"), f" {result.run.mode} audit of ", (result.run.model, "bold"),
+                         f" in {result.run.seconds:.1f}s on {result.run.device}"), **line)
+    console.print(styled((result.diagnosis.verdict, f"bold {colour}")))
     causes = [c for c in result.diagnosis.root_causes if c.code != "healthy"]
     for rank, cause in enumerate(causes[:MAX_CAUSES], 1):
         fix = f" — {cause.remedies[0].action}" if cause.remedies else ""
-        console.print(f"  {rank}. [bold]{cause.code}[/] ({cause.confidence:.2f}){_esc(fix)}", no_wrap=True,
-                      overflow="ellipsis")
+        console.print(styled(f"  {rank}. ", (cause.code, "bold"), f" ({cause.confidence:.2f}){fix}"), **line)
     if len(causes) > MAX_CAUSES:
-        console.print(f"  … {len(causes) - MAX_CAUSES} more root cause(s) in the report", no_wrap=True)
+        console.print(Text(f"  … {len(causes) - MAX_CAUSES} more root cause(s) in the report"), no_wrap=True)
     listed = (Severity.WARN, Severity.FAIL, Severity.ERROR) + ((Severity.PASS, Severity.SKIP) if verbose else ())
     shown = sorted((f for f in result.findings if f.severity in listed), key=lambda f: -f.severity.rank)
     limit = len(shown) if verbose else MAX_FINDINGS
@@ -99,25 +109,17 @@ def render_summary(result: AuditResult, console: Console, *, out: str | None = N
         width = max(len(f.code) for f in shown[:limit])
         for f in shown[:limit]:
             sev = f.severity.value
-            console.print(f"  [{STYLE[sev]}]{sev:<5}[/] {f.code:<{width}}  {_esc(f.message)}", no_wrap=True,
-                          overflow="ellipsis")
+            console.print(styled("  ", (f"{sev:<5}", STYLE[sev]), f" {f.code:<{width}}  {f.message}"), **line)
         if len(shown) > limit:
-            console.print(f"  … {len(shown) - limit} more check(s) did not pass; see the report",
+            console.print(Text(f"  … {len(shown) - limit} more check(s) did not pass; see the report"),
                           no_wrap=True)
     counts = {s: sum(f.severity is s for f in result.findings) for s in Severity}
     tally = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
     failing = f" ({', '.join(gate.failing)})" if gate.failing else ""
-    console.print(f"checks: {tally}; gate --fail-on {gate.fail_on}: "
-                  f"[{colour}]{'passed' if gate.passed else 'FAILED'}[/]{_esc(failing)}", no_wrap=True,
-                  overflow="ellipsis")
+    console.print(styled(f"checks: {tally}; gate --fail-on {gate.fail_on}: ",
+                         ("passed" if gate.passed else "FAILED", colour), failing), **line)
     if out:
-        console.print(f"report: {out}", no_wrap=True, overflow="ellipsis", soft_wrap=True)
-
-
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))
+        console.print(Text(f"report: {out}"), no_wrap=True, overflow="ellipsis", soft_wrap=True)
 
 
 def print_error(message: str) -> None:

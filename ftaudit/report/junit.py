@@ -7,6 +7,7 @@ time: its probe's wall time shared among the probe's findings, so the testcase t
 
 from __future__ import annotations
 
+import re
 from xml.etree import ElementTree as ET
 
 from ftaudit.results import AuditResult, Finding, Severity
@@ -28,6 +29,17 @@ def _properties(case: ET.Element, finding: Finding, probe_seconds: float) -> Non
     rows += [(str(k), _value(v)) for k, v in finding.numbers.items()]
     for name, value in rows:
         ET.SubElement(props, "property", name=name, value=value)
+
+
+# What XML 1.0 allows (https://www.w3.org/TR/xml/#charsets); the rest is written as #xHH, as pytest's junitxml does.
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str | None) -> str | None:
+    """`text` with every character XML 1.0 forbids (control characters, lone surrogates, U+FFFE/U+FFFF) as #xHH."""
+    if text is None:
+        return None
+    return _NOT_XML.sub(lambda m: f"#x{ord(m.group()):02X}", text)
 
 
 def render_junit(result: AuditResult) -> str:
@@ -61,5 +73,9 @@ def render_junit(result: AuditResult) -> str:
     props = ET.Element("properties")
     ET.SubElement(props, "property", name="verdict", value=result.diagnosis.verdict)
     suite.insert(0, props)
+    for node in suite.iter():  # labels and exception texts may hold ANSI escapes or NUL: not XML 1.0
+        node.text, node.tail = xml_safe(node.text), xml_safe(node.tail)
+        for key, value in node.attrib.items():
+            node.set(key, xml_safe(value))
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -673,6 +673,312 @@ def _(w: Workspace) -> list[str]:
     return ["report", str(w.root / "empty")]
 
 
+# --------------------------------------------------------------------------- issue 21: hostile inputs
+
+
+class _RunsCode:
+    """Unpickling this calls exec(), which writes `marker`: what a hostile checkpoint would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
+
+
+def _evil_model(w: Workspace) -> Path:
+    """The good model with auto_map modules that write w.root/pwned when imported."""
+    model = w.edit_config(w.model_copy("model"), auto_map={
+        "AutoConfig": "configuration_evil.EvilConfig",
+        "AutoModelForSequenceClassification": "modeling_evil.EvilModel"})
+    for name in ("modeling_evil.py", "configuration_evil.py"):
+        (model / name).write_text(f"open({str(w.root / 'pwned')!r}, 'w').write('ran')\n")
+    return model
+
+
+@case("pyproject-turns-on-remote-code", "weakens safety")  # item 1: a cloned repository's pyproject.toml
+def _(w: Workspace) -> list[str]:
+    w.file("pyproject.toml", '[project]\nname = "x"\n\n[tool.ftaudit.model]\ntrust_remote_code = true\n')
+    return w.run_args(model=_evil_model(w))
+
+
+@case("ftaudit-toml-turns-on-pickle", "model.allow_pickle")  # item 1: a discovered ftaudit.toml
+def _(w: Workspace) -> list[str]:
+    import torch
+    from safetensors.torch import load_file
+
+    model = w.model_copy("model")
+    state = load_file(str(model / "model.safetensors"))
+    state["payload"] = _RunsCode(w.root / "pwned")
+    torch.save(state, model / "pytorch_model.bin")
+    (model / "model.safetensors").unlink()
+    w.file("ftaudit.toml", "[model]\nallow_pickle = true\n")
+    return w.run_args(model=model)
+
+
+@case("explicit-config-sets-remote-code-false", "only from the command line")  # item 1: even false, even --config
+def _(w: Workspace) -> list[str]:
+    return w.run_args(extra=["--config", w.file("cfg/ftaudit.toml", "[model]\ntrust_remote_code = false\n")])
+
+
+def _base_copy(w: Workspace) -> Path:
+    return w.model_copy("base", source="base")
+
+
+@case("base-safetensors-truncated", "are damaged")  # item 4
+def _(w: Workspace) -> list[str]:
+    base = _base_copy(w)
+    data = (base / "model.safetensors").read_bytes()
+    (base / "model.safetensors").write_bytes(data[:-4096])
+    return w.run_args(extra=["--base", base])
+
+
+def _rewrite_header(path: Path, edit: Callable[[dict], None]) -> None:
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    edit(header)
+    text = json.dumps(header).encode()
+    text += b" " * max(0, size - len(text))
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + size:])
+
+
+@case("base-safetensors-overlapping", "overlaps another")  # item 4: offsets inside the file, but overlapping
+def _(w: Workspace) -> list[str]:
+    base = _base_copy(w)
+
+    def overlap(header: dict) -> None:
+        entries = sorted((v for k, v in header.items() if k != "__metadata__"), key=lambda e: e["data_offsets"][0])
+        a, b = entries[0], next(e for e in entries[1:] if e["dtype"] == entries[0]["dtype"])
+        b["shape"], b["data_offsets"] = a["shape"], list(a["data_offsets"])
+
+    _rewrite_header(base / "model.safetensors", overlap)
+    return w.run_args(extra=["--base", base])
+
+
+@case("base-safetensors-unknown-dtype", "no known dtype")  # item 4
+def _(w: Workspace) -> list[str]:
+    base = _base_copy(w)
+
+    def retype(header: dict) -> None:
+        next(v for k, v in header.items() if k != "__metadata__")["dtype"] = "X9"
+
+    _rewrite_header(base / "model.safetensors", retype)
+    return w.run_args(extra=["--base", base])
+
+
+@case("recorded-base-truncated", "are damaged")  # item 4: the base the checkpoint records, no --base
+def _(w: Workspace) -> list[str]:
+    base = _base_copy(w)
+    data = (base / "model.safetensors").read_bytes()
+    (base / "model.safetensors").write_bytes(data[: len(data) // 2])
+    return w.run_args(model=w.edit_config(w.model_copy("model"), ftaudit_base_model=str(base)))
+
+
+@case("out-through-missing-folder", "goes through")  # item 8
+def _(w: Workspace) -> list[str]:
+    return w.run_args(out="missing/../r")
+
+
+@case("out-missing-folder-dotdot", "does not name a new folder")  # item 8: sub/missing/.. is sub, not a new folder
+def _(w: Workspace) -> list[str]:
+    (w.root / "sub").mkdir()
+    return w.run_args(out=w.root / "sub" / "missing" / "..")
+
+
+@case("out-nested-dotdot", "goes through")  # item 8
+def _(w: Workspace) -> list[str]:
+    return w.run_args(out=w.root / "a" / "b" / ".." / "r")
+
+
+@case("out-dangling-symlink", "symbolic link")  # item 8: must not create the link target's parent either
+def _(w: Workspace) -> list[str]:
+    link = w.root / "report"
+    link.symlink_to(w.root / "gone" / "deeper" / "report")
+    return w.run_args(out=link)
+
+
+@case("model-config-deeply-nested", "nested too deeply")  # item 9
+def _(w: Workspace) -> list[str]:
+    model = w.model_copy("model")
+    config = json.loads((model / "config.json").read_text())
+    text = json.dumps(config)[:-1] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    (model / "config.json").write_text(text)
+    return w.run_args(model=model)
+
+
+@case("model-config-id2label-a-list", "field id2label must be an object")  # item 9
+def _(w: Workspace) -> list[str]:
+    return w.run_args(model=w.edit_config(w.model_copy("model"), id2label=["negative", "positive"]))
+
+
+@case("model-config-is-a-list", "must be a JSON object")  # item 9
+def _(w: Workspace) -> list[str]:
+    model = w.model_copy("model")
+    (model / "config.json").write_text("[1, 2]")
+    return w.run_args(model=model)
+
+
+@case("tokenizer-config-not-json", "tokenizer_config.json is not valid JSON")  # item 9: adapter/tokenizer configs
+def _(w: Workspace) -> list[str]:
+    model = w.model_copy("model")
+    (model / "tokenizer_config.json").write_text('{"model_max_length": 128,')
+    return w.run_args(model=model)
+
+
+@case("trainer-state-is-a-list", "trainer_state.json must be a JSON object")  # item 9
+def _(w: Workspace) -> list[str]:
+    model = w.model_copy("model")
+    (model / "trainer_state.json").write_text("[1, 2, 3]")
+    return w.run_args(model=model)
+
+
+@case("trainer-state-string-loss", "field log_history[1].loss must be a number")  # item 9
+def _(w: Workspace) -> list[str]:
+    model = w.model_copy("model")
+    (model / "trainer_state.json").write_text(json.dumps({"log_history": [
+        {"loss": 0.7, "step": 10, "learning_rate": 1e-5}, {"loss": "0.5", "step": 20}]}))
+    return w.run_args(model=model)
+
+
+@case("trainer-state-deeply-nested", "nested too deeply")  # item 9
+def _(w: Workspace) -> list[str]:
+    model = w.model_copy("model")
+    (model / "trainer_state.json").write_text('{"log_history": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    return w.run_args(model=model)
+
+
+@case("trainer-state-boolean-step", "field log_history[0].step must be an integer")  # item 9: true is not 1
+def _(w: Workspace) -> list[str]:
+    model = w.model_copy("model")
+    (model / "trainer_state.json").write_text(json.dumps({"log_history": [{"loss": 0.7, "step": True}]}))
+    return w.run_args(model=model)
+
+
+def _record_model(w: Workspace, **changes: object) -> Path:
+    """The good model with a small training record whose JSON has `changes` applied."""
+    import numpy as np
+
+    model = w.model_copy("model")
+    np.savez_compressed(model / "ftaudit_training.npz", step_loss=np.array([0.7, 0.6]), step_lr=np.array([1e-5, 1e-5]),
+                        loss_steps=np.array([1, 2]))
+    meta = {"version": 1, "source": "trainer callback", "seed": 0, "epochs": 1, "steps": 2, "batch_size": 8,
+            "lr": 1e-5, "seconds": 1.0, "label_names": ["negative", "positive"], "grad_layers": [], "texts": None,
+            "nonfinite_step": None, "frozen_encoder": False, "eval_name": "", "eval_accuracy": None, "seed_runs": []}
+    meta.update(changes)
+    (model / "ftaudit_training.json").write_text(json.dumps(meta))
+    return model
+
+
+@case("training-record-seed-a-string", "field seed must be an integer")  # item 9: ftaudit's own record
+def _(w: Workspace) -> list[str]:
+    return w.run_args(model=_record_model(w, seed="zero"))
+
+
+@case("training-record-is-a-list", "ftaudit_training.json must be a JSON object")  # item 9
+def _(w: Workspace) -> list[str]:
+    model = _record_model(w)
+    (model / "ftaudit_training.json").write_text("[]")
+    return w.run_args(model=model)
+
+
+@case("training-record-arrays-not-npz", "cannot be read")  # item 9
+def _(w: Workspace) -> list[str]:
+    model = _record_model(w)
+    (model / "ftaudit_training.npz").write_bytes(b"PK\x03\x04 not a zip")
+    return w.run_args(model=model)
+
+
+@case("training-record-lengths-disagree", "inconsistent")  # item 9
+def _(w: Workspace) -> list[str]:
+    import numpy as np
+
+    model = _record_model(w)
+    np.savez_compressed(model / "ftaudit_training.npz", step_loss=np.array([0.7, 0.6, 0.5]),
+                        step_lr=np.array([1e-5]), loss_steps=np.array([1, 2]))
+    return w.run_args(model=model)
+
+
+@case("seed-negative", "--seed must be in 0..")  # item 11
+def _(w: Workspace) -> list[str]:
+    return w.run_args(extra=["--seed=-1"])
+
+
+@case("seed-beyond-32-bits", "--seed must be in 0..")  # item 11
+def _(w: Workspace) -> list[str]:
+    return w.run_args(extra=["--seed", str(2 ** 40)])
+
+
+@case("config-seed-huge-toml-integer", "--seed must be in 0..")  # item 11
+def _(w: Workspace) -> list[str]:
+    return w.run_args(extra=["--config", w.file("ftaudit.toml", "[run]\nseed = 9223372036854775807\n")])
+
+
+@case("config-integer-beyond-int64", "run.eval_batch_size is out of range")  # item 11: the class, not just seeds
+def _(w: Workspace) -> list[str]:
+    return w.run_args(extra=["--eval-batch-size", str(2 ** 70)])
+
+
+@case("device-meta", "unknown device 'meta'")  # item 12
+def _(w: Workspace) -> list[str]:
+    return w.run_args(extra=["--device", "meta"])
+
+
+@case("device-cpu-index", "unknown device 'cpu:0'")  # item 12: only auto, cpu, cuda, cuda:N, mps
+def _(w: Workspace) -> list[str]:
+    return w.run_args(extra=["--device", "cpu:0"])
+
+
+def _result_json(w: Workspace, edit: Callable[[dict], None]) -> list[str]:
+    data = json.loads((Path(__file__).parents[1] / "report" / "data" / "overfit.result.json").read_text())
+    edit(data)
+    return ["report", str(w.file("old/result.json", json.dumps(data)))]
+
+
+@case("report-seconds-a-string", "field run.seconds must be a number")  # item 13
+def _(w: Workspace) -> list[str]:
+    return _result_json(w, lambda d: d["run"].update(seconds="abc"))
+
+
+@case("report-finding-severity-unknown", "field findings[0].severity must be one of")  # item 13
+def _(w: Workspace) -> list[str]:
+    return _result_json(w, lambda d: d["findings"][0].update(severity="catastrophic"))
+
+
+@case("report-probe-result-wrong-type", "must be a list")  # item 13: inside a probe's own result
+def _(w: Workspace) -> list[str]:
+    def edit(d: dict) -> None:
+        result = next(o["result"] for o in d["probes"] if o["status"] == "ok" and o["result"])
+        key = next(k for k, v in result.items() if isinstance(v, list))
+        result[key] = 7
+
+    return _result_json(w, edit)
+
+
+@case("report-required-field-missing", "field gate is missing")  # item 13
+def _(w: Workspace) -> list[str]:
+    return _result_json(w, lambda d: d.pop("gate"))
+
+
+@case("report-deeply-nested", "nested too deeply")  # item 13 and 9: the reader of result.json too
+def _(w: Workspace) -> list[str]:
+    return ["report", str(w.file("old/result.json", '{"schema_version": "1.0", "run": ' + "[" * 100_000 + "]" * 100_000
+                                 + "}"))]
+
+
+@case("pickle-base-runs-code", "needs code to load")  # item 14: the same exit 2 as the same file as --model
+def _(w: Workspace) -> list[str]:
+    import torch
+    from safetensors.torch import load_file
+
+    base = _base_copy(w)
+    state = load_file(str(base / "model.safetensors"))
+    state["payload"] = _RunsCode(w.root / "pwned")
+    torch.save(state, base / "pytorch_model.bin")
+    (base / "model.safetensors").unlink()
+    return w.run_args(extra=["--base", base, "--allow-pickle"])
+
+
 def _chattr(w: Workspace, folder: Path) -> None:
     """Make `folder` immutable (refused even to root); skips the case where the file system cannot."""
     import pytest

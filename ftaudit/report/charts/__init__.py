@@ -30,12 +30,17 @@ CHART_MODULES: dict[str, str] = {
 
 
 def figure(width: float = 6.0, height: float = 3.2) -> Any:
-    """A matplotlib Figure without pyplot's global state."""
+    """A matplotlib Figure without pyplot's global state; every text drawn on it is plain text.
+
+    Labels, model names and paths are user strings: with mathtext on, "$x$" would render as math and "$\\foo{$"
+    would raise inside savefig. `text.parse_math` off makes every Text (titles, ticks, legends) literal.
+    """
     import matplotlib
 
     matplotlib.rcParams.update({
         "svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
         "svg.hashsalt": "ftaudit",  # stable ids, so the same result renders the same bytes
+        "text.parse_math": False, "text.usetex": False,  # user strings are text, never math or TeX
     })
     from matplotlib.figure import Figure
 
