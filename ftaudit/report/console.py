@@ -88,6 +88,9 @@ def render_summary(result: AuditResult, console: Console, *, out: str | None = N
                       overflow="ellipsis")
     if len(causes) > MAX_CAUSES:
         console.print(f"  … {len(causes) - MAX_CAUSES} more root cause(s) in the report", no_wrap=True)
+    if result.diagnosis.also_noticed:
+        noticed = ", ".join(n.code for n in result.diagnosis.also_noticed)
+        console.print(f"  also noticed, without a measured cost: {_esc(noticed)}", no_wrap=True, overflow="ellipsis")
     shown = sorted((f for f in result.findings if f.severity in (Severity.WARN, Severity.FAIL, Severity.ERROR)),
                    key=lambda f: -f.severity.rank)
     if shown:
