@@ -142,7 +142,7 @@ def speed_comparison(device=None, n: int = 200, model_dir: Path | None = None) -
     from captum.attr import LayerIntegratedGradients
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ftaudit.attribution_ig import _endpoint_change, _forward, baseline_ids, integrated_gradients, special_ids
+    from ftaudit.probes.attribution.ig import _endpoint_change, _forward, baseline_ids, integrated_gradients, special_ids
     from ftaudit.data import stratified_sample
     from ftaudit.inference import encode, predict_logits
     from ftaudit.modeling import quiet_transformers, resolve_precision

@@ -78,7 +78,7 @@ def write(path: Path, rows: list[dict]) -> str:
 
 def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int, lr: float, repeats: int = 1,
           device: str = "cpu"):
-    from ftaudit.audit import run_audit
+    from ftaudit.pipeline import run_audit
     from ftaudit.config import load_config
     from ftaudit.output import prepare
 

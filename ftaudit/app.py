@@ -17,7 +17,7 @@ from ftaudit.errors import Interrupted, NotMainProcess, UsageError
 from ftaudit.results import AuditResult, ExitCode, Severity
 
 if TYPE_CHECKING:
-    from ftaudit.audit import AuditPlan
+    from ftaudit.pipeline import AuditPlan
     from ftaudit.config import AuditConfig
 
 INTERRUPTED = "interrupted; no report was written and --out was left as it was"
@@ -41,15 +41,16 @@ def exit_code(result: AuditResult, *, gate: bool = True) -> ExitCode:
     return ExitCode.OK
 
 
-def audit_to_folder(config: "AuditConfig", *,
-                    stage_inputs: Callable[[Path], Mapping[str, Path]] | None = None) -> AuditResult:
+def audit_to_folder(config: "AuditConfig", *, stage_inputs: Callable[[Path], Mapping[str, Path]] | None = None,
+                    echo: bool = True) -> AuditResult:
     """Audit, write result.json, report.html and junit.xml into --out atomically, print the summary.
 
     `stage_inputs(folder) -> {"train": path, "test": path}` writes input files into the staging folder (they
     land in --out next to the report) and names the data the audit reads; the report names their final place.
+    `echo=False` (the Python API) prints nothing but the note that an earlier report was moved aside.
     """
     from ftaudit import output
-    from ftaudit.audit import plan, run_audit
+    from ftaudit.pipeline import plan, run_audit
     from ftaudit.cache import AuditCache
     from ftaudit.report.console import Progress, make_console, render_summary
 
@@ -63,7 +64,7 @@ def audit_to_folder(config: "AuditConfig", *,
             paths = {k: str(v) for k, v in stage_inputs(staging.folder).items()}
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
             the_plan = dataclasses.replace(the_plan, config=config)
-        with Progress(console, quiet=config.output.quiet) as progress:
+        with Progress(console, quiet=config.output.quiet or not echo) as progress:
             result = run_audit(the_plan, staging, progress, cache=cache)
         result = _relocated(result, str(staging.folder), str(staging.out))
         for name, text in render_all(result).items():
@@ -79,8 +80,12 @@ def audit_to_folder(config: "AuditConfig", *,
             staging.discard()
         raise
     cache.clear()  # the report holds every result now
-    if moved:
-        console.print(moved)
+    if moved and echo:  # a user's earlier report was moved aside: always said
+        console.print(moved, markup=False, highlight=False)
+    elif moved:
+        sys.stderr.write(f"ftaudit: {moved}\n")
+    if not echo:
+        return result
     report = Path(config.output.out) / "report.html"
     if config.output.quiet:
         console.print(result.diagnosis.verdict, highlight=False, markup=False)

@@ -102,7 +102,7 @@ class AuditConfig:
     run: RunConfig = RunConfig()
     output: OutputConfig = OutputConfig()
     # Raw, type-checked values: which names exist (and their defaults) is the plan step's knowledge
-    # (`ftaudit.audit.plan`), so this module knows no registry.
+    # (`ftaudit.pipeline.plan`), so this module knows no registry.
     thresholds: Mapping[str, float] = field(default_factory=lambda: types.MappingProxyType({}))
     probe_options: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: types.MappingProxyType({}))
     source: str = ""  # the config file it was read from, if any

@@ -52,7 +52,7 @@ class Stash:
 
 @dataclass
 class AuditContext:
-    """Everything a probe may read. Built once per audit by `ftaudit.audit`; probes never mutate it."""
+    """Everything a probe may read. Built once per audit by `ftaudit.pipeline`; probes never mutate it."""
 
     config: AuditConfig
     splits: dict[str, TextSplit]

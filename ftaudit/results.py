@@ -159,6 +159,19 @@ class AuditResult:
     def findings_at_least(self, level: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity.rank >= level.rank)
 
+    @property
+    def root_causes(self) -> tuple["RootCause", ...]:
+        return self.diagnosis.root_causes
+
+    @property
+    def passed(self) -> bool:
+        """Whether the gate passed (no finding at or above --fail-on)."""
+        return self.gate.passed
+
+    def to_json(self) -> str:
+        """result.json's text."""
+        return to_json(self)
+
 
 # --------------------------------------------------------------------------- JSON
 

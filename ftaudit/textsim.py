@@ -13,12 +13,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from ftaudit.context import AuditContext
 
 NGRAM = 5  # characters per shingle
 PERMS = 64  # MinHash values per text
@@ -40,23 +37,6 @@ def split_keys(texts: Sequence[str], pairs: Sequence[str] | None) -> tuple[str, 
     if pairs is None:
         return tuple(normalize(t) for t in texts)
     return tuple(f"{normalize(a)} | {normalize(b)}" for a, b in zip(texts, pairs))
-
-
-def context_keys(ctx: "AuditContext", split: str) -> tuple[str, ...]:
-    """The split's normalised texts, computed once per audit and shared by the data probes."""
-    from ftaudit.context import StashKey
-
-    key: StashKey[tuple[str, ...]] = StashKey(f"normalized:{split}")
-    s = ctx.splits[split]
-    return ctx.stash.get_or_compute(key, lambda: split_keys(s.texts, s.pairs))
-
-
-def context_signatures(ctx: "AuditContext", split: str) -> np.ndarray:
-    """MinHash signatures [n, PERMS] of the split's normalised texts, computed once per audit."""
-    from ftaudit.context import StashKey
-
-    key: StashKey[np.ndarray] = StashKey(f"minhash:{split}")
-    return ctx.stash.get_or_compute(key, lambda: minhash(context_keys(ctx, split)))
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

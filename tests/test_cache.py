@@ -134,7 +134,7 @@ def test_points_round_trip_dataclasses_and_clear_keeps_other_caches(tmp_path):
 def test_every_probe_result_survives_the_cache(tiny, tmp_path):
     """Audit once (filling the cache), then resume: every probe is reused and result.json is the same."""
     from ftaudit import output
-    from ftaudit.audit import run_audit
+    from ftaudit.pipeline import run_audit
     from ftaudit.results import to_dict
 
     config = config_for(tiny, tmp_path, **SMALL_ATTRIBUTION)

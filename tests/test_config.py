@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ftaudit.audit import plan
+from ftaudit.pipeline import plan
 from ftaudit.config import AuditConfig, load_config
 from ftaudit.errors import UsageError
 

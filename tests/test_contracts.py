@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import math
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +109,44 @@ def test_the_readme_rules_table_matches_the_registry():
         assert probe == rule.probe, rule.code
         assert {t.name: float(t.default) for t in rule.thresholds} == \
             {k: float(v) for k, v in thresholds.items()}, rule.code
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.name)
+def test_every_probe_has_a_report_section(probe: type[Probe]):
+    from ftaudit.report.html import template_dir
+
+    assert (template_dir() / "sections" / f"{probe.result_type.kind}.html.j2").is_file()
+
+
+GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_every_probe_result_round_trips_through_json(path):
+    """Decoding a whole result.json and encoding it again gives the same JSON (every probe kind in it)."""
+    from ftaudit.probes.registry import result_kinds
+    from ftaudit.results import from_dict, to_dict
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    kinds = {o["result"]["kind"] for o in data["probes"] if o.get("result")}
+    assert kinds, "a golden audit with no probe result checks nothing"
+    assert to_dict(from_dict(data, kinds=result_kinds())) == data
+
+
+def test_a_rule_that_raises_becomes_an_error_finding_and_the_audit_goes_on():
+    from ftaudit.config import AuditConfig
+    from ftaudit.pipeline import judge, plan
+    from ftaudit.results import ProbeOutcome, Severity
+    from ftaudit.rules.base import Rule
+
+    def broken(result, threshold):
+        raise ZeroDivisionError("division by zero")
+
+    rules = (Rule(code="broken-rule", summary="raises", probe="gap", judge=broken),
+             Rule(code="fine-rule", summary="passes", probe="gap", judge=lambda r, t: None))
+    the_plan = plan(AuditConfig(), rules=rules)
+    findings = judge(the_plan, [ProbeOutcome(name="gap", status="ok", seconds=0.0, result=None)])
+    assert [(f.code, f.severity) for f in findings] == [("broken-rule", Severity.ERROR), ("fine-rule", Severity.SKIP)]
+    assert "ZeroDivisionError: division by zero" in findings[0].message
+    with pytest.raises(ZeroDivisionError):
+        judge(the_plan, [ProbeOutcome(name="gap", status="ok", seconds=0.0, result=None)], strict=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ftaudit.audit import plan
+from ftaudit.pipeline import plan
 from ftaudit.demo import DEMO_PLAN, DemoPlan, demo_config, run_demo
 from ftaudit.legal_corpus import CorpusSpec, generate, load_lexicon, write_rows
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
-from ftaudit.textsim import context_keys, exact_groups
+from ftaudit.probes.text_keys import context_keys
+from ftaudit.textsim import exact_groups
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext

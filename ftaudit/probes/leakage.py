@@ -11,8 +11,9 @@ from ftaudit.options import opt
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
+from ftaudit.probes.text_keys import context_keys, context_signatures
 from ftaudit.stats import Contrast, contrast
-from ftaudit.textsim import BANDS, NGRAM, PERMS, context_keys, context_signatures, near_duplicates
+from ftaudit.textsim import BANDS, NGRAM, PERMS, near_duplicates
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext

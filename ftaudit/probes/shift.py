@@ -15,8 +15,8 @@ import numpy as np
 
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
+from ftaudit.probes.text_keys import context_keys
 from ftaudit.stats import Contrast, contrast
-from ftaudit.textsim import context_keys
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ftaudit.probes.registry import result_kinds
-from ftaudit.attribution_ig import (baseline_ids, continuation_table, integrated_gradients, special_ids, word_keys,
+from ftaudit.probes.attribution.ig import (baseline_ids, continuation_table, integrated_gradients, special_ids, word_keys,
                                     word_spans)
 from ftaudit.errors import UsageError
 from ftaudit.probes.attribution import AttributionProbe, AttributionResult, Options, entropy, mutual_information
@@ -190,7 +190,7 @@ def test_bad_options_are_usage_errors(field, value):
 
 def test_deletions_scored_together_equal_deletions_scored_one_by_one(marker_run):
     """The scorer passes every request of a split at once; each request's rates are those of scoring it alone."""
-    from ftaudit.attribution_workflow import Scorer
+    from ftaudit.probes.attribution.workflow import Scorer
 
     ctx, _ = marker_run
     scorer = Scorer(ctx, None)

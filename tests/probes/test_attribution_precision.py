@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ftaudit.attribution_ig import integrated_gradients, special_ids
+from ftaudit.probes.attribution.ig import integrated_gradients, special_ids
 from ftaudit.modeling import resolve_precision
 
 
@@ -69,7 +69,7 @@ def test_items_whose_bf16_error_stalls_are_redone_in_fp32(setting, fp32_tight):
 
 def test_an_autocast_pass_falls_back_to_fp32_as_the_bf16_copy_does(setting, fp32_tight, monkeypatch):
     """On CUDA bf16 is the model itself under autocast: emulated here with CPU bf16 autocast in place of a copy."""
-    import ftaudit.attribution_ig as ig
+    import ftaudit.probes.attribution.ig as ig
     import ftaudit.modeling as modeling
 
     model, enc, rows, targets, kw = setting
@@ -108,7 +108,7 @@ def test_precision_choice(monkeypatch):
 
 def test_the_bf16_copy_attends_eagerly_and_matches_sdpa(setting):
     """The copy switches to eager attention (SDPA's CPU kernels are slow in bf16 backward); the numbers agree."""
-    from ftaudit.attribution_ig import bf16_copy
+    from ftaudit.probes.attribution.ig import bf16_copy
 
     model, enc, rows, targets, kw = setting
     twin = bf16_copy(model)

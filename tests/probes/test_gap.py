@@ -57,7 +57,7 @@ def test_ece_is_zero_when_confidence_matches_accuracy_and_large_when_overconfide
 
 
 def test_gap_probe_on_the_tiny_models(tiny):
-    from ftaudit.audit import Phases, build_context, read_splits
+    from ftaudit.pipeline import Phases, build_context, read_splits
     from ftaudit.config import load_config
     from ftaudit.probes.gap import GapProbe
 

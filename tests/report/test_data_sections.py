@@ -8,7 +8,7 @@ import pytest
 from fixtures.data import data_context, sentences, with_predictions
 from fixtures.tiny import write_tokenizer
 from ftaudit.probes.registry import result_kinds
-from ftaudit.audit import gate, judge, plan
+from ftaudit.pipeline import gate, judge, plan
 from ftaudit.config import AuditConfig
 from ftaudit.diagnosis import diagnose
 from ftaudit.probes.balance import BalanceProbe

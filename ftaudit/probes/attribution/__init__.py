@@ -178,7 +178,7 @@ class AttributionProbe(Probe):
     Options = Options
 
     def run(self, ctx: "AuditContext") -> AttributionResult:
-        from ftaudit.attribution_workflow import run_attribution
+        from ftaudit.probes.attribution.workflow import run_attribution
 
         return run_attribution(ctx, self.options)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ftaudit.attribution_ig import (bf16_copy, class_probs, continuation_table, delete_positions, integrated_gradients,
+from ftaudit.probes.attribution.ig import (bf16_copy, class_probs, continuation_table, delete_positions, integrated_gradients,
                                     render_word, special_ids, uses_bf16_copy, word_keys, word_spans)
 from ftaudit.data import stratified_sample
 from ftaudit.modeling import resolve_precision
