@@ -77,12 +77,12 @@ def impact_numbers(c: Contrast | None, *, sign: int = 1) -> dict[str, float | in
             "impact_n_rest": c.n_rest, "impact_accuracy": c.accuracy, "impact_rest_accuracy": c.rest_accuracy}
 
 
-def impact_text(c: Contrast | None, group: str, rest: str) -> str:
+def impact_text(c: Contrast | None, group: str, rest: str, measure: str = "accuracy") -> str:
     """'accuracy 62.0% on cut examples (n=120) vs 81.0% on uncut ones (n=80): -19.0 points (90% CI -31.2 to -6.1)'."""
     if c is None:
         return ""
     if c.difference is None or c.difference_ci is None:
-        return f"no {rest if c.n else group} to compare accuracy with"
+        return f"no {rest if c.n else group} to compare {measure} with"
     lo, hi = -c.difference_ci[1], -c.difference_ci[0]
-    return (f"accuracy {pct(c.accuracy)} on {group} (n={c.n}) vs {pct(c.rest_accuracy)} on {rest} (n={c.n_rest}): "
+    return (f"{measure} {pct(c.accuracy)} on {group} (n={c.n}) vs {pct(c.rest_accuracy)} on {rest} (n={c.n_rest}): "
             f"{-100 * c.difference:+.1f} points ({100 * c.level:.0f}% CI {100 * lo:+.1f} to {100 * hi:+.1f})")

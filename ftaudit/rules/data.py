@@ -79,7 +79,7 @@ def _duplicates(r: DuplicatesResult, threshold: Limit) -> Judgement | None:
             f"earlier row")
     if worst.largest_group > 1:
         text += f"; the most repeated text occurs {worst.largest_group} times"
-    if worst.errors:
+    if worst.errors and worst.repeated_rows:
         text += (f"; the repeated rows ({pct(numbers['repeated_share'])} of {worst.split}) hold "
                  f"{worst.errors_on_repeated} of its {worst.errors} errors")
     if worst.duplicate_share > limit:
@@ -117,7 +117,7 @@ def _imbalance(r: BalanceResult, threshold: Limit) -> Judgement:
     text = (f"the rarest train class {r.rarest_class!r} has {pct(r.rarest_share)} of the rows, "
             f"{r.rarest_ratio:.2f}x the uniform {pct(r.uniform_share)}")
     if r.rarest_recall is not None and r.rarest_recall.difference is not None:
-        text += "; test " + impact_text(r.rarest_recall, "its examples (its recall)", "the other classes' examples")
+        text += "; test " + impact_text(r.rarest_recall, "its examples", "the other classes' examples", "recall")
     if r.rarest_share == 0:
         return Judgement(Severity.FAIL, f"{text}: the model cannot learn a class it never sees", numbers,
                          MIN_CLASS_RATIO.name)
