@@ -107,7 +107,7 @@ def planted_recall(train: Sequence[dict], test: Sequence[dict], planted: np.ndar
 
     train_keys = split_keys([x["text"] for x in train], None)
     test_keys = split_keys([x["text"] for x in test], None)
-    twin, _, _ = find_leaks(train_keys, test_keys, minhash(train_keys), minhash(test_keys),
+    twin, _, _, _ = find_leaks(train_keys, test_keys, minhash(train_keys), minhash(test_keys),
                             LeakageOptions().near_duplicate_similarity)
     return float((twin[planted] >= 0).mean())
 

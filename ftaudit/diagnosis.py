@@ -1,7 +1,9 @@
 """Cross-probe reasoning: findings -> ranked root causes, driven by the evidence table in causes.toml.
 
 A cause's score is the sum of the weights of the evidence rows that fire (see the header of causes.toml);
-confidence = 1 - exp(-score). The engine knows no cause by name except `healthy`: all the medicine is data.
+confidence = 1 - exp(-score). A cause with `impact` conditions is named a root cause only when they all hold (its
+measured cost on accuracy); otherwise it is listed under `also_noticed`. The engine knows no cause by name except
+`healthy`: all the medicine is data.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping
 
-from ftaudit.results import Diagnosis, Finding, Remedy, RootCause, Severity
+from ftaudit.results import Diagnosis, Finding, Noticed, Remedy, RootCause, Severity
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +40,8 @@ class CauseSpec:
     summary: str
     next: str  # the imperative the verdict ends with
     remedies: tuple[Remedy, ...]
+    impact: tuple["Condition", ...] = ()  # all must hold for the cause to be named (its measured impact)
+    no_impact: str = ""  # what it means when they do not, for the "also noticed" list
 
 
 @dataclass(frozen=True)
@@ -66,18 +70,35 @@ class Condition:
         raise ValueError(f"cannot read the condition {text!r}: write 'CODE = SEVERITY', 'CODE >= SEVERITY' or "
                          "'CODE: NUMBER OP NUMBER'")
 
-    def holds(self, findings: Mapping[str, Finding]) -> bool:
+    def holds(self, findings: Mapping[str, Finding], constants: Mapping[str, float] | None = None) -> bool:
         f = findings.get(self.finding)
         if f is None or f.severity not in JUDGED:
             return False
         if self.severity is not None:
             return f.severity.rank >= self.severity.rank if self.at_least else f.severity is self.severity
         left = _number(f.numbers.get(self.left))
-        if self.right in f.numbers:
-            right = _number(f.numbers.get(self.right))
-        else:
-            right = self.constant if self.constant is not None else _number(self.right)
+        right = self._right(f, constants or {})
         return left is not None and right is not None and _OPS[self.op](left, right)
+
+    def _right(self, f: Finding, constants: Mapping[str, float]) -> float | None:
+        """The right side: one of the finding's numbers, else a named constant of the table, else a literal."""
+        if self.right in f.numbers:
+            return _number(f.numbers[self.right])
+        if self.constant is not None:  # resolved when the table was parsed
+            return self.constant
+        return _number(constants[self.right]) if self.right in constants else _number(self.right)
+
+    def explain(self, findings: Mapping[str, Finding]) -> str:
+        """Why the condition does not hold, in the words of the finding's numbers."""
+        f = findings.get(self.finding)
+        if f is None or f.severity not in JUDGED:
+            return f"{self.finding} was not checked"
+        if self.severity is not None:
+            return f"{self.finding} is {f.severity.value}"
+        value = _number(f.numbers.get(self.left))
+        if value is None:
+            return f"{self.finding} could not measure {self.left} (no model predictions, or no examples to compare)"
+        return f"{self.finding}: {self.left} = {value:.3g}, needs {self.op} {self.right}"
 
 
 def _number(value: Any) -> float | None:
@@ -99,9 +120,10 @@ class Evidence:
     weight: float | None = None  # rows without a finding
     why: str = ""
 
-    def contribution(self, findings: Mapping[str, Finding]) -> float | None:
+    def contribution(self, findings: Mapping[str, Finding],
+                     constants: Mapping[str, float] | None = None) -> float | None:
         """The row's weight on these findings, or None when it does not fire."""
-        if not all(c.holds(findings) for c in self.when):
+        if not all(c.holds(findings, constants) for c in self.when):
             return None
         if self.finding is None:
             return self.weight
@@ -125,7 +147,8 @@ class Table:
     constants: Mapping[str, float] = field(default_factory=dict)  # named numbers the conditions compare with
 
     def finding_codes(self) -> set[str]:
-        return {code for ev in self.evidence for code in ev.codes}
+        return ({code for ev in self.evidence for code in ev.codes}
+                | {c.finding for spec in self.causes.values() for c in spec.impact})
 
 
 @lru_cache(maxsize=1)
@@ -135,15 +158,18 @@ def load_table() -> Table:
 
 
 def parse_table(raw: Mapping[str, Any]) -> Table:
+    constants = {str(k): float(v) for k, v in raw.get("constants", {}).items()}
     causes = {}
     for code, spec in raw["causes"].items():
         remedies = tuple(Remedy(action=r["action"], reason=r["reason"], reference=r.get("reference", ""))
                          for r in spec.get("remedies", ()))
+        impact = tuple(Condition.parse(t, constants) for t in spec.get("impact", ()))
+        if impact and not spec.get("no_impact"):
+            raise ValueError(f"the cause {code!r} has `impact` conditions but no `no_impact` text for the report")
         causes[code] = CauseSpec(code=code, title=spec["title"], summary=spec["summary"], next=spec["next"],
-                                 remedies=remedies)
+                                 remedies=remedies, impact=impact, no_impact=spec.get("no_impact", ""))
     if "healthy" not in causes:
         raise ValueError("causes.toml must define the `healthy` cause")
-    constants = {str(k): float(v) for k, v in raw.get("constants", {}).items()}
     evidence = []
     for row in raw.get("evidence", ()):
         if row["cause"] not in causes:
@@ -190,20 +216,32 @@ class _Tally:
 
 
 def diagnose(findings: Iterable[Finding], table: Table | None = None) -> Diagnosis:
-    """Score every cause by the evidence rows that fire; report those supported and above min_score, best first."""
+    """Score every cause by the evidence rows that fire; name those supported, above min_score and of measured
+    impact, best first; list the supported ones without measured impact under also_noticed."""
     table = table or load_table()
     by_code = {f.code: f for f in findings}
     tallies: dict[str, _Tally] = {}
     for ev in table.evidence:
-        w = ev.contribution(by_code)
+        w = ev.contribution(by_code, table.constants)
         if w is not None and w != 0:
             tallies.setdefault(ev.cause, _Tally()).add(ev, w)
     ranked = sorted((c for c, t in tallies.items() if t.score >= table.min_score and t.supporting()),
                     key=lambda c: (-tallies[c].score, c))
-    causes = tuple(_root_cause(table.causes[c], tallies[c], by_code) for c in ranked)
+    missing = {c: [cond for cond in table.causes[c].impact if not cond.holds(by_code, table.constants)]
+               for c in ranked}
+    causes = tuple(_root_cause(table.causes[c], tallies[c], by_code) for c in ranked if not missing[c])
+    noticed = tuple(_noticed(table.causes[c], tallies[c], by_code, missing[c]) for c in ranked if missing[c])
     if not causes:
-        return _healthy(table, by_code)
-    return Diagnosis(verdict=_verdict(table, causes, by_code), root_causes=causes)
+        return _healthy(table, by_code, noticed)
+    return Diagnosis(verdict=_verdict(table, causes, by_code), root_causes=causes, also_noticed=noticed)
+
+
+def _noticed(spec: CauseSpec, tally: _Tally, by_code: Mapping[str, Finding],
+             missing: list[Condition]) -> Noticed:
+    support = tally.supporting()
+    why = f"{spec.no_impact} ({'; '.join(c.explain(by_code) for c in missing)})"
+    return Noticed(code=spec.code, title=spec.title, why=why, evidence=tuple(_line(by_code[c]) for c in support),
+                   findings=tuple(support))
 
 
 def _line(f: Finding) -> str:
@@ -236,7 +274,7 @@ def _verdict(table: Table, causes: tuple[RootCause, ...], by_code: Mapping[str, 
     return verdict + "."
 
 
-def _healthy(table: Table, by_code: Mapping[str, Finding]) -> Diagnosis:
+def _healthy(table: Table, by_code: Mapping[str, Finding], noticed: tuple[Noticed, ...] = ()) -> Diagnosis:
     spec = table.causes["healthy"]
     problems = sorted((f for f in by_code.values() if f.severity in PROBLEMS), key=lambda f: -f.severity.rank)
     gap = by_code.get("gap-too-large")
@@ -251,10 +289,14 @@ def _healthy(table: Table, by_code: Mapping[str, Finding]) -> Diagnosis:
                    f"({first.message.rstrip('.')}){more}; read those findings before trusting the model.")
         summary = (f"No cause in the diagnosis table is supported strongly enough; {len(problems)} check(s) still "
                    "raised a warning, a failure or an error (see the findings).")
+        if noticed:
+            summary = summary.replace("strongly enough", "strongly enough and of measured impact")
+            titles = ", ".join(n.title.lower() for n in noticed)
+            verdict = verdict[:-1] + f" (also noticed, without a measured cost: {titles})."
     # With unexplained problems "healthy" is only the best reading of the table, not a clean bill of health.
     confidence = 0.5 if problems else 1.0
     return Diagnosis(verdict=verdict, root_causes=(RootCause(code="healthy", title=spec.title, confidence=confidence,
-                                                             summary=summary),))
+                                                             summary=summary),), also_noticed=noticed)
 
 
 def cause_title(code: str) -> str:

@@ -96,9 +96,21 @@ class RootCause:
 
 
 @dataclass(frozen=True)
+class Noticed:
+    """A cause its findings support but whose measured impact does not: listed, not named as a root cause."""
+
+    code: str
+    title: str
+    why: str  # what the impact measurement showed (no cost beyond noise, or nothing to measure it on)
+    evidence: tuple[str, ...] = ()  # the supporting findings, one sentence each, with their numbers
+    findings: tuple[str, ...] = ()  # their codes
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     verdict: str  # one sentence for the top of the report
     root_causes: tuple[RootCause, ...] = ()
+    also_noticed: tuple[Noticed, ...] = ()  # supported causes without a measured impact, strongest first
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,17 @@ VOCABULARY = {"healthy", "overfitting", "insufficient-data", "lr-too-high", "lr-
               "distribution-shift", "seed-instability"}
 
 
+IMPACT = {"impact": 0.2, "impact_ci_low": 0.1, "impact_ci_high": 0.3}  # a clear measured cost
+NO_IMPACT = {"impact": 0.01, "impact_ci_low": -0.04, "impact_ci_high": 0.06}  # within noise
+LEARNED = {"train_accuracy_ci_low": 0.97, "train_majority_share": 0.5, "test_lead_ci_low": -0.45}
+# Findings of the rules whose causes need a measured impact carry a clear one unless the test gives numbers.
+MEASURED = {"gap-too-large": LEARNED, "train-test-leakage": IMPACT, "class-imbalance": IMPACT,
+            "truncation-heavy": IMPACT, "distribution-shift": IMPACT}
+
+
 def f(code: str, severity: Severity, numbers: dict | None = None, message: str = "") -> Finding:
     return Finding(code=code, severity=severity, message=message or f"{code} says {severity.value}", probe="x",
-                   numbers=numbers or {})
+                   numbers=numbers if numbers is not None else dict(MEASURED.get(code, {})))
 
 
 def codes(d: Diagnosis) -> list[str]:
@@ -119,7 +127,8 @@ SCENARIOS = {
     "frozen-encoder": [f("encoder-frozen", W, {"encoder_relative_drift": 0.0}), f("loss-barely-fell", W)],
     "label-noise": [f("label-noise-suspected", W), f("data-saturated", W), f("data-limited", P)],
     "shortcut": [f("shortcut-token", F), f("gap-too-large", P)],
-    "leakage": [f("train-test-leakage", F, {"leaked_accuracy": 1.0, "clean_accuracy": 0.71}), f("gap-too-large", P)],
+    "leakage": [f("train-test-leakage", F, {"leaked_accuracy": 1.0, "clean_accuracy": 0.71, **IMPACT}),
+                f("gap-too-large", P)],
     "class-imbalance": [f("class-imbalance", W), f("no-better-than-baseline", F)],
     "truncation": [f("truncation-heavy", F), f("gap-too-large", P)],
     "distribution-shift": [f("distribution-shift", W), f("label-shift", W)],
@@ -301,13 +310,14 @@ def test_result_json_carries_the_ordered_root_causes():
 
 def test_a_rising_curve_without_a_gap_is_an_opportunity_not_a_failure():
     # The healthy benchmark run (600 rows): +2.6 points predicted at 2x, train-test gap within the limit.
-    rising = [f("data-limited", W), f("gap-too-large", W, {"gap_ci_low": 0.07, "max_gap": 0.1}),
+    rising = [f("data-limited", W), f("gap-too-large", W, {"gap_ci_low": 0.07, "max_gap": 0.1, **LEARNED}),
               f("no-better-than-baseline", P), f("data-saturated", P)]
     d = diagnose(rising)
     assert codes(d) == ["healthy"]
     assert d.root_causes[0].confidence == 0.5  # the data-limited warning is still named in the verdict
     assert "data-limited" in d.verdict
-    failing = diagnose([*rising[:1], f("gap-too-large", F, {"gap_ci_low": 0.16, "max_gap": 0.1}), *rising[2:]])
+    failing = diagnose([*rising[:1], f("gap-too-large", F, {"gap_ci_low": 0.16, "max_gap": 0.1, **LEARNED}),
+                        *rising[2:]])
     assert codes(failing)[0] == "insufficient-data"
 
 
@@ -351,3 +361,123 @@ def test_truncation_explains_unfittable_examples_better_than_label_noise():
     d = diagnose([f("truncation-heavy", F), f("label-noise-suspected", W), f("loss-barely-fell", W),
                   f("encoder-frozen", P, {"encoder_relative_drift": 0.01}), f("gap-too-large", F)])
     assert codes(d)[0] == "truncation"
+
+
+# ---------------------------------------------------------------------------------- measured impact (issue 23)
+
+
+def test_truncation_whose_cut_examples_score_like_uncut_ones_is_only_noticed():
+    # 15% of training texts cut at 64 tokens, 86.6% test vs 87.4% train: nothing measured that the cut cost accuracy
+    healthy = [f("truncation-heavy", W, NO_IMPACT), f("gap-too-large", P), f("data-limited", P)]
+    d = diagnose(healthy)
+    assert codes(d) == ["healthy"]
+    assert [n.code for n in d.also_noticed] == ["truncation"]
+    noticed = d.also_noticed[0]
+    assert noticed.findings == ("truncation-heavy",) and "no lower than the uncut ones" in noticed.why
+    assert "impact_ci_low = -0.04" in noticed.why
+    assert "without a measured cost: inputs truncated" in d.verdict
+    costly = diagnose([f("truncation-heavy", W, IMPACT), *healthy[1:]])
+    assert codes(costly) == ["truncation"] and costly.also_noticed == ()
+
+
+def test_an_unmeasured_impact_is_not_a_root_cause():
+    # a data-only audit (no model): the rule could not compare accuracies
+    unmeasured = {"impact": None, "impact_ci_low": None, "impact_ci_high": None}
+    d = diagnose([f("train-test-leakage", F, unmeasured)])
+    assert codes(d) == ["healthy"] and d.root_causes[0].confidence == 0.5
+    assert "could not measure impact_ci_low" in d.also_noticed[0].why
+
+
+def test_leaked_rows_that_score_like_clean_ones_are_not_leakage():
+    # the tiny eval corpus: templated near-duplicates, 100% on leaked rows and 100% on the rest
+    same = {"leaked_accuracy": 1.0, "clean_accuracy": 1.0, "impact": 0.0, "impact_ci_low": -0.05}
+    d = diagnose([f("train-test-leakage", F, same), f("gap-too-large", P)])
+    assert "leakage" not in codes(d) and [n.code for n in d.also_noticed] == ["leakage"]
+
+
+def test_shift_whose_least_like_examples_score_like_the_rest_is_only_noticed():
+    # a length difference (KS 0.28) and under-confidence at 77.9% test vs 82.9% train (issue 23's healthy run)
+    findings = [f("distribution-shift", W, NO_IMPACT), f("calibration-poor", W,
+                                                        {"mean_confidence": 0.7, "accuracy": 0.779}),
+                f("gap-too-large", P), f("data-limited", P)]
+    d = diagnose(findings)
+    assert "distribution-shift" not in codes(d)
+    assert "distribution-shift" in [n.code for n in d.also_noticed]
+    costly = diagnose([f("distribution-shift", W, IMPACT), *findings[1:]])
+    assert codes(costly)[0] == "distribution-shift"
+
+
+def test_imbalance_with_train_accuracy_at_the_majority_share_is_not_overfitting():
+    # 95/5 training labels, a balanced test set, every test prediction on the majority class: 95.0% vs 49.1%
+    prior = {"train_accuracy_ci_low": 0.936, "train_majority_share": 0.95, "test_lead_ci_low": -0.5}
+    rare_missed = {"impact": 0.98, "impact_ci_low": 0.95, "impact_ci_high": 1.0}
+    d = diagnose([f("gap-too-large", F, prior), f("loss-gap-too-large", W), f("training-collapsed", F),
+                  f("class-imbalance", W, rare_missed), f("no-better-than-baseline", F)])
+    assert codes(d)[0] == "class-imbalance"
+    assert "overfitting" not in codes(d)
+    over = next(n for n in d.also_noticed if n.code == "overfitting")
+    assert "class prior" in over.why
+    memorised = diagnose([f("gap-too-large", F, dict(prior, train_accuracy_ci_low=0.99)),
+                          f("loss-gap-too-large", W)])
+    assert codes(memorised) == ["overfitting"]
+
+
+def test_a_collapse_blamed_on_imbalance_needs_the_rare_class_to_be_missed():
+    # "collapse onto the majority class is what imbalance produces" must rest on the imbalance's measured cost
+    base = [f("training-collapsed", F), f("no-better-than-baseline", F)]
+    missed = diagnose([*base, f("class-imbalance", W, IMPACT)])
+    assert codes(missed)[0] == "class-imbalance" and "lr-too-high" not in codes(missed)
+    recalled = diagnose([*base, f("class-imbalance", W, NO_IMPACT)])
+    assert codes(recalled)[0] == "lr-too-high"
+    assert not any(a.startswith("training-collapsed + class-imbalance") for a in recalled.root_causes[0].against)
+
+
+def test_heavy_truncation_argues_against_label_noise_only_when_the_cut_costs_accuracy():
+    # 30% flipped labels: 25.8% flagged, train 68.1% vs test 86.5%, and 15% of texts cut (issue 23)
+    noisy_gap = {"train_accuracy_ci_low": 0.65, "train_majority_share": 0.25, "test_lead_ci_low": 0.14}
+    rest = [f("label-noise-suspected", W), f("gap-too-large", P, noisy_gap), f("data-limited", P)]
+    d = diagnose([f("truncation-heavy", W, NO_IMPACT), *rest])
+    assert codes(d)[0] == "label-noise"
+    assert "truncation" not in codes(d) and [n.code for n in d.also_noticed] == ["truncation"]
+    noise = d.root_causes[0]
+    assert not any("truncation" in a for a in noise.against)
+    assert any(e.startswith("label-noise-suspected + gap-too-large") for e in noise.evidence)
+    cut = diagnose([f("truncation-heavy", F, IMPACT), *rest])
+    noise = next(c for c in cut.root_causes if c.code == "label-noise")
+    assert any(a.startswith("label-noise-suspected + truncation-heavy") for a in noise.against)
+
+
+def test_conflicting_labels_count_as_label_noise_only_when_they_hold_errors():
+    few = diagnose([f("conflicting-labels", W, {"error_share": 0.01})])
+    assert "label-noise" not in codes(few)
+    many = diagnose([f("conflicting-labels", W, {"error_share": 0.3})])
+    assert codes(many) == ["label-noise"]
+
+
+def test_conditions_may_name_the_tables_constants():
+    table = load_table()
+    assert table.constants["min_impact"] == 0.0
+    c = Condition.parse("x: impact_ci_low > min_impact")
+    assert c.holds({"x": f("x", W, {"impact_ci_low": 0.01})}, table.constants)
+    assert not c.holds({"x": f("x", W, {"impact_ci_low": -0.01})}, table.constants)
+    assert not c.holds({"x": f("x", W, {"impact_ci_low": 0.01})}, {})  # an unknown name is no number
+
+
+def test_impact_conditions_need_their_report_text():
+    raw = {"causes": {"healthy": {"title": "t", "summary": "s", "next": "n"},
+                      "c": {"title": "t", "summary": "s", "next": "n", "impact": ["a: x > 0"]}}}
+    with pytest.raises(ValueError, match="no_impact"):
+        parse_table(raw)
+
+
+def test_also_noticed_round_trips_through_json():
+    from ftaudit.results import AuditResult, GateResult, RunInfo, from_json, to_json
+
+    findings = (f("truncation-heavy", W, NO_IMPACT), f("gap-too-large", F))
+    run = RunInfo(ftaudit_version="0", started="2026-01-01T00:00:00Z", seconds=1.0, device="cpu", seed=0,
+                  mode="existing-model", model="m", base=None, train="train.csv", test="test.csv",
+                  labels=("a", "b"))
+    result = AuditResult(run=run, probes=(), findings=findings, diagnosis=diagnose(findings),
+                         gate=GateResult(fail_on="fail", passed=True))
+    assert result.diagnosis.also_noticed and codes(result.diagnosis) == ["overfitting"]
+    assert from_json(to_json(result), kinds=result_kinds()).diagnosis == result.diagnosis

@@ -1,4 +1,5 @@
-"""BalanceProbe: class shares per split, the rarest class against uniform, and label shift from train to test."""
+"""BalanceProbe: class shares per split, the rarest class against uniform, label shift from train to test, and what
+the imbalance costs: the test recall of the rarest train class vs the accuracy on the other classes' examples."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
+from ftaudit.stats import Contrast, contrast
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
@@ -33,6 +35,7 @@ class BalanceResult(ProbeResult):
     rarest_ratio: float  # rarest_share / uniform_share: 1 is balanced, 0 a class with no train examples
     label_tv: float  # total variation distance between train and test label distributions, 0..1
     label_chi2_p: float  # chi-squared test of homogeneity of train vs test label counts
+    rarest_recall: Contrast | None = None  # group = test examples of the rarest train class; None without a model
 
 
 def label_shift(train: np.ndarray, test: np.ndarray) -> tuple[float, float]:
@@ -71,6 +74,10 @@ class BalanceProbe(Probe):
         rarest = int(np.argmin(train.shares))
         uniform = 1.0 / len(present)
         tv, p = label_shift(counts["train"][present], counts["test"][present])
+        recall = None
+        if ctx.lacks(Need.MODEL) is None:
+            recall = contrast(ctx.predictions("test").correct, ctx.splits["test"].labels == present[rarest])
         return BalanceResult(labels=names, splits=splits, rarest_class=names[rarest],
                              rarest_share=train.shares[rarest], uniform_share=uniform,
-                             rarest_ratio=train.shares[rarest] / uniform, label_tv=tv, label_chi2_p=p)
+                             rarest_ratio=train.shares[rarest] / uniform, label_tv=tv, label_chi2_p=p,
+                             rarest_recall=recall)

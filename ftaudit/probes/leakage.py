@@ -12,6 +12,7 @@ from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
 from ftaudit.probes.text_keys import context_keys, context_signatures
+from ftaudit.stats import Contrast, contrast
 from ftaudit.textsim import BANDS, NGRAM, PERMS, near_duplicates
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class LeakExample:
     train_text: str
     test_label: str
     train_label: str
-    similarity: float  # 1.0 for exact twins; else estimated Jaccard of character n-grams
+    similarity: float  # 1.0 for exact twins; else the exact Jaccard similarity of the character n-gram sets
     exact: bool
 
 
@@ -39,10 +40,10 @@ class LeakageResult(ProbeResult):
     n_train: int
     n_test: int
     exact: int  # test rows whose normalised text is also in train
-    near: int  # further test rows with a near-duplicate in train
+    near: int  # further test rows with a near-duplicate in train (MinHash candidate, exact Jaccard >= similarity)
     leaked_share: float  # (exact + near) / n_test
     label_disagreements: int  # leaked test rows whose train twin has a different label
-    similarity: float  # the near-duplicate threshold (estimated Jaccard of character n-grams)
+    similarity: float  # the near-duplicate threshold (Jaccard similarity of character n-gram sets)
     ngram: int
     perms: int
     bands: int
@@ -50,12 +51,16 @@ class LeakageResult(ProbeResult):
     leaked_accuracy: float | None = None  # the model's accuracy on leaked test rows (None: no model, or none leaked)
     clean_accuracy: float | None = None  # ... and on the rest of test
     n_clean: int = 0
+    near_checked: int = 0  # test rows whose MinHash candidates had their exact Jaccard computed
+    near_rejected: int = 0  # ... of which no candidate reached the threshold (MinHash false positives among them)
+    impact: Contrast | None = None  # accuracy on leaked test rows (the group) vs clean ones; None without a model
 
 
 @dataclass(frozen=True)
 class LeakageOptions:
-    near_duplicate_similarity: float = opt(0.7, "estimated Jaccard similarity of character 5-grams above which a "
-                                                "test text counts as a near-duplicate of a train text")
+    near_duplicate_similarity: float = opt(0.7, "Jaccard similarity of character 5-gram sets (MinHash candidates, "
+                                                "verified exactly) from which a test text counts as a "
+                                                "near-duplicate of a train text")
 
     def validate(self) -> None:
         if not 0 < self.near_duplicate_similarity <= 1:
@@ -68,8 +73,9 @@ def _cut(text: str) -> str:
 
 
 def find_leaks(train_keys: tuple[str, ...], test_keys: tuple[str, ...], train_sig: np.ndarray, test_sig: np.ndarray,
-               similarity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(twin, sim, exact) per test row: the train index of its twin (-1: none), the similarity, exact or not."""
+               similarity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(twin, sim, exact, checked) per test row: the train index of its twin (-1: none), the similarity, exact or
+    not, and whether MinHash candidates were verified by their exact Jaccard similarity."""
     first: dict[str, int] = {}
     for i, k in enumerate(train_keys):
         if k:
@@ -78,11 +84,14 @@ def find_leaks(train_keys: tuple[str, ...], test_keys: tuple[str, ...], train_si
     exact = twin >= 0
     sim = exact.astype(np.float64)
     empty = np.fromiter((not k for k in test_keys), dtype=bool, count=len(test_keys))
+    checked = np.zeros(len(test_keys), dtype=bool)
     if similarity < 1:
-        m = near_duplicates(test_sig, train_sig, similarity, skip=exact | empty)
+        m = near_duplicates(test_sig, train_sig, similarity, skip=exact | empty, query_keys=test_keys,
+                            reference_keys=train_keys)
         near = m.index >= 0
         twin[near], sim[near] = m.index[near], m.similarity[near]
-    return twin, sim, exact
+        checked = m.checked
+    return twin, sim, exact, checked
 
 
 class LeakageProbe(Probe):
@@ -99,7 +108,7 @@ class LeakageProbe(Probe):
         train, test = ctx.splits["train"], ctx.splits["test"]
         train_keys, test_keys = context_keys(ctx, "train"), context_keys(ctx, "test")
         need_sig = threshold < 1
-        twin, sim, exact = find_leaks(train_keys, test_keys,
+        twin, sim, exact, checked = find_leaks(train_keys, test_keys,
                                       context_signatures(ctx, "train") if need_sig else np.zeros((0, PERMS)),
                                       context_signatures(ctx, "test") if need_sig else np.zeros((0, PERMS)),
                                       threshold)
@@ -113,14 +122,15 @@ class LeakageProbe(Probe):
                         train_text=_cut(train.texts[twin[i]]), test_label=names[test.labels[i]],
                         train_label=names[train.labels[twin[i]]], similarity=float(sim[i]), exact=bool(exact[i]))
             for i in order[:N_EXAMPLES])
-        leaked_acc = clean_acc = None
+        leaked_acc = clean_acc = impact = None
         if ctx.lacks(Need.MODEL) is None:
             correct = ctx.predictions("test").correct
-            leaked_acc = float(correct[leaked].mean()) if leaked.any() else None
-            clean_acc = float(correct[~leaked].mean()) if (~leaked).any() else None
+            impact = contrast(correct, leaked)
+            leaked_acc, clean_acc = impact.accuracy, impact.rest_accuracy
         return LeakageResult(
             n_train=len(train), n_test=len(test), exact=int(exact.sum()), near=int((leaked & ~exact).sum()),
             leaked_share=float(leaked.mean()) if len(test) else 0.0, label_disagreements=int(disagree.sum()),
             similarity=threshold, ngram=NGRAM, perms=PERMS, bands=BANDS, examples=examples,
             leaked_accuracy=leaked_acc, clean_accuracy=clean_acc, n_clean=int((~leaked).sum()),
+            near_checked=int(checked.sum()), near_rejected=int((checked & ~leaked).sum()), impact=impact,
         )

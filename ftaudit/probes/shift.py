@@ -1,4 +1,9 @@
-"""ShiftProbe: does test look like train? Length distribution (KS test) and out-of-vocabulary rate vs expectation."""
+"""ShiftProbe: does test look like train? Length distribution (KS test) and out-of-vocabulary rate vs expectation,
+and what it costs: test accuracy on the quarter of test examples least like train vs the rest, on each axis.
+
+Least like train by length: the largest |F_train(length) - 1/2|, with F_train the mid-rank share of train examples
+shorter (ties count half); by vocabulary: the largest share of an example's words never seen in train.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import numpy as np
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
 from ftaudit.probes.text_keys import context_keys
+from ftaudit.stats import Contrast, contrast
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
@@ -18,6 +24,7 @@ if TYPE_CHECKING:
 QUANTILES = tuple(float(q) for q in np.linspace(0, 1, 21))
 HOLDOUT = 0.2  # share of train held out to measure the OOV rate of in-distribution text
 N_OOV_WORDS = 12
+LEAST_LIKE_SHARE = 0.25  # the share of test examples least like train whose accuracy is compared with the rest
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,9 @@ class ShiftResult(ProbeResult):
     oov_excess: float  # oov_rate - expected_oov_rate
     type_overlap: float  # share of distinct test words seen in train
     top_oov: tuple[OovWord, ...]  # the most frequent test words never seen in train
+    least_like_share: float = LEAST_LIKE_SHARE
+    length_impact: Contrast | None = None  # test accuracy: group = least like train by length; None without a model
+    vocabulary_impact: Contrast | None = None  # ... group = the highest share of words unseen in train
 
 
 def _oov_rate(docs: Sequence[Sequence[str]], vocab: set[str]) -> float:
@@ -64,8 +74,26 @@ def ks_two_sample(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return d, float(kolmogorov(np.sqrt(len(a) * len(b) / (len(a) + len(b))) * d))
 
 
-def compare(train_keys: Sequence[str], test_keys: Sequence[str], seed: int) -> ShiftResult:
-    """Length and vocabulary comparison of two lists of normalised texts."""
+def least_like(score: np.ndarray, share: float = LEAST_LIKE_SHARE) -> np.ndarray:
+    """Mask of the ceil(share * n) highest scores (ties broken by position, so the group has exactly that size)."""
+    k = int(np.ceil(share * len(score)))
+    mask = np.zeros(len(score), dtype=bool)
+    mask[np.argsort(-score, kind="stable")[:k]] = True
+    return mask
+
+
+def length_unlikeness(train_len: np.ndarray, test_len: np.ndarray) -> np.ndarray:
+    """|F_train(x) - 1/2| per test length x, F_train the mid-rank share of train lengths below x."""
+    a = np.sort(train_len)
+    below = np.searchsorted(a, test_len, side="left")
+    at_or_below = np.searchsorted(a, test_len, side="right")
+    return np.abs((below + at_or_below) / (2 * max(len(a), 1)) - 0.5)
+
+
+def compare(train_keys: Sequence[str], test_keys: Sequence[str], seed: int,
+            correct: np.ndarray | None = None) -> ShiftResult:
+    """Length and vocabulary comparison of two lists of normalised texts; with `correct` (bool per test example),
+    the accuracy of the test examples least like train on each axis against the rest."""
     train_docs = [k.split() for k in train_keys]
     test_docs = [k.split() for k in test_keys]
     train_len = np.fromiter((len(d) for d in train_docs), dtype=np.int64, count=len(train_docs))
@@ -82,6 +110,12 @@ def compare(train_keys: Sequence[str], test_keys: Sequence[str], seed: int) -> S
     vocab = {w for d in train_docs for w in d}
     test_counts = Counter(w for d in test_docs for w in d)
     unseen = Counter({w: c for w, c in test_counts.items() if w not in vocab})
+    length_impact = vocabulary_impact = None
+    if correct is not None and len(test_docs) and len(train_docs):
+        oov_share = np.fromiter((sum(w not in vocab for w in d) / len(d) if d else 0.0 for d in test_docs),
+                                dtype=np.float64, count=len(test_docs))
+        length_impact = contrast(correct, least_like(length_unlikeness(train_len, test_len)))
+        vocabulary_impact = contrast(correct, least_like(oov_share))
     return ShiftResult(
         n_train=len(train_keys), n_test=len(test_keys), quantiles=QUANTILES,
         train_length_quantiles=tuple(float(v) for v in np.quantile(train_len, QUANTILES)),
@@ -92,6 +126,7 @@ def compare(train_keys: Sequence[str], test_keys: Sequence[str], seed: int) -> S
         type_overlap=(len(test_counts) - len(unseen)) / len(test_counts) if test_counts else 1.0,
         top_oov=tuple(OovWord(word=w, count=c) for w, c in sorted(unseen.items(), key=lambda x: (-x[1], x[0]))
                       [:N_OOV_WORDS]),
+        length_impact=length_impact, vocabulary_impact=vocabulary_impact,
     )
 
 
@@ -104,4 +139,5 @@ class ShiftProbe(Probe):
     result_type = ShiftResult
 
     def run(self, ctx: "AuditContext") -> ShiftResult:
-        return compare(context_keys(ctx, "train"), context_keys(ctx, "test"), ctx.seed)
+        correct = ctx.predictions("test").correct if ctx.lacks(Need.MODEL) is None else None
+        return compare(context_keys(ctx, "train"), context_keys(ctx, "test"), ctx.seed, correct)

@@ -1,4 +1,6 @@
-"""TruncationProbe: the share of examples and of tokens that max_length cuts, with the model's own tokenizer."""
+"""TruncationProbe: the share of examples and of tokens that max_length cuts, with the model's own tokenizer, and
+what the cut costs: test accuracy on cut vs uncut examples (or, when nearly every example is cut, on the more-cut
+half vs the less-cut half, by the share of each example's tokens cut)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ import numpy as np
 
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
+from ftaudit.stats import Contrast, contrast
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
 
 QUANTILES = tuple(float(q) for q in np.linspace(0, 1, 21))  # 0, 5, ..., 100%
+MIN_GROUP = 10  # fewest uncut test examples for the cut-vs-uncut contrast; below it, the more-cut half is compared
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,23 @@ class TruncationResult(ProbeResult):
     max_length: int
     quantiles: tuple[float, ...]
     splits: tuple[SplitTruncation, ...]
+    impact: Contrast | None = None  # test accuracy: group = cut examples (or the more-cut half), rest = the others
+    impact_basis: str = ""  # "cut-vs-uncut" | "more-vs-less-cut" | "" (no model, or too few examples)
+
+
+def truncation_impact(full_lengths: np.ndarray, max_length: int, correct: np.ndarray) -> tuple[Contrast | None, str]:
+    """Accuracy of cut vs uncut examples; with fewer than MIN_GROUP uncut, of the more-cut half vs the rest."""
+    full = np.asarray(full_lengths, dtype=np.int64)
+    cut = full > max_length
+    if (~cut).sum() >= MIN_GROUP and cut.any():
+        return contrast(correct, cut), "cut-vs-uncut"
+    if cut.sum() < 2 * MIN_GROUP:
+        return None, ""
+    share = np.maximum(full - max_length, 0) / np.maximum(full, 1)
+    more = share > np.median(share)
+    if not more.any() or more.all():  # every example loses the same share: no dose to compare
+        return None, ""
+    return contrast(correct, more), "more-vs-less-cut"
 
 
 def split_truncation(name: str, full_lengths: np.ndarray, max_length: int) -> SplitTruncation:
@@ -64,5 +85,10 @@ class TruncationProbe(Probe):
 
     def run(self, ctx: "AuditContext") -> TruncationResult:
         max_length = ctx.config.data.max_length
+        impact, basis = None, ""
+        if ctx.lacks(Need.MODEL) is None and "test" in ctx.splits:
+            impact, basis = truncation_impact(ctx.encodings("test").full_lengths, max_length,
+                                              ctx.predictions("test").correct)
         return TruncationResult(max_length=max_length, quantiles=QUANTILES, splits=tuple(
-            split_truncation(name, ctx.encodings(name).full_lengths, max_length) for name in ctx.splits))
+            split_truncation(name, ctx.encodings(name).full_lengths, max_length) for name in ctx.splits),
+            impact=impact, impact_basis=basis)

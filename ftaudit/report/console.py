@@ -102,6 +102,9 @@ def render_summary(result: AuditResult, console: Console, *, out: str | None = N
         console.print(styled(f"  {rank}. ", (cause.code, "bold"), f" ({cause.confidence:.2f}){fix}"), **line)
     if len(causes) > MAX_CAUSES:
         console.print(Text(f"  … {len(causes) - MAX_CAUSES} more root cause(s) in the report"), no_wrap=True)
+    if result.diagnosis.also_noticed:
+        noticed = ", ".join(n.code for n in result.diagnosis.also_noticed)
+        console.print(Text(f"  also noticed, without a measured cost: {noticed}"), **line)
     listed = (Severity.WARN, Severity.FAIL, Severity.ERROR) + ((Severity.PASS, Severity.SKIP) if verbose else ())
     shown = sorted((f for f in result.findings if f.severity in listed), key=lambda f: -f.severity.rank)
     limit = len(shown) if verbose else MAX_FINDINGS

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ftaudit.results import Finding, ProbeOutcome, Severity
+from ftaudit.stats import Contrast
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,25 @@ class Rule:
 def pct(x: float | None) -> str:
     """0.1234 -> '12.3%'; None -> 'n/a'."""
     return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def impact_numbers(c: Contrast | None, *, sign: int = 1) -> dict[str, float | int | None]:
+    """A contrast as finding numbers: impact = sign * (rest - group accuracy), positive where it supports the
+    cause, with its interval (lower end: a one-sided bound at (1 + level) / 2) and the group sizes."""
+    if c is None or c.difference is None or c.difference_ci is None:
+        return {"impact": None, "impact_ci_low": None, "impact_ci_high": None,
+                "impact_n": c.n if c else None, "impact_n_rest": c.n_rest if c else None}
+    lo, hi = c.difference_ci if sign > 0 else (-c.difference_ci[1], -c.difference_ci[0])
+    return {"impact": sign * c.difference, "impact_ci_low": lo, "impact_ci_high": hi, "impact_n": c.n,
+            "impact_n_rest": c.n_rest, "impact_accuracy": c.accuracy, "impact_rest_accuracy": c.rest_accuracy}
+
+
+def impact_text(c: Contrast | None, group: str, rest: str, measure: str = "accuracy") -> str:
+    """'accuracy 62.0% on cut examples (n=120) vs 81.0% on uncut ones (n=80): -19.0 points (90% CI -31.2 to -6.1)'."""
+    if c is None:
+        return ""
+    if c.difference is None or c.difference_ci is None:
+        return f"no {rest if c.n else group} to compare {measure} with"
+    lo, hi = -c.difference_ci[1], -c.difference_ci[0]
+    return (f"{measure} {pct(c.accuracy)} on {group} (n={c.n}) vs {pct(c.rest_accuracy)} on {rest} (n={c.n_rest}): "
+            f"{-100 * c.difference:+.1f} points ({100 * c.level:.0f}% CI {100 * lo:+.1f} to {100 * hi:+.1f})")

@@ -1,4 +1,8 @@
-"""Rules over the data checks: leakage, duplicates, conflicting labels, imbalance, shift, truncation, calibration."""
+"""Rules over the data checks: leakage, duplicates, conflicting labels, imbalance, shift, truncation, calibration.
+
+Each data rule also emits what its defect measurably cost (`impact`, `impact_ci_low`, `impact_ci_high`: the
+accuracy difference that supports the cause, positive when it does), for the diagnosis to require.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from ftaudit.probes.leakage import LeakageResult
 from ftaudit.probes.shift import ShiftResult
 from ftaudit.probes.truncation import TruncationResult
 from ftaudit.results import Severity
-from ftaudit.rules.base import Judgement, Rule, Threshold, pct
+from ftaudit.stats import Contrast
+from ftaudit.probes.duplicates import SplitDuplicates
+from ftaudit.rules.base import Judgement, Rule, Threshold, impact_numbers, impact_text, pct
 
 Limit = Callable[[str], float]
 
@@ -45,11 +51,14 @@ def _leakage(r: LeakageResult, threshold: Limit) -> Judgement:
     warn, fail = threshold(WARN_LEAKED.name), threshold(MAX_LEAKED.name)
     numbers = {"leaked_share": r.leaked_share, "exact": r.exact, "near": r.near, "n_test": r.n_test,
                "label_disagreements": r.label_disagreements, "leaked_accuracy": r.leaked_accuracy,
-               "clean_accuracy": r.clean_accuracy, "warn_leaked_share": warn, "max_leaked_share": fail}
+               "clean_accuracy": r.clean_accuracy, "warn_leaked_share": warn, "max_leaked_share": fail,
+               "near_checked": r.near_checked, "near_rejected": r.near_rejected,
+               **impact_numbers(r.impact, sign=-1)}
     text = (f"{r.exact + r.near} of {r.n_test} test examples ({pct(r.leaked_share)}) have a twin in train "
-            f"({r.exact} exact, {r.near} near-duplicates at similarity >= {r.similarity:g})")
-    if r.leaked_accuracy is not None and r.clean_accuracy is not None:
-        text += f"; accuracy {pct(r.leaked_accuracy)} on them vs {pct(r.clean_accuracy)} on the rest"
+            f"({r.exact} exact, {r.near} near-duplicates at Jaccard >= {r.similarity:g}")
+    text += f"; {r.near_rejected} MinHash candidates fell below it exactly)" if r.near_rejected else ")"
+    if r.impact is not None and r.impact.difference is not None:
+        text += "; " + impact_text(r.impact, "leaked examples", "clean ones")
     if r.leaked_share > fail:
         return Judgement(Severity.FAIL, f"{text}, above the {pct(fail)} limit", numbers, MAX_LEAKED.name)
     if r.leaked_share > warn:
@@ -64,14 +73,23 @@ def _duplicates(r: DuplicatesResult, threshold: Limit) -> Judgement | None:
     worst = max(r.splits, key=lambda s: (s.duplicate_share, s.split))
     numbers = {"split": worst.split, "duplicate_rows": worst.duplicate_rows, "n": worst.n,
                "duplicate_share": worst.duplicate_share, "largest_group": worst.largest_group,
-               "max_duplicate_share": limit}
+               "max_duplicate_share": limit, "repeated_share": worst.repeated_rows / worst.n if worst.n else 0.0,
+               "error_share": _error_share(worst, worst.errors_on_repeated)}
     text = (f"{worst.duplicate_rows} of {worst.n} {worst.split} rows ({pct(worst.duplicate_share)}) repeat an "
             f"earlier row")
     if worst.largest_group > 1:
         text += f"; the most repeated text occurs {worst.largest_group} times"
+    if worst.errors and worst.repeated_rows:
+        text += (f"; the repeated rows ({pct(numbers['repeated_share'])} of {worst.split}) hold "
+                 f"{worst.errors_on_repeated} of its {worst.errors} errors")
     if worst.duplicate_share > limit:
         return Judgement(Severity.WARN, f"{text} (limit {pct(limit)})", numbers, MAX_DUPLICATES.name)
     return Judgement(Severity.PASS, f"{text}; every split is within {pct(limit)}", numbers, MAX_DUPLICATES.name)
+
+
+def _error_share(s: SplitDuplicates, errors_on: int | None) -> float | None:
+    """The share of the split's errors that fall on the rows in question (None without a model or errors)."""
+    return errors_on / s.errors if s.errors and errors_on is not None else None
 
 
 def _conflicts(r: DuplicatesResult, threshold: Limit) -> Judgement | None:
@@ -81,9 +99,11 @@ def _conflicts(r: DuplicatesResult, threshold: Limit) -> Judgement | None:
     worst = max(r.splits, key=lambda s: (s.conflicting_share, s.split))
     numbers = {"split": worst.split, "conflicting_groups": worst.conflicting_groups,
                "conflicting_rows": worst.conflicting_rows, "n": worst.n, "conflicting_share": worst.conflicting_share,
-               "max_conflicting_share": limit}
+               "max_conflicting_share": limit, "error_share": _error_share(worst, worst.errors_on_conflicting)}
     text = (f"{worst.conflicting_groups} texts in {worst.split} occur with different labels, "
             f"{worst.conflicting_rows} of {worst.n} rows ({pct(worst.conflicting_share)})")
+    if worst.errors and worst.conflicting_rows:
+        text += f", holding {worst.errors_on_conflicting} of the model's {worst.errors} errors there"
     if worst.conflicting_share > limit:
         return Judgement(Severity.WARN, f"{text}, above {pct(limit)}: the labels contradict each other",
                          numbers, MAX_CONFLICTS.name)
@@ -93,9 +113,11 @@ def _conflicts(r: DuplicatesResult, threshold: Limit) -> Judgement | None:
 def _imbalance(r: BalanceResult, threshold: Limit) -> Judgement:
     limit = threshold(MIN_CLASS_RATIO.name)
     numbers = {"rarest_class": r.rarest_class, "rarest_share": r.rarest_share, "uniform_share": r.uniform_share,
-               "rarest_ratio": r.rarest_ratio, "min_class_ratio": limit}
+               "rarest_ratio": r.rarest_ratio, "min_class_ratio": limit, **impact_numbers(r.rarest_recall)}
     text = (f"the rarest train class {r.rarest_class!r} has {pct(r.rarest_share)} of the rows, "
             f"{r.rarest_ratio:.2f}x the uniform {pct(r.uniform_share)}")
+    if r.rarest_recall is not None and r.rarest_recall.difference is not None:
+        text += "; test " + impact_text(r.rarest_recall, "its examples", "the other classes' examples", "recall")
     if r.rarest_share == 0:
         return Judgement(Severity.FAIL, f"{text}: the model cannot learn a class it never sees", numbers,
                          MIN_CLASS_RATIO.name)
@@ -129,17 +151,24 @@ def _truncation(r: TruncationResult, threshold: Limit) -> Judgement | None:
     worst = max(r.splits, key=lambda s: (s.tokens_cut_share, s.truncated_share, s.split))
     numbers = {"split": worst.split, "max_length": r.max_length, "truncated": worst.truncated, "n": worst.n,
                "truncated_share": worst.truncated_share, "tokens_cut_share": worst.tokens_cut_share,
-               "max_truncated_share": warn, "max_truncated_tokens_share": fail}
+               "max_truncated_share": warn, "max_truncated_tokens_share": fail,
+               "impact_basis": r.impact_basis or None, **impact_numbers(r.impact)}
     text = (f"--max-length {r.max_length} cuts {worst.truncated} of {worst.n} {worst.split} examples "
             f"({pct(worst.truncated_share)}) and {pct(worst.tokens_cut_share)} of their tokens")
+    cost = ""
+    if r.impact is not None:
+        names = {"cut-vs-uncut": ("cut test examples", "uncut ones"),
+                 "more-vs-less-cut": ("the more-cut half of test", "the less-cut half")}[r.impact_basis]
+        cost = "; " + impact_text(r.impact, *names)
     if worst.tokens_cut_share > fail:
-        return Judgement(Severity.FAIL, f"{text}: over {pct(fail)} of the text never reaches the model",
+        return Judgement(Severity.FAIL, f"{text}: over {pct(fail)} of the text never reaches the model{cost}",
                          numbers, MAX_TOKENS_CUT.name)
     if max(s.truncated_share for s in r.splits) > warn:
         worst = max(r.splits, key=lambda s: (s.truncated_share, s.split))
         return Judgement(Severity.WARN, f"--max-length {r.max_length} cuts {pct(worst.truncated_share)} of "
-                                        f"{worst.split} examples, above {pct(warn)}", numbers, MAX_TRUNCATED.name)
-    return Judgement(Severity.PASS, f"{text}; within {pct(warn)} of examples", numbers, MAX_TRUNCATED.name)
+                                        f"{worst.split} examples, above {pct(warn)}{cost}", numbers,
+                         MAX_TRUNCATED.name)
+    return Judgement(Severity.PASS, f"{text}; within {pct(warn)} of examples{cost}", numbers, MAX_TRUNCATED.name)
 
 
 def _distribution_shift(r: ShiftResult, threshold: Limit) -> Judgement:
@@ -157,10 +186,25 @@ def _distribution_shift(r: ShiftResult, threshold: Limit) -> Judgement:
         reasons.append((MAX_LENGTH_KS.name, f"{lengths}, above {max_ks:g}"))
     if r.oov_excess > max_oov:
         reasons.append((MAX_OOV_EXCESS.name, f"{vocab}, an excess of {pct(r.oov_excess)} (limit {pct(max_oov)})"))
+    axis, c = _shift_impact(r, [name for name, _ in reasons])
+    numbers.update(impact_axis=axis, **impact_numbers(c))
+    cost = ""
+    if c is not None and c.difference is not None:
+        cost = "; " + impact_text(c, f"the {pct(r.least_like_share)} of test least like train by {axis}", "the rest")
     if reasons:
-        return Judgement(Severity.WARN, "test looks unlike train: " + "; ".join(t for _, t in reasons), numbers,
-                         reasons[0][0])
-    return Judgement(Severity.PASS, f"{lengths}; {vocab}", numbers, MAX_LENGTH_KS.name)
+        return Judgement(Severity.WARN, "test looks unlike train: " + "; ".join(t for _, t in reasons) + cost,
+                         numbers, reasons[0][0])
+    return Judgement(Severity.PASS, f"{lengths}; {vocab}{cost}", numbers, MAX_LENGTH_KS.name)
+
+
+def _shift_impact(r: ShiftResult, fired: list[str]) -> tuple[str | None, Contrast | None]:
+    """The axis whose least-like-train examples are judged: the one that fired (both: the larger lower bound)."""
+    axes = {"length": (MAX_LENGTH_KS.name, r.length_impact), "vocabulary": (MAX_OOV_EXCESS.name, r.vocabulary_impact)}
+    chosen = [(a, c) for a, (name, c) in axes.items() if name in fired] or list((a, c) for a, (_, c) in axes.items())
+    measured = [(a, c) for a, c in chosen if c is not None and c.difference_ci is not None]
+    if not measured:
+        return None, None
+    return max(measured, key=lambda ac: (ac[1].difference_ci[0], ac[0]))
 
 
 def _calibration(r: CalibrationResult, threshold: Limit) -> Judgement:

@@ -19,16 +19,23 @@ MAX_LOSS_GAP = Threshold("max_loss_gap", 0.5, "largest test-minus-train mean cro
 def _gap(r: GapResult, threshold: Callable[[str], float]) -> Judgement:
     limit = threshold(MAX_GAP.name)
     lo, hi = r.accuracy_gap_ci
+    # Train accuracy at the train majority share means the gap is the class prior, not memorisation; test accuracy
+    # above train accuracy (test_lead_ci_low > 0) is the signature of wrong training labels.
     numbers = {"train_accuracy": r.train.accuracy, "test_accuracy": r.test.accuracy, "gap": r.accuracy_gap,
-               "gap_ci_low": lo, "gap_ci_high": hi, "max_gap": limit}
+               "gap_ci_low": lo, "gap_ci_high": hi, "max_gap": limit,
+               "train_accuracy_ci_low": r.train.accuracy_ci[0], "train_majority_share": r.train.majority_baseline,
+               "test_lead": -r.accuracy_gap, "test_lead_ci_low": -hi}
     text = (f"train accuracy {pct(r.train.accuracy)} vs test {pct(r.test.accuracy)}: gap {pct(r.accuracy_gap)} "
             f"(95% CI {pct(lo)} to {pct(hi)})")
+    prior = ""
+    if r.train.accuracy_ci[0] <= r.train.majority_baseline:
+        prior = f"; train accuracy is no higher than the train majority share {pct(r.train.majority_baseline)}"
     if lo > limit:
-        return Judgement(Severity.FAIL, f"{text} is above the {pct(limit)} limit", numbers, MAX_GAP.name)
+        return Judgement(Severity.FAIL, f"{text} is above the {pct(limit)} limit{prior}", numbers, MAX_GAP.name)
     if r.accuracy_gap > limit:
         return Judgement(Severity.WARN, f"{text}; the estimate is above the {pct(limit)} limit but the interval "
-                                        "reaches below it", numbers, MAX_GAP.name)
-    return Judgement(Severity.PASS, f"{text} is within the {pct(limit)} limit", numbers, MAX_GAP.name)
+                                        f"reaches below it{prior}", numbers, MAX_GAP.name)
+    return Judgement(Severity.PASS, f"{text} is within the {pct(limit)} limit{prior}", numbers, MAX_GAP.name)
 
 
 def _baseline(r: GapResult, threshold: Callable[[str], float]) -> Judgement:

@@ -48,3 +48,17 @@ def test_label_shift_matches_scipy():
     tv, p = label_shift(train, test)
     assert tv == pytest.approx(0.5 * np.abs(train / 240 - test / 100).sum())
     assert p == pytest.approx(chi2_contingency(np.vstack([train, test]), correction=False).pvalue)
+
+
+def test_the_rarest_class_recall_is_measured_against_the_other_classes():
+    from fixtures.data import with_predictions
+
+    train, test = labels([950, 50], 1), labels([100, 100], 2)
+    ctx = data_context((sentences(1000, 1), train), (sentences(200, 2), test), labels=("a", "b"))
+    with_predictions(ctx, "test", np.tile([3.0, 0.0], (200, 1)))  # everything predicted as the majority "a"
+    r = BalanceProbe().run(ctx)
+    assert r.rarest_class == "b"
+    c = r.rarest_recall
+    assert (c.n, c.accuracy, c.rest_accuracy, c.difference) == (100, 0.0, 1.0, 1.0)
+    assert BalanceProbe().run(data_context((sentences(10, 1), [0, 1] * 5), (sentences(4, 2), [0, 1] * 2))
+                              ).rarest_recall is None  # no model

@@ -29,3 +29,14 @@ def test_planted_duplicates_and_conflicts_are_counted():
     assert first.count == 3 and dict(first.labels) == {"positive": 1, "negative": 2}  # labels[1] is positive
     assert train.examples[1].count == 4 and len(train.examples[1].labels) == 1
     assert r.splits[1].duplicate_rows == 0
+
+
+def test_the_errors_on_repeated_and_conflicting_rows_are_counted():
+    from ftaudit.probes.duplicates import split_duplicates
+
+    keys = ("a", "a", "b", "b", "c", "d", "e", "f")
+    labels = np.array([0, 0, 0, 1, 0, 0, 1, 1])  # "a" repeated, "b" conflicting
+    correct = np.array([True, True, True, False, False, True, True, True])  # one error on "b", one on "c"
+    s = split_duplicates("train", keys, keys, labels, ("x", "y"), correct)
+    assert (s.repeated_rows, s.errors, s.errors_on_repeated, s.errors_on_conflicting) == (4, 2, 1, 1)
+    assert split_duplicates("train", keys, keys, labels, ("x", "y")).errors is None

@@ -43,3 +43,27 @@ def test_ks_matches_scipy():
     ref = ks_2samp(a, b)
     assert d == pytest.approx(ref.statistic)
     assert p == pytest.approx(ref.pvalue, rel=0.2)  # asymptotic vs scipy's exact-ish tail: same order
+
+
+def test_least_like_train_examples_that_score_lower_show_the_cost():
+    from ftaudit.probes.shift import compare
+
+    train = sentences(400, 1)
+    test = sentences(150, 2) + [s + " " + s + " " + s for s in sentences(50, 3)]  # a quarter three times as long
+    correct = np.r_[np.ones(150, dtype=bool), np.arange(50) % 5 == 0]  # long ones: 20% right, the rest: 100%
+    r = compare(train, test, seed=0, correct=correct)
+    c = r.length_impact
+    assert (c.n, c.n_rest) == (50, 150)  # the least-like quarter is exactly the long examples
+    assert c.accuracy == pytest.approx(0.2) and c.rest_accuracy == 1.0 and c.difference_ci[0] > 0.5
+
+
+def test_least_like_train_examples_that_score_like_the_rest_show_none():
+    from ftaudit.probes.shift import compare
+
+    train = sentences(400, 1)
+    test = sentences(150, 2) + [s + " " + s + " " + s for s in sentences(50, 3)]
+    correct = np.arange(200) % 5 != 0  # 80% on both groups
+    r = compare(train, test, seed=0, correct=correct)
+    assert r.length_impact.difference == 0 and r.length_impact.difference_ci[0] < 0
+    assert r.vocabulary_impact is not None and r.vocabulary_impact.n == 50
+    assert compare(train, test, seed=0).length_impact is None  # no predictions, no impact

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fixtures.data import data_context
@@ -50,3 +51,49 @@ def test_split_truncation_arithmetic():
     s = split_truncation("x", [5, 10, 20], 10)
     assert (s.truncated, s.tokens, s.tokens_cut) == (1, 35, 10)
     assert s.truncated_share == pytest.approx(1 / 3) and s.length_quantiles[-1] == 20
+
+
+def test_cut_examples_that_score_like_uncut_ones_show_no_impact():
+    from ftaudit.probes.truncation import truncation_impact
+
+    full = np.r_[np.full(100, 20), np.full(100, 8)]  # 100 cut at 10 tokens, 100 not
+    correct = np.tile([True, True, True, False], 50)  # 75% on both halves
+    c, basis = truncation_impact(full, 10, correct)
+    assert basis == "cut-vs-uncut" and (c.n, c.n_rest) == (100, 100)
+    assert c.accuracy == c.rest_accuracy == 0.75 and c.difference == 0
+    assert c.difference_ci[0] < 0 < c.difference_ci[1]
+
+
+def test_cut_examples_that_score_lower_show_the_cost():
+    from ftaudit.probes.truncation import truncation_impact
+
+    full = np.r_[np.full(100, 20), np.full(100, 8)]
+    correct = np.r_[np.arange(100) % 2 == 0, np.ones(100, dtype=bool)]  # 50% cut vs 100% uncut
+    c, basis = truncation_impact(full, 10, correct)
+    assert basis == "cut-vs-uncut" and c.difference == pytest.approx(0.5) and c.difference_ci[0] > 0.3
+
+
+def test_when_every_example_is_cut_the_more_cut_half_is_compared():
+    from ftaudit.probes.truncation import truncation_impact
+
+    full = np.r_[np.full(60, 40), np.full(60, 12)]  # all cut at 10: 75% vs 17% of their tokens lost
+    correct = np.r_[np.zeros(60, dtype=bool), np.ones(60, dtype=bool)]
+    c, basis = truncation_impact(full, 10, correct)
+    assert basis == "more-vs-less-cut" and (c.n, c.accuracy, c.rest_accuracy) == (60, 0.0, 1.0)
+    assert truncation_impact(np.full(60, 40), 10, correct) == (None, "")  # the same cut everywhere: no dose
+    assert truncation_impact(np.full(5, 40), 10, correct[:5]) == (None, "")  # too few examples
+
+
+def test_the_probe_measures_impact_from_the_shared_test_predictions(tokenizer):
+    from fixtures.data import with_predictions
+
+    ctx = context(tokenizer, 10)  # 8-13 tokens: some cut, some not
+    full = ctx.encodings("test").full_lengths
+    labels = ctx.splits["test"].labels
+    right = np.eye(2)[labels] * 5
+    logits = np.where((full > 10)[:, None], -right, right)  # every cut example wrong, every uncut one right
+    with_predictions(ctx, "test", logits)
+    r = TruncationProbe().run(ctx)
+    assert r.impact_basis == "cut-vs-uncut"
+    assert (r.impact.accuracy, r.impact.rest_accuracy) == (0.0, 1.0)
+    assert r.impact.n == int((full > 10).sum())

@@ -65,3 +65,11 @@ def test_rich_markup_in_messages_is_printed_literally(result):
     f = Finding(code="gap-too-large", severity=Severity.FAIL, message="label [bold]x[/bold] and [red]", probe="gap")
     r = dataclasses.replace(result, findings=(f,), diagnosis=diagnose((f,)))
     assert "label [bold]x[/bold] and [red]" in " ".join(summary(r, 200))
+
+
+def test_summary_lists_what_was_also_noticed(worst_case):
+    # the worst case's findings carry no impact numbers: the impact-gated causes are only noticed
+    noticed = [n.code for n in worst_case.diagnosis.also_noticed]
+    assert {"leakage", "truncation", "class-imbalance", "distribution-shift"} <= set(noticed)
+    line = next(l for l in summary(worst_case, 300) if "also noticed" in l)
+    assert line.strip() == "also noticed, without a measured cost: " + ", ".join(noticed)

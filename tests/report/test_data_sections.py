@@ -35,6 +35,7 @@ def result(tmp_path_factory) -> AuditResult:
     ctx = data_context((train, [0, 1] * 151), (test, rng.integers(0, 2, 101)), max_length=16,
                        tokenizer=AutoTokenizer.from_pretrained(str(folder)))
     with_predictions(ctx, "test", rng.normal(size=(101, 2)) * 3)
+    with_predictions(ctx, "train", rng.normal(size=(302, 2)) * 3)
     outcomes = [ProbeOutcome(name=p.name, status="ok", seconds=0.1, result=p().run(ctx)) for p in PROBES]
     findings = judge(plan(AuditConfig(), probes=PROBES), outcomes)
     run = RunInfo(ftaudit_version="test", started="2026-01-01T00:00:00+00:00", seconds=1.0, device="none", seed=0,

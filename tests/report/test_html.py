@@ -120,7 +120,7 @@ def test_result_json_round_trips_and_keeps_its_shape(result):
     data = json.loads(RESULT.read_text(encoding="utf-8"))
     assert to_dict(result) == data
     assert list(data) == ["run", "probes", "findings", "diagnosis", "gate", "schema_version"]
-    assert list(data["diagnosis"]) == ["verdict", "root_causes"]
+    assert list(data["diagnosis"]) == ["verdict", "root_causes", "also_noticed"]
     assert list(data["diagnosis"]["root_causes"][0]) == ["code", "confidence", "summary", "evidence", "against",
                                                          "remedies", "findings", "title"]
     assert list(data["findings"][0]) == ["code", "severity", "message", "probe", "summary", "numbers", "threshold",
@@ -139,3 +139,21 @@ def test_a_healthy_result_reads_as_healthy(result):
     page = render_html(ok)
     assert '<p class="verdict ok" id="verdict">No problem found' in page
     assert 'id="cause-healthy"' in page and "<details class=\"all-checks\">" in page  # closed: nothing to see
+
+
+def test_also_noticed_causes_are_listed_in_the_diagnosis_section(result):
+    import dataclasses
+
+    from ftaudit.results import Noticed
+
+    evil = "<b>cut</b> & more"
+    noticed = (Noticed(code="truncation", title="Inputs truncated", why=f"no cost beyond noise ({evil})",
+                       evidence=(f"truncation-heavy (warn): {evil}",), findings=("truncation-heavy",)),)
+    page = render_html(dataclasses.replace(result, diagnosis=dataclasses.replace(result.diagnosis,
+                                                                                 also_noticed=noticed)))
+    section = page[page.index('<section id="diagnosis">'):page.index("</section>", page.index('id="diagnosis"'))]
+    assert 'id="also-noticed"' in section and 'id="noticed-truncation"' in section
+    assert "Inputs truncated" in section and "&lt;b&gt;cut&lt;/b&gt; &amp; more" in section
+    assert "<b>cut</b>" not in page
+    assert '<a href="#also-noticed">also noticed</a>' in page
+    assert 'id="also-noticed"' not in render_html(result)  # nothing noticed: no list

@@ -131,3 +131,74 @@ def test_calibration_poor_only_beyond_the_limit_and_chance():
     tiny = calibration(probs(np.full(30, 0.9), np.arange(30) < 25), labels[:30], bins=10, seed=0)
     assert tiny.ece == pytest.approx(0.9 - 25 / 30) and tiny.ece_noise > tiny.ece
     assert judge("calibration-poor", tiny).severity is Severity.PASS
+
+
+def _contrast(group_correct: int, n: int, rest_correct: int, n_rest: int):
+    from ftaudit.stats import contrast
+
+    correct = np.r_[np.arange(n) < group_correct, np.arange(n_rest) < rest_correct]
+    return contrast(correct, np.r_[np.ones(n, dtype=bool), np.zeros(n_rest, dtype=bool)])
+
+
+def test_truncation_emits_what_the_cut_costs():
+    splits = (split_truncation("train", [100] * 30 + [5] * 70, 10), split_truncation("test", [100] * 30 + [5] * 70, 10))
+    costly = TruncationResult(max_length=10, quantiles=QUANTILES, splits=splits, impact=_contrast(12, 30, 63, 70),
+                              impact_basis="cut-vs-uncut")
+    f = judge("truncation-heavy", costly)
+    assert f.severity is Severity.FAIL
+    assert f.numbers["impact"] == pytest.approx(0.9 - 0.4) and f.numbers["impact_ci_low"] > 0.3
+    assert (f.numbers["impact_n"], f.numbers["impact_n_rest"], f.numbers["impact_basis"]) == (30, 70, "cut-vs-uncut")
+    assert "accuracy 40.0% on cut test examples (n=30) vs 90.0% on uncut ones (n=70): -50.0 points" in f.message
+    free = judge("truncation-heavy", TruncationResult(max_length=10, quantiles=QUANTILES, splits=splits,
+                                                      impact=_contrast(27, 30, 63, 70), impact_basis="cut-vs-uncut"))
+    assert free.numbers["impact"] == pytest.approx(0.0, abs=1e-12) and free.numbers["impact_ci_low"] < 0
+    unmeasured = judge("truncation-heavy", TruncationResult(max_length=10, quantiles=QUANTILES, splits=splits))
+    assert unmeasured.numbers["impact"] is None and "accuracy" not in unmeasured.message
+
+
+def test_leakage_impact_is_positive_when_leaked_rows_score_higher():
+    train, test = sentences(1000, 1), sentences(200, 2)
+    labels = random_labels(200, 2)
+    ctx = data_context((train + test[:40], random_labels(1040, 1)), (test, labels))
+    logits = np.eye(2)[labels] * 3
+    logits[40:][np.arange(160) % 2 == 0] *= -1  # leaked rows all right, clean rows half right
+    with_predictions(ctx, "test", logits)
+    f = judge("train-test-leakage", LeakageProbe().run(ctx))
+    assert f.numbers["impact"] == pytest.approx(0.5) and f.numbers["impact_ci_low"] > 0.3
+    assert (f.numbers["impact_accuracy"], f.numbers["impact_rest_accuracy"]) == (1.0, 0.5)
+
+
+def test_imbalance_emits_the_rare_class_recall_gap():
+    ctx = data_context((sentences(1000, 1), np.r_[np.zeros(950, int), np.ones(50, int)]),
+                       (sentences(200, 2), np.arange(200) % 2))
+    with_predictions(ctx, "test", np.tile([3.0, 0.0], (200, 1)))
+    f = judge("class-imbalance", BalanceProbe().run(ctx))
+    assert f.severity is Severity.WARN
+    assert f.numbers["impact"] == 1.0 and f.numbers["impact_ci_low"] > 0.9
+    assert "recall 0.0% on its examples (n=100) vs 100.0% on the other classes' examples" in f.message
+
+
+def test_shift_judges_the_axis_that_fired():
+    train = sentences(1000, 1)
+    test = [s + " " + s for s in sentences(200, 2)]  # twice as long: the length test fires
+    ctx = data_context((train, random_labels(1000, 1)), (test, random_labels(200, 2)))
+    labels = ctx.splits["test"].labels
+    with_predictions(ctx, "test", np.eye(2)[labels] * 3)
+    f = judge("distribution-shift", ShiftProbe().run(ctx))
+    assert f.severity is Severity.WARN and f.numbers["impact_axis"] == "length"
+    assert f.numbers["impact"] == 0 and f.numbers["impact_ci_low"] < 0  # every example right: no cost
+    assert "least like train by length" in f.message
+
+
+def test_conflicts_emit_their_share_of_the_errors():
+    texts = sentences(200, 1)
+    texts[1] = texts[3] = texts[0]
+    labels = np.array([0, 1] * 100)  # texts 0 and 1 differ in label, 3 too: a conflict of three rows
+    ctx = data_context((texts, labels), (sentences(50, 2), np.array([0, 1] * 25)))
+    logits = np.eye(2)[labels] * 3
+    logits[1] *= -1  # the model's only train error is on a conflicting row
+    with_predictions(ctx, "train", logits)
+    with_predictions(ctx, "test", np.eye(2)[ctx.splits["test"].labels] * 3)
+    f = judge("conflicting-labels", DuplicatesProbe().run(ctx))
+    assert f.numbers["split"] == "train" and f.numbers["error_share"] == 1.0
+    assert "holding 1 of the model's 1 errors there" in f.message
