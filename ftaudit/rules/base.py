@@ -72,6 +72,10 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+IMPACT_KEYS = ("impact", "impact_ci_low", "impact_ci_high", "impact_n", "impact_n_rest", "impact_accuracy",
+               "impact_rest_accuracy")  # what impact_numbers() emits: rules that use it add these to `emits`
+
+
 def impact_numbers(c: Contrast | None, *, sign: int = 1) -> dict[str, float | int | None]:
     """A contrast as finding numbers: impact = sign * (rest - group accuracy), positive where it supports the
     cause, with its interval (lower end: a one-sided bound at (1 + level) / 2) and the group sizes."""

@@ -17,7 +17,7 @@ from ftaudit.probes.truncation import TruncationResult
 from ftaudit.results import Severity
 from ftaudit.stats import Contrast
 from ftaudit.probes.duplicates import SplitDuplicates
-from ftaudit.rules.base import Judgement, Rule, Threshold, impact_numbers, impact_text, pct
+from ftaudit.rules.base import IMPACT_KEYS, Judgement, Rule, Threshold, impact_numbers, impact_text, pct
 
 Limit = Callable[[str], float]
 
@@ -225,25 +225,27 @@ RULES = (
     Rule("train-test-leakage", "test examples do not reappear in train", "leakage", _leakage,
          (WARN_LEAKED, MAX_LEAKED),
          emits=("leaked_share", "exact", "near", "n_test", "label_disagreements", "leaked_accuracy", "clean_accuracy",
-                "warn_leaked_share", "max_leaked_share")),
+                "warn_leaked_share", "max_leaked_share", "near_checked", "near_rejected", *IMPACT_KEYS)),
     Rule("duplicates-within-split", "no split is full of repeated rows", "duplicates", _duplicates, (MAX_DUPLICATES,),
-         emits=("split", "duplicate_rows", "n", "duplicate_share", "largest_group", "max_duplicate_share")),
+         emits=("split", "duplicate_rows", "n", "duplicate_share", "largest_group", "max_duplicate_share",
+                "error_share", "repeated_share")),
     Rule("conflicting-labels", "a repeated text carries one label", "duplicates", _conflicts, (MAX_CONFLICTS,),
-         emits=("split", "conflicting_groups", "conflicting_rows", "n", "conflicting_share", "max_conflicting_share")),
+         emits=("split", "conflicting_groups", "conflicting_rows", "n", "conflicting_share", "max_conflicting_share",
+                "error_share")),
     Rule("class-imbalance", "the rarest train class is not far below a uniform share", "balance", _imbalance,
          (MIN_CLASS_RATIO,),
-         emits=("rarest_class", "rarest_share", "uniform_share", "rarest_ratio", "min_class_ratio")),
+         emits=("rarest_class", "rarest_share", "uniform_share", "rarest_ratio", "min_class_ratio", *IMPACT_KEYS)),
     Rule("label-shift", "test's label distribution matches train's", "balance", _label_shift,
          (MAX_LABEL_SHIFT, SHIFT_ALPHA),
          emits=("total_variation", "chi2_p", "class", "train_share", "test_share", "max_label_shift", "shift_alpha")),
     Rule("truncation-heavy", "--max-length keeps most of every split's text", "truncation", _truncation,
          (MAX_TRUNCATED, MAX_TOKENS_CUT),
          emits=("split", "max_length", "truncated", "n", "truncated_share", "tokens_cut_share", "max_truncated_share",
-                "max_truncated_tokens_share")),
+                "max_truncated_tokens_share", "impact_basis", *IMPACT_KEYS)),
     Rule("distribution-shift", "test texts look like train texts (length, vocabulary)", "shift",
          _distribution_shift, (MAX_LENGTH_KS, SHIFT_ALPHA, MAX_OOV_EXCESS),
          emits=("length_ks", "length_ks_p", "train_mean_length", "test_mean_length", "oov_rate", "expected_oov_rate",
-                "oov_excess", "max_length_ks", "max_oov_excess", "shift_alpha")),
+                "oov_excess", "max_length_ks", "max_oov_excess", "shift_alpha", "impact_axis", *IMPACT_KEYS)),
     Rule("calibration-poor", "the model's confidence matches its test accuracy", "calibration", _calibration,
          (MAX_ECE,),
          emits=("ece", "ece_noise", "n", "bins", "accuracy", "mean_confidence", "max_ece")),

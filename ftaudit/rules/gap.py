@@ -84,7 +84,8 @@ def _loss_gap(r: GapResult, threshold: Callable[[str], float]) -> Judgement:
 
 RULES = (
     Rule("gap-too-large", "train/test accuracy gap within max_gap", "gap", _gap, (MAX_GAP,),
-         emits=("train_accuracy", "test_accuracy", "gap", "gap_ci_low", "gap_ci_high", "max_gap")),
+         emits=("train_accuracy", "test_accuracy", "gap", "gap_ci_low", "gap_ci_high", "max_gap", "train_majority_share",
+                "train_accuracy_ci_low", "test_lead", "test_lead_ci_low")),
     Rule("no-better-than-baseline", "test accuracy beats the majority-class baseline", "gap", _baseline, (MIN_LIFT,),
          emits=("test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high", "majority_baseline", "majority_class",
                 "min_lift", "test_balanced_accuracy", "top_predicted_share")),
