@@ -93,7 +93,7 @@ def test_trainer_state(content: Any):
         record = contained(load_recorded_training, Path(folder))
         if record is not None:
             assert len(record.step_loss) == len(record.step_lr) == len(record.loss_steps) > 0
-            assert record.epochs >= 0 and record.steps >= 0 and record.batch_size >= 0
+            assert record.run.epochs >= 0 and record.run.steps >= 0 and record.run.batch_size >= 0
 
 
 def _record_files(folder: Path) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def test_training_record(content: Any, changes: dict, which: str):
             (folder / "ftaudit_training.npz").write_bytes(raw)
         record = contained(TrainingRecord.load, folder)
         if record is not None:
-            assert len(record.step_loss) == len(record.loss_steps) and record.epochs >= 1
+            assert len(record.step_loss) == len(record.loss_steps) and record.run.epochs >= 1
 
 
 def _real_gap_entry() -> tuple[type, dict]:
