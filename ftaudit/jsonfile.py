@@ -126,13 +126,17 @@ class Fields:
     def raw(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
-    def get_str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+    def _get(self, key: str, default: Any, required: bool, kind: type, expected: str) -> Any:
+        """The value at `key` when it is a `kind` (bool is not an int here); the default when absent."""
         if not self.has(key):
             return self._missing(key, default, required)
         value = self.data[key]
-        if not isinstance(value, str):
-            raise self._bad(key, "a string")
+        if not isinstance(value, kind):
+            raise self._bad(key, expected)
         return value
+
+    def get_str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        return self._get(key, default, required, str, "a string")
 
     def get_int(self, key: str, default: int | None = None, *, required: bool = False, minimum: int | None = None,
                 integral_float: bool = False) -> int | None:
@@ -163,20 +167,10 @@ class Fields:
         return number
 
     def get_bool(self, key: str, default: bool | None = None, *, required: bool = False) -> bool | None:
-        if not self.has(key):
-            return self._missing(key, default, required)
-        value = self.data[key]
-        if not isinstance(value, bool):
-            raise self._bad(key, "true or false")
-        return value
+        return self._get(key, default, required, bool, "true or false")
 
     def get_list(self, key: str, *, required: bool = False) -> list[Any] | None:
-        if not self.has(key):
-            return self._missing(key, None, required)
-        value = self.data[key]
-        if not isinstance(value, list):
-            raise self._bad(key, "a list")
-        return value
+        return self._get(key, None, required, list, "a list")
 
     def get_strings(self, key: str, *, required: bool = False) -> tuple[str, ...] | None:
         values = self.get_list(key, required=required)

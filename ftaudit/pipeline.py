@@ -25,8 +25,8 @@ from ftaudit.output import Staging
 from ftaudit.probes.base import Probe
 from ftaudit.probes.registry import all_probes
 from ftaudit.results import AuditResult, Finding, GateResult, ProbeOutcome, RunInfo, Severity
-from ftaudit.rules.base import Rule, Threshold
-from ftaudit.rules.registry import all_rules
+from ftaudit.rules.base import Rule
+from ftaudit.rules.registry import all_rules, thresholds_of
 
 
 class Phases:
@@ -104,10 +104,7 @@ def plan(config: AuditConfig, *, probes: Sequence[type[Probe]] | None = None,
     """Resolve the config against the registries (the installed probes and rules by default); UsageError if wrong."""
     probe_types = tuple(all_probes() if probes is None else probes)
     rule_list = tuple(all_rules() if rules is None else rules)
-    declared: dict[str, Threshold] = {}
-    for rule in rule_list:
-        for t in rule.thresholds:
-            declared.setdefault(t.name, t)
+    declared = thresholds_of(rule_list)
     known = {name: t.default for name, t in declared.items()}
     thresholds = dict(known)
     for name, value in config.thresholds.items():

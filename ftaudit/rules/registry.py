@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib.metadata import entry_points
+from typing import Iterable
 
 from ftaudit.rules import attribution, curves, data, drift, dynamics, gap
 from ftaudit.rules.base import Rule, Threshold
@@ -33,9 +34,14 @@ def all_rules() -> tuple[Rule, ...]:
 
 
 def threshold_defaults() -> dict[str, Threshold]:
-    """Every threshold any rule declares, by name (one table: the rules modules)."""
+    """Every threshold any installed rule declares, by name (one table: the rules modules)."""
+    return thresholds_of(all_rules())
+
+
+def thresholds_of(rules: Iterable[Rule]) -> dict[str, Threshold]:
+    """The thresholds these rules declare, by name; a name declared twice must keep one default."""
     table: dict[str, Threshold] = {}
-    for rule in all_rules():
+    for rule in rules:
         for t in rule.thresholds:
             if t.name in table and table[t.name].default != t.default:
                 raise RuntimeError(f"threshold {t.name!r} is declared twice with different defaults")
