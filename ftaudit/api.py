@@ -10,6 +10,7 @@ only when `out=` is given.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import json
 import tempfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Iterable, Mapping
 
 from ftaudit.errors import UsageError
 from ftaudit.results import AuditResult
+from ftaudit.rules.base import Threshold
 
 
 # Options of `ftaudit run` that shape its console output or act after the audit: not audit() options.
@@ -30,26 +32,49 @@ COMMAND_LINE_ONLY = {
 }
 
 
-def option_names() -> dict[str, tuple[str, ...]]:
-    """Python name -> where it goes in the config mapping ('train', 'lr'), for every option of `ftaudit run`."""
+@dataclass(frozen=True)
+class RunOption:
+    """One option of `ftaudit run`: its flag, where its value goes in the config mapping, and its declaration."""
+
+    flag: str  # "--lr"
+    path: tuple[str, ...]  # ("train", "lr"): the keys in the config mapping (the CLI's dest joins them with ".")
+    group: str  # "train", "probe attribution" or "thresholds"
+    field: dataclasses.Field | None = None  # the opt() declaration; None for a threshold
+    owner: type | None = None  # the dataclass that declares `field` (its type hints)
+    threshold: Threshold | None = None
+
+    @property
+    def name(self) -> str:
+        """The Python API's keyword: the flag with `_` for `-`."""
+        return self.flag[2:].replace("-", "_")
+
+
+def flag_of(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def run_options() -> tuple[RunOption, ...]:
+    """Every option of `ftaudit run`, in --help order: config sections, probe options, then thresholds."""
     from ftaudit.config import SECTIONS
     from ftaudit.probes.registry import all_probes
-    from ftaudit.rules.registry import all_rules
+    from ftaudit.rules.registry import threshold_defaults
 
-    def py(flag: str) -> str:
-        return flag.lstrip("-").replace("-", "_")
-
-    names: dict[str, tuple[str, ...]] = {}
+    out = []
     for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            names[py(f.metadata.get("flag") or f.name)] = (section, f.name)
+        out += [RunOption(f.metadata.get("flag") or flag_of(f.name), (section, f.name), section, f, cls)
+                for f in dataclasses.fields(cls)]
     for probe in all_probes():
-        for f in dataclasses.fields(probe.Options) if probe.Options is not None else ():
-            names[py(f.metadata.get("flag") or f"{probe.name}_{f.name}")] = ("probes", probe.name, f.name)
-    for rule in all_rules():
-        for t in rule.thresholds:
-            names[t.name] = ("thresholds", t.name)
-    return names
+        out += [RunOption(f.metadata.get("flag") or flag_of(f"{probe.name}_{f.name}"), ("probes", probe.name, f.name),
+                          f"probe {probe.name}", f, probe.Options)
+                for f in (dataclasses.fields(probe.Options) if probe.Options is not None else ())]
+    out += [RunOption(flag_of(t.name), ("thresholds", t.name), "thresholds", threshold=t)
+            for t in sorted(threshold_defaults().values(), key=lambda t: t.name)]
+    return tuple(out)
+
+
+def option_names() -> dict[str, tuple[str, ...]]:
+    """Python name -> where it goes in the config mapping ('train', 'lr'), for every option of `ftaudit run`."""
+    return {o.name: o.path for o in run_options()}
 
 
 def _plain(value: Any) -> Any:

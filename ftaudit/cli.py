@@ -32,10 +32,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, f"see `{self.prog} --help`")
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _arg_type(tp: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
@@ -72,30 +68,26 @@ def _add_field(group: Any, f: dataclasses.Field, tp: Any, dest: str, flag: str) 
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    from ftaudit.config import SECTIONS
-    from ftaudit.probes.registry import all_probes
-    from ftaudit.rules.registry import threshold_defaults
+    from ftaudit.api import run_options
 
     parser.add_argument("--config", metavar="FILE", help="read options from this TOML file (default: ./ftaudit.toml, "
                                                          "else [tool.ftaudit] in ./pyproject.toml)")
-    titles = {"data": "data", "model": "model", "train": "fine-tuning", "run": "run", "output": "output and gates"}
-    for section, cls in SECTIONS.items():
-        group = parser.add_argument_group(titles[section])
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            _add_field(group, f, hints[f.name], f"{section}.{f.name}", f.metadata.get("flag") or _flag(f.name))
-    for probe in all_probes():
-        if probe.Options is None:
+    titles = {"data": "data", "model": "model", "train": "fine-tuning", "run": "run", "output": "output and gates",
+              "thresholds": "thresholds (the rules' limits; also [thresholds] in the config file)"}
+    groups: dict[str, Any] = {}
+    hints: dict[type, dict[str, Any]] = {}
+    for o in run_options():
+        if o.group not in groups:
+            groups[o.group] = parser.add_argument_group(titles.get(o.group, o.group))
+        group = groups[o.group]
+        dest = ".".join(o.path)
+        if o.threshold is not None:
+            t = o.threshold
+            group.add_argument(o.flag, dest=dest, type=float, default=argparse.SUPPRESS, metavar="X",
+                               help=f"{t.help} (default: {t.default:g})".replace("%", "%%"))
             continue
-        group = parser.add_argument_group(f"probe {probe.name}")
-        hints = typing.get_type_hints(probe.Options)
-        for f in dataclasses.fields(probe.Options):
-            flag = f.metadata.get("flag") or _flag(f"{probe.name}_{f.name}")
-            _add_field(group, f, hints[f.name], f"probes.{probe.name}.{f.name}", flag)
-    group = parser.add_argument_group("thresholds (the rules' limits; also [thresholds] in the config file)")
-    for t in sorted(threshold_defaults().values(), key=lambda t: t.name):
-        group.add_argument(_flag(t.name), dest=f"thresholds.{t.name}", type=float, default=argparse.SUPPRESS,
-                           metavar="X", help=f"{t.help} (default: {t.default:g})".replace("%", "%%"))
+        types_of = hints.get(o.owner) or hints.setdefault(o.owner, typing.get_type_hints(o.owner))
+        _add_field(group, o.field, types_of[o.field.name], dest, o.flag)
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
