@@ -45,6 +45,7 @@ class Architecture:
     positions: str = "absolute"  # "absolute": 0..L-1 | "padding-aware": RoBERTa's | "own": let the model decide
     position_offset: int = 0  # position embeddings below the first token's (RoBERTa: padding_idx + 1)
     attribution_layer: str | None = None  # path from base_model to the module IG interpolates; None: word embeddings
+    lora_targets: tuple[str, ...] | None = ("query", "value")  # --lora's default modules; None: peft's own table
 
     # ------------------------------------------------------------------ parameter groups
 
@@ -185,18 +186,18 @@ def _roberta_like(name: str, model_types: tuple[str, ...]) -> Architecture:
 TABLE: tuple[Architecture, ...] = (
     Architecture("BERT", ("bert",), "encoder.layer", _BERT_LAYER, _BERT_EMBEDDINGS),
     Architecture("DistilBERT", ("distilbert",), "transformer.layer", r"(?:^|\.)transformer\.layer\.(\d+)\.",
-                 _BERT_EMBEDDINGS, depth=("n_layers",)),
+                 _BERT_EMBEDDINGS, depth=("n_layers",), lora_targets=("q_lin", "v_lin")),
     _roberta_like("RoBERTa", ("roberta", "camembert")),
     _roberta_like("XLM-RoBERTa", ("xlm-roberta",)),
-    _roberta_like("MPNet", ("mpnet",)),
+    replace(_roberta_like("MPNet", ("mpnet",)), lora_targets=("q", "v")),
     _roberta_like("Longformer", ("longformer",)),
     Architecture("DeBERTa", ("deberta-v2", "deberta"), "encoder.layer", _BERT_LAYER,
                  r"(?:^|\.)(?:embeddings|encoder\.rel_embeddings|encoder\.LayerNorm)\.",
-                 attribution_layer="embeddings"),
+                 attribution_layer="embeddings", lora_targets=("query_proj", "value_proj")),
     Architecture("ELECTRA", ("electra",), "encoder.layer", _BERT_LAYER, r"(?:^|\.)embeddings(?:_project)?\."),
     Architecture("ModernBERT", ("modernbert",), "layers", r"(?:^|\.)layers\.(\d+)\.", _BERT_EMBEDDINGS,
                  pooler=r"(?:^|\.)head\.", final=r"(?:^|\.)final_norm\.", per_layer=("layer_types",),
-                 attribution_layer="embeddings"),
+                 attribution_layer="embeddings", lora_targets=("Wqkv",)),
     Architecture("ALBERT", ("albert",), "encoder.albert_layer_groups", r"(?:^|\.)albert_layer_groups\.(\d+)\.",
                  r"(?:^|\.)(?:embeddings|encoder\.embedding_hidden_mapping_in)\.", layer_label="layer group {i}",
                  shared=True),
@@ -204,7 +205,7 @@ TABLE: tuple[Architecture, ...] = (
 
 GENERIC = Architecture("generic", (), None, r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.", r"(?i)embed",
                        pooler=r"(?i)pooler", head=r"(?i)(?:^|\.)(?:pre_classifier|classifier|score|head)\b",
-                       depth=("num_hidden_layers", "n_layers", "num_layers"), positions="own")
+                       depth=("num_hidden_layers", "n_layers", "num_layers"), positions="own", lora_targets=None)
 
 _BY_TYPE = {t: a for a in TABLE for t in a.model_types}
 

@@ -65,6 +65,13 @@ class TrainConfig:
     seeds: int = opt(1, "fine-tune mode: number of fine-tunes differing only in seed (seed, seed+1, ...)")
     grad_norm_every: int = opt(10, "fine-tune mode: record per-layer gradient norms every N steps")
     max_grad_norm: float = opt(1.0, "fine-tune mode: clip the global gradient norm to this (0 turns clipping off)")
+    lora: int = opt(0, "fine-tune mode: train a LoRA adapter of this rank (peft: pip install 'ftaudit[peft]') and the "
+                       "new head instead of every weight; 0, the default, fine-tunes every weight", metavar="R")
+    lora_alpha: float = opt(16.0, "fine-tune mode with --lora: LoRA's alpha; the update B·A is scaled by alpha / R")
+    lora_dropout: float = opt(0.1, "fine-tune mode with --lora: dropout on the adapter's input")
+    lora_target_modules: tuple[str, ...] = opt((), "fine-tune mode with --lora: names of the modules to adapt "
+                                                   "(default: the architecture's attention query and value "
+                                                   "projections, e.g. query,value for BERT)", metavar="NAME,...")
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,11 @@ def _validate(config: AuditConfig) -> AuditConfig:
         (t.seeds >= 1, f"--seeds must be at least 1, got {t.seeds}", "use 1, or 3-5 to measure seed spread"),
         (t.grad_norm_every >= 1, f"--grad-norm-every must be at least 1, got {t.grad_norm_every}", "use e.g. 10"),
         (t.max_grad_norm >= 0, f"--max-grad-norm must be >= 0, got {t.max_grad_norm}", "use 1.0, or 0 for no clipping"),
+        (t.lora >= 0, f"--lora must be a rank >= 1 (or 0 for a full fine-tune), got {t.lora}", "use e.g. --lora 8"),
+        (t.lora_alpha > 0, f"--lora-alpha must be positive, got {t.lora_alpha}", "use e.g. 16 (twice the rank)"),
+        (0 <= t.lora_dropout < 1, f"--lora-dropout must be in [0, 1), got {t.lora_dropout}", "use e.g. 0.1"),
+        (not (t.lora and t.freeze_encoder), "--lora and --freeze-encoder contradict each other (--freeze-encoder "
+         "trains the head alone, --lora trains an adapter and the head)", "pass one of them"),
         (d.max_length >= 2, f"--max-length must be at least 2, got {d.max_length}", "use e.g. 128"),
         (r.eval_batch_size >= 1, f"--eval-batch-size must be at least 1, got {r.eval_batch_size}", "use e.g. 64"),
         (config.output.tolerance >= 0, f"--tolerance must be >= 0, got {config.output.tolerance}",

@@ -22,6 +22,7 @@ class Need(enum.Enum):
     BASE_WEIGHTS = "the pre-trained base weights"
     TRAINING_RUN = "a recorded training run (fine-tune mode, or a checkpoint with ftaudit's callback)"
     FINE_TUNE = "fine-tune mode (--fine-tune)"
+    ADAPTER = "a LoRA adapter (an adapter folder as --model, or --fine-tune --lora R)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class AuditContext:
     base: Any = None  # modeling.BaseWeights
     base_reason: str = ""  # why there are no base weights
     training: Any = None  # training_run.TrainingRecord from fine-tune mode or the Trainer callback
+    adapter: Any = None  # adapters.AdapterWeights when the model is a LoRA adapter merged into its base
     training_reason: str = "no training run was recorded"
     notes: list[str] = field(default_factory=list)
     progress: Any = None  # report.console.Progress, or None for silence
@@ -84,6 +86,8 @@ class AuditContext:
             return self.training_reason
         if need is Need.FINE_TUNE and self.mode != "fine-tune":
             return "it needs fine-tune mode (--fine-tune)"
+        if need is Need.ADAPTER and self.adapter is None:
+            return "the model is not a LoRA adapter"
         return None
 
     @property

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ftaudit.adapters import lora_spec, merged, read_adapter
 from ftaudit.config import AuditConfig
 from ftaudit.data import LabelSpace, RawSplit, TextSplit, encode_labels, resolve_labels, sample_split, \
     stratified_sample
@@ -70,7 +71,8 @@ def train_seeds(config: AuditConfig, base_files: Any, tokenizer: Any, train: Tex
 
     def new_model() -> Any:
         return new_classifier(base_files, labels, trust_remote_code=m.trust_remote_code,
-                              allow_pickle=m.allow_pickle, freeze_encoder=config.train.freeze_encoder)
+                              allow_pickle=m.allow_pickle, freeze_encoder=config.train.freeze_encoder,
+                              lora=lora_spec(config.train))
 
     for i in range(k):
         seed = config.run.seed + i
@@ -99,10 +101,14 @@ def train_seeds(config: AuditConfig, base_files: Any, tokenizer: Any, train: Tex
 
 
 def save_model(model: Any, tokenizer: Any, record: TrainingRecord, folder: Path, base_ref: str) -> None:
-    """save_pretrained (safetensors) + tokenizer + the training record; config.json records the base."""
+    """save_pretrained (safetensors) + tokenizer + the training record; config.json records the base.
+
+    A peft model saves its adapter (adapter_config.json records the base's folder) instead of a whole model.
+    """
     from ftaudit.modeling import BASE_KEY
 
-    setattr(model.config, BASE_KEY, base_ref)
+    if not hasattr(model, "peft_config"):
+        setattr(model.config, BASE_KEY, base_ref)
     model.save_pretrained(str(folder), safe_serialization=True)
     tokenizer.save_pretrained(str(folder))
     record.save(folder)
@@ -147,11 +153,19 @@ def fine_tune_for_audit(config: AuditConfig, raw: dict[str, RawSplit], staging: 
     folder = staging.path("model")
     with phases("save model"):
         save_model(model, tokenizer, record, folder, m.base)
+    adapter = None
+    if config.train.lora:
+        adapter = read_adapter(model, "--lora")
+        model = merged(model)
+        notes.append(f"trained a LoRA adapter (r = {adapter.rank}, alpha = {adapter.alpha:g}, on "
+                     f"{', '.join(adapter.target_modules)}) and the new head; the audit is of the base with the "
+                     "adapter merged in, and the adapter is saved in the model folder")
     audit_splits = {name: sample_split(s, config.run.max_eval_examples, config.run.seed, notes)
                     for name, s in splits.items()}
     return AuditContext(config=config, splits=audit_splits, labels=labels, mode="fine-tune", device=device,
                         model=model, tokenizer=tokenizer, model_ref=str(Path(config.output.out) / "model"),
-                        base=modeling.base_weights(base_files), notes=notes, progress=progress, training=record)
+                        base=modeling.base_weights(base_files), notes=notes, progress=progress, training=record,
+                        adapter=adapter)
 
 
 def _is_main_process() -> bool:

@@ -15,6 +15,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from ftaudit import __version__
+from ftaudit.adapters import is_adapter_folder, load_adapter_model
 from ftaudit.cache import CACHE, AuditCache, cache_of
 from ftaudit.config import AuditConfig
 from ftaudit.data import MAX_TEXT_CHARS, RawSplit, encode_labels, load_raw_split, resolve_labels, sample_split
@@ -216,22 +217,14 @@ def build_context(config: AuditConfig, raw: dict[str, RawSplit], staging: Stagin
     if not m.model:
         raise UsageError("no --model to audit was given",
                          "pass --model PATH (a fine-tuned checkpoint), or --fine-tune with --base to train one")
+    adapter = None
     with phases("load model"):
-        files = modeling.locate(m.model, "model", allow_pickle=m.allow_pickle)
-        model = modeling.load_classifier(files, what="model", trust_remote_code=m.trust_remote_code,
-                                         allow_pickle=m.allow_pickle)
-        base_ref, base_reason = (m.base, "") if m.base else modeling.recorded_base(files)
-        base_files = None
-        if base_ref is not None:
-            try:
-                base_files = modeling.locate(base_ref, "base model", allow_pickle=m.allow_pickle)
-            except UsageError as exc:
-                if m.base:  # the user asked for this base: their mistake to fix
-                    raise
-                base_reason = f"the recorded base {base_ref!r} is not available ({exc.problem})"
-        if base_files is not None:
-            modeling.check_base_weights(modeling.base_weights(base_files))
-        tokenizer, note = modeling.load_tokenizer(files.folder, trust_remote_code=m.trust_remote_code,
+        if is_adapter_folder(m.model):
+            folder, model, base_files, adapter = load_adapter_model(config, raw, notes)
+            base_reason = ""
+        else:
+            folder, model, base_files, base_reason = _load_checkpoint(config)
+        tokenizer, note = modeling.load_tokenizer(folder, trust_remote_code=m.trust_remote_code,
                                                   fallback=base_files.folder if base_files else None)
         if note:
             notes.append(note)
@@ -251,9 +244,31 @@ def build_context(config: AuditConfig, raw: dict[str, RawSplit], staging: Stagin
     return AuditContext(config=config, splits=splits, labels=labels, mode="existing-model", device=device,
                         model=model, tokenizer=tokenizer, model_ref=m.model,
                         base=modeling.base_weights(base_files) if base_files else None, base_reason=base_reason,
-                        notes=notes, progress=progress, training=_recorded_training(files.folder),
+                        notes=notes, progress=progress, training=_recorded_training(folder), adapter=adapter,
                         training_reason="the checkpoint has no recorded training (fine-tune with --fine-tune, or "
                                         "train with ftaudit.integrations.hf.FtauditCallback)")
+
+
+def _load_checkpoint(config: AuditConfig) -> tuple[Path, Any, Any, str]:
+    """(folder, model, base files or None, why there is no base) of a whole checkpoint given as --model."""
+    from ftaudit import modeling
+
+    m = config.model
+    files = modeling.locate(m.model, "model", allow_pickle=m.allow_pickle)
+    model = modeling.load_classifier(files, what="model", trust_remote_code=m.trust_remote_code,
+                                     allow_pickle=m.allow_pickle)
+    base_ref, base_reason = (m.base, "") if m.base else modeling.recorded_base(files)
+    base_files = None
+    if base_ref is not None:
+        try:
+            base_files = modeling.locate(base_ref, "base model", allow_pickle=m.allow_pickle)
+        except UsageError as exc:
+            if m.base:  # the user asked for this base: their mistake to fix
+                raise
+            base_reason = f"the recorded base {base_ref!r} is not available ({exc.problem})"
+    if base_files is not None:
+        modeling.check_base_weights(modeling.base_weights(base_files))
+    return files.folder, model, base_files, base_reason
 
 
 def _recorded_training(folder: Path) -> Any:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ftaudit.adapters import LoraSpec, plain_name, wrap_lora
 from ftaudit.architectures import architecture_of
 from ftaudit.config import TrainConfig
 from ftaudit.data import LabelSpace, TextSplit
@@ -29,7 +30,7 @@ def layer_groups(model: Any) -> list[tuple[str, int, list[Any]]]:
     groups: dict[tuple[str, int], list[Any]] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            g = arch.classify(name)
+            g = arch.classify(plain_name(name))
             groups.setdefault((g.layer, g.order), []).append(p)
     return [(layer, order, ps) for (layer, order), ps in sorted(groups.items(), key=lambda kv: kv[0][1])]
 
@@ -68,11 +69,12 @@ def make_accelerator(device: Any) -> Any:
 
 
 def new_classifier(files: Any, labels: LabelSpace, *, trust_remote_code: bool, allow_pickle: bool,
-                   freeze_encoder: bool = False) -> Any:
+                   freeze_encoder: bool = False, lora: LoraSpec | None = None) -> Any:
     """A sequence classifier from `files` (a `modeling.ModelFiles`) with a new head of `labels.size` classes.
 
     The head's initialisation draws from torch's global generator: seed it first. `freeze_encoder` freezes
-    `base_model`, so only the classification head trains.
+    `base_model`, so only the classification head trains. `lora` wraps the model in a peft LoRA adapter: the
+    adapter and every module the checkpoint lacks (the new head) train, the rest is frozen.
     """
     from ftaudit import modeling
 
@@ -82,7 +84,26 @@ def new_classifier(files: Any, labels: LabelSpace, *, trust_remote_code: bool, a
     if freeze_encoder:
         for p in model.base_model.parameters():
             p.requires_grad_(False)
-    return model
+    return add_lora(model, lora, files) if lora is not None else model
+
+
+def add_lora(model: Any, lora: LoraSpec, files: Any) -> Any:
+    """`model` (loaded from `files`, perhaps cut to fewer layers) in a LoRA adapter; its new modules train in full."""
+    from ftaudit import modeling
+
+    return wrap_lora(model, lora, new_modules(model, modeling.base_weights(files).keys()))
+
+
+def new_modules(model: Any, checkpoint_keys: Any) -> tuple[str, ...]:
+    """Modules with a parameter that the checkpoint lacks (the new head, a missing pooler), by dotted name."""
+    keys = set(checkpoint_keys)
+    prefix = getattr(model, "base_model_prefix", "")
+    out = set()
+    for name, _ in model.named_parameters():
+        bare = name[len(prefix) + 1:] if prefix and name.startswith(prefix + ".") else name
+        if not {name, bare, f"{prefix}.{name}"} & keys:
+            out.add(name.rsplit(".", 1)[0])
+    return tuple(sorted(out))
 
 
 def build_optimizer(model: Any, *, weight_decay: float, lr: float = 1.0) -> Any:
@@ -237,10 +258,17 @@ def train_classifier(new_model: Callable[[], Any], tokenizer: Any, train: TextSp
         step_loss=losses[:kept].double().cpu().numpy(), step_lr=lrs[:kept],
         loss_steps=np.arange(1, kept + 1, dtype=np.int64), grad_steps=grad_steps,
         grad_layers=tuple(g[0] for g in groups), grad_norms=[r.cpu().numpy() for r in grad_rows],
-        frozen_encoder=train_cfg.freeze_encoder, labels=train.labels if record else None,
+        frozen_encoder=train_cfg.freeze_encoder, lora_rank=_lora_rank(model), labels=train.labels if record else None,
         texts=train.texts if record else None, gold_prob=gold_prob.cpu().numpy() if record else None,
         margin=margin.cpu().numpy() if record else None, pred=pred.cpu().numpy() if record else None)
     return model, rec
+
+
+def _lora_rank(model: Any) -> int:
+    """The rank of the LoRA adapter a peft model trains (0 for a plain model)."""
+    configs = getattr(model, "peft_config", None) or {}
+    config = configs.get(getattr(model, "active_adapter", ""))
+    return int(getattr(config, "r", 0) or 0)
 
 
 def _group_norms(groups: list[tuple[str, int, list[Any]]], accelerator: Any) -> Any:

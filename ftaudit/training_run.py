@@ -37,6 +37,7 @@ class TrainingRun:
     seconds: float
     nonfinite_step: int | None = None  # first step whose loss was NaN/inf (training stopped there)
     frozen_encoder: bool = False
+    lora_rank: int = 0  # the rank of the LoRA adapter that was trained (0: every weight trained)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class TrainingRecord:
     def from_steps(cls, *, source: str, seed: int, epochs: int, steps: int, batch_size: int, lr: float,
                    seconds: float, label_names: Sequence[str], step_loss: Any, step_lr: Any, loss_steps: Any,
                    grad_steps: Any = (), grad_layers: Sequence[str] = (), grad_norms: Any = (),
-                   frozen_encoder: bool = False, labels: Any = None, texts: Sequence[str] | None = None,
+                   frozen_encoder: bool = False, lora_rank: int = 0, labels: Any = None, texts: Sequence[str] | None = None,
                    gold_prob: Any = None, margin: Any = None, pred: Any = None) -> "TrainingRecord":
         """The record of a run from its per-step values; `nonfinite_step` is the step of the first NaN/inf loss."""
         loss = np.asarray(step_loss, dtype=np.float64)
@@ -89,7 +90,7 @@ class TrainingRecord:
         norms = np.asarray(grad_norms, dtype=np.float64)
         run = TrainingRun(source=source, seed=seed, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
                           seconds=seconds, nonfinite_step=int(at[bad[0]]) if len(bad) else None,
-                          frozen_encoder=frozen_encoder)
+                          frozen_encoder=frozen_encoder, lora_rank=lora_rank)
         return cls(run=run, label_names=tuple(label_names), step_loss=loss,
                    step_lr=np.asarray(step_lr, dtype=np.float64), loss_steps=at,
                    grad_steps=np.asarray(grad_steps, dtype=np.int64), grad_layers=layers,
@@ -121,7 +122,7 @@ class TrainingRecord:
                 "batch_size": r.batch_size, "lr": r.lr, "seconds": r.seconds,
                 "label_names": list(self.label_names), "grad_layers": list(self.grad_layers),
                 "texts": None if self.texts is None else list(self.texts), "nonfinite_step": r.nonfinite_step,
-                "frozen_encoder": r.frozen_encoder, "eval_name": self.eval_name,
+                "frozen_encoder": r.frozen_encoder, "lora_rank": r.lora_rank, "eval_name": self.eval_name,
                 "eval_accuracy": self.eval_accuracy, "seed_runs": [vars(s) for s in self.seed_runs]}
         (folder / RECORD_META).write_text(json.dumps(meta), encoding="utf-8")
 
@@ -151,7 +152,8 @@ class TrainingRecord:
                           lr=meta.get_float("lr", required=True, finite=False),
                           seconds=meta.get_float("seconds", 0.0),
                           nonfinite_step=meta.get_int("nonfinite_step", minimum=0),
-                          frozen_encoder=meta.get_bool("frozen_encoder", False))
+                          frozen_encoder=meta.get_bool("frozen_encoder", False),
+                          lora_rank=meta.get_int("lora_rank", 0, minimum=0) or 0)
         record = cls(run=run, label_names=meta.get_strings("label_names", required=True),
                      grad_layers=meta.get_strings("grad_layers") or (), texts=meta.get_strings("texts"),
                      eval_name=meta.get_str("eval_name", ""), eval_accuracy=meta.get_float("eval_accuracy"),

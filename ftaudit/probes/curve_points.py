@@ -195,7 +195,8 @@ def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule,
     from dataclasses import replace
 
     from ftaudit import modeling
-    from ftaudit.training import new_classifier, train_classifier
+    from ftaudit.adapters import lora_spec
+    from ftaudit.training import add_lora, new_classifier, train_classifier
 
     m = ctx.config.model
     train = ctx.splits["train"].subset(index)
@@ -204,9 +205,11 @@ def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule,
     files = modeling.locate(model_ref or m.base or str(ctx.base.ref),
                             "model to compare" if model_ref else "base model", allow_pickle=m.allow_pickle)
 
-    def new_model() -> Any:
+    lora = lora_spec(cfg)
+
+    def new_model() -> Any:  # a cut model gets its adapter after the cut
         return new_classifier(files, ctx.labels, trust_remote_code=m.trust_remote_code, allow_pickle=m.allow_pickle,
-                              freeze_encoder=cfg.freeze_encoder)
+                              freeze_encoder=cfg.freeze_encoder, lora=lora if layers is None else None)
 
     tokenizer, encodings = None, None
     if model_ref is not None:
@@ -216,6 +219,8 @@ def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule,
     build = new_model
     if layers is not None:  # built before train_classifier seeds, as these points always were
         shallow = keep_first_layers(new_model(), layers)
+        if lora is not None:
+            shallow = add_lora(shallow, lora, files)
         build = lambda: shallow  # noqa: E731
     model, _ = train_classifier(build, tokenizer or ctx.tokenizer, train, ctx.labels, train_cfg=cfg,
                                 max_length=ctx.config.data.max_length, device=ctx.device, seed=seed, record=False,

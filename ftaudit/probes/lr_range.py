@@ -182,6 +182,7 @@ def range_losses(ctx: "AuditContext", lrs: np.ndarray) -> np.ndarray:
     """Batch losses of a fresh copy of the base trained one step at each lr in `lrs` (the training core with the
     user's batch size, weight decay and clipping); stops early once the loss has clearly diverged."""
     from ftaudit import modeling
+    from ftaudit.adapters import lora_spec
     from ftaudit.training import new_classifier, random_batches, train_classifier
 
     t, m = ctx.config.train, ctx.config.model
@@ -189,7 +190,7 @@ def range_losses(ctx: "AuditContext", lrs: np.ndarray) -> np.ndarray:
 
     def new_model() -> Any:
         return new_classifier(files, ctx.labels, trust_remote_code=m.trust_remote_code, allow_pickle=m.allow_pickle,
-                              freeze_encoder=t.freeze_encoder)
+                              freeze_encoder=t.freeze_encoder, lora=lora_spec(t))
 
     train = ctx.splits["train"]
     steps = len(lrs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.metadata import entry_points
 
+from ftaudit.probes.adapter import AdapterProbe
 from ftaudit.probes.attribution import AttributionProbe
 from ftaudit.probes.balance import BalanceProbe
 from ftaudit.probes.base import Probe
@@ -24,6 +25,7 @@ from ftaudit.probes.truncation import TruncationProbe
 DEFAULT_PROBES: tuple[type[Probe], ...] = (
     GapProbe,
     DriftProbe,
+    AdapterProbe,
     DynamicsProbe,
     LeakageProbe,
     DuplicatesProbe,

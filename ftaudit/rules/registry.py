@@ -6,12 +6,13 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Iterable
 
-from ftaudit.rules import attribution, curves, data, drift, dynamics, gap
+from ftaudit.rules import adapter, attribution, curves, data, drift, dynamics, gap
 from ftaudit.rules.base import Rule, Threshold
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     *gap.RULES,
     *drift.RULES,
+    *adapter.RULES,
     *dynamics.RULES,
     *data.RULES,
     *attribution.RULES,

@@ -17,6 +17,7 @@ TRAIN, TEST = PALETTE[0], PALETTE[1]
 CHART_MODULES: dict[str, str] = {
     "gap": "ftaudit.report.charts.gap",
     "drift": "ftaudit.report.charts.drift",
+    "adapter": "ftaudit.report.charts.adapter",
     "dynamics": "ftaudit.report.charts.dynamics",
     "attribution": "ftaudit.report.charts.attribution",
     "learning_curve": "ftaudit.report.charts.curves",
