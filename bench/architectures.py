@@ -125,7 +125,8 @@ def lora_main(root: Path) -> int:
 
 
 def lora_markdown(rows: list[dict]) -> str:
-    lines = ["| run | planted | train acc. | test acc. | encoder drift | root causes | planted cause first | s / audit |",
+    lines = ["| run | planted | train acc. | test acc. | encoder drift | root causes | planted cause first "
+             "| s / audit |",
              "|---" * 8 + "|"]
     for r in rows:
         causes = ", ".join(r["causes"]) or "none (healthy)"

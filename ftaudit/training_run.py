@@ -80,7 +80,8 @@ class TrainingRecord:
     def from_steps(cls, *, source: str, seed: int, epochs: int, steps: int, batch_size: int, lr: float,
                    seconds: float, label_names: Sequence[str], step_loss: Any, step_lr: Any, loss_steps: Any,
                    grad_steps: Any = (), grad_layers: Sequence[str] = (), grad_norms: Any = (),
-                   frozen_encoder: bool = False, lora_rank: int = 0, labels: Any = None, texts: Sequence[str] | None = None,
+                   frozen_encoder: bool = False, lora_rank: int = 0, labels: Any = None,
+                   texts: Sequence[str] | None = None,
                    gold_prob: Any = None, margin: Any = None, pred: Any = None) -> "TrainingRecord":
         """The record of a run from its per-step values; `nonfinite_step` is the step of the first NaN/inf loss."""
         loss = np.asarray(step_loss, dtype=np.float64)

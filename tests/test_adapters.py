@@ -219,8 +219,10 @@ def test_singular_values_without_the_dense_update():
 def _weights(factors, rank=8):
     from ftaudit.adapters import AdapterWeights, LoraFactors
 
-    modules = tuple(LoraFactors(module=f"bert.encoder.layer.{i // 2}.attention.self.{'query' if i % 2 == 0 else 'value'}",
-                                a=a, b=b, scaling=2.0, base_norm=10.0) for i, (a, b) in enumerate(factors))
+    names = [f"bert.encoder.layer.{i // 2}.attention.self.{'query' if i % 2 == 0 else 'value'}"
+             for i in range(len(factors))]
+    modules = tuple(LoraFactors(module=name, a=a, b=b, scaling=2.0, base_norm=10.0)
+                    for name, (a, b) in zip(names, factors))
     return AdapterWeights(source="test", rank=rank, alpha=16.0, use_rslora=False, use_dora=False,
                           target_modules=("query", "value"), modules_to_save=("classifier",), modules=modules)
 

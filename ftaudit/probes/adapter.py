@@ -3,7 +3,8 @@
 Per adapted module, ΔW = s·B·A (B [out, r], A [r, in]). Its singular values are those of the r×r matrix
 s·R_B·R_Aᵀ (B = Q_B·R_B and Aᵀ = Q_A·R_A are thin QR factorisations), so no out×in matrix is formed.
   relative       = ||ΔW||_F / ||W₀||_F
-  effective rank = exp(−Σ pᵢ ln pᵢ), pᵢ = σᵢ / Σσⱼ (Roy & Vetterli 2007): 1 for a rank-1 update, r for r equal σ
+  effective rank = exp(−Σ pᵢ ln pᵢ), pᵢ = σᵢ / Σσⱼ (Roy & Vetterli 2007): 1 for a rank-1 update, r for r
+                   equal singular values
   rank for 90%   = the fewest directions that hold 90% of ||ΔW||²_F
   share          = ||ΔW||²_F / Σ over all modules: how the change is spread over the modules
 """
