@@ -117,7 +117,7 @@ def lora_main(root: Path) -> int:
         rows.append({"run": name, "planted": planted, "seconds": round(seconds, 1),
                      "train_accuracy": gap["train"]["accuracy"], "test_accuracy": gap["test"]["accuracy"],
                      "encoder_drift": probes["drift"]["result"]["encoder_relative"], "causes": causes[:3],
-                     "found": planted is None and not causes or planted in causes[:1],
+                     "found": causes[:1] == [planted or "healthy"],
                      "adapter": adapter})
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "adapter"}), flush=True)
     print(lora_markdown(rows))
