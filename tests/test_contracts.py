@@ -113,9 +113,9 @@ def test_the_readme_rules_table_matches_the_registry():
 
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.name)
 def test_every_probe_has_a_report_section(probe: type[Probe]):
-    from ftaudit.report.html import template_dir
+    from ftaudit.report.html import environment
 
-    assert (template_dir() / "sections" / f"{probe.result_type.kind}.html.j2").is_file()
+    assert environment().get_template(f"sections/{probe.result_type.kind}.html.j2")
 
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))

@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 
 from ftaudit.diagnosis import cause_title
-from ftaudit.report.charts import charts_for
+from ftaudit.charts import charts_for
 from ftaudit.results import AuditResult, Finding, ProbeOutcome, Severity
 
 
@@ -19,10 +19,20 @@ def template_dir() -> Any:
     return resources.files("ftaudit.templates")
 
 
+def _section_file(kind: str) -> Any:
+    return resources.files("ftaudit.probes") / kind / "section.html.j2"
+
+
+def _load_section(name: str) -> str | None:
+    kind = name.removeprefix("sections/").removesuffix(".html.j2")
+    path = _section_file(kind) if name.startswith("sections/") else None
+    return path.read_text(encoding="utf-8") if path is not None and path.is_file() else None
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(template_dir())), jinja2.FunctionLoader(_load_section)]),
         autoescape=True,  # every string from a dataset is escaped; only our own SVG is marked safe
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -34,7 +44,7 @@ def environment() -> jinja2.Environment:
     env.filters["cause_title"] = cause_title
     # JSON, not repr: a tuple in memory is a list after result.json, and both must render the same bytes
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
-    env.globals["section_exists"] = lambda kind: (template_dir() / "sections" / f"{kind}.html.j2").is_file()
+    env.globals["section_exists"] = lambda kind: _section_file(kind).is_file()
     return env
 
 

@@ -6,7 +6,12 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Iterable
 
-from ftaudit.rules import attribution, curves, data, drift, dynamics, gap
+from ftaudit.probes import data_rules as data
+from ftaudit.probes.attribution import rules as attribution
+from ftaudit.probes.drift import rules as drift
+from ftaudit.probes.dynamics import rules as dynamics
+from ftaudit.probes.gap import rules as gap
+from ftaudit.probes import curves_rules as curves
 from ftaudit.rules.base import Rule, Threshold
 
 DEFAULT_RULES: tuple[Rule, ...] = (

@@ -10,9 +10,9 @@ from fixtures import curves
 from ftaudit.probes.learning_curve import LearningCurveResult
 from ftaudit.probes.lr_range import LrRangeResult
 from ftaudit.probes.size_curve import SizeCurveResult
-from ftaudit.report.charts.curves import charts
+from ftaudit.probes.curves_chart import charts
 from ftaudit.results import ProbeOutcome, _decode_dataclass, _encode
-from ftaudit.rules.curves import RULES
+from ftaudit.probes.curves_rules import RULES
 
 STEEP = curves.learning_curve(0.95, 2.0, 0.35)
 AT_CHANCE = curves.learning_curve(0.5, 0.0, 0.5)

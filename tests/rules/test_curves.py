@@ -10,7 +10,7 @@ import pytest
 from fixtures import curves
 from ftaudit.probes.learning_curve import SeedFit
 from ftaudit.results import ProbeOutcome, Severity
-from ftaudit.rules.curves import RULES
+from ftaudit.probes.curves_rules import RULES
 
 BY_CODE = {r.code: r for r in RULES}
 

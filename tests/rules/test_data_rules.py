@@ -13,7 +13,7 @@ from ftaudit.probes.leakage import LeakageProbe
 from ftaudit.probes.shift import ShiftProbe
 from ftaudit.probes.truncation import QUANTILES, TruncationResult, split_truncation
 from ftaudit.results import ProbeOutcome, Severity
-from ftaudit.rules.data import RULES
+from ftaudit.probes.data_rules import RULES
 from ftaudit.rules.registry import threshold_defaults
 
 BY_CODE = {r.code: r for r in RULES}

@@ -11,7 +11,7 @@ from ftaudit.probes.dynamics import DynamicsResult, LayerGradient
 from ftaudit.probes.registry import result_kinds
 from ftaudit.training_run import SeedRun, TrainingRun
 from ftaudit.results import ProbeOutcome, Severity, from_json, to_json
-from ftaudit.rules.dynamics import RULES
+from ftaudit.probes.dynamics.rules import RULES
 from ftaudit.rules.registry import threshold_defaults
 
 BY_CODE = {r.code: r for r in RULES}

@@ -11,7 +11,7 @@ from ftaudit.curvefit import power_law
 from ftaudit.probes.learning_curve import LearningCurveResult
 from ftaudit.probes.lr_range import LrRangeResult
 from ftaudit.probes.size_curve import SizeCurveResult
-from ftaudit.report.charts import PALETTE, TEST, TRAIN, figure, to_svg
+from ftaudit.charts import PALETTE, TEST, TRAIN, figure, to_svg
 
 
 def charts(r: Any) -> dict[str, str]:

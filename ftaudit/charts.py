@@ -15,17 +15,17 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 TRAIN, TEST = PALETTE[0], PALETTE[1]
 
 CHART_MODULES: dict[str, str] = {
-    "gap": "ftaudit.report.charts.gap",
-    "drift": "ftaudit.report.charts.drift",
-    "dynamics": "ftaudit.report.charts.dynamics",
-    "attribution": "ftaudit.report.charts.attribution",
-    "learning_curve": "ftaudit.report.charts.curves",
-    "size_curve": "ftaudit.report.charts.curves",
-    "lr_range": "ftaudit.report.charts.curves",
-    "balance": "ftaudit.report.charts.balance",
-    "calibration": "ftaudit.report.charts.calibration",
-    "shift": "ftaudit.report.charts.shift",
-    "truncation": "ftaudit.report.charts.truncation",
+    "gap": "ftaudit.probes.gap.chart",
+    "drift": "ftaudit.probes.drift.chart",
+    "dynamics": "ftaudit.probes.dynamics.chart",
+    "attribution": "ftaudit.probes.attribution.chart",
+    "learning_curve": "ftaudit.probes.curves_chart",
+    "size_curve": "ftaudit.probes.curves_chart",
+    "lr_range": "ftaudit.probes.curves_chart",
+    "balance": "ftaudit.probes.balance.chart",
+    "calibration": "ftaudit.probes.calibration.chart",
+    "shift": "ftaudit.probes.shift.chart",
+    "truncation": "ftaudit.probes.truncation.chart",
 }
 
 
