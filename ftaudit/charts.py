@@ -10,6 +10,8 @@ import io
 import re
 from typing import Any, Callable
 
+import numpy as np
+
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 TRAIN, TEST = PALETTE[0], PALETTE[1]
@@ -19,9 +21,9 @@ CHART_MODULES: dict[str, str] = {
     "drift": "ftaudit.probes.drift.chart",
     "dynamics": "ftaudit.probes.dynamics.chart",
     "attribution": "ftaudit.probes.attribution.chart",
-    "learning_curve": "ftaudit.probes.curves_chart",
-    "size_curve": "ftaudit.probes.curves_chart",
-    "lr_range": "ftaudit.probes.curves_chart",
+    "learning_curve": "ftaudit.probes.learning_curve.chart",
+    "size_curve": "ftaudit.probes.size_curve.chart",
+    "lr_range": "ftaudit.probes.lr_range.chart",
     "balance": "ftaudit.probes.balance.chart",
     "calibration": "ftaudit.probes.calibration.chart",
     "shift": "ftaudit.probes.shift.chart",
@@ -62,6 +64,11 @@ def to_svg(fig: Any, title: str) -> str:
 
 def _attr(text: str) -> str:
     return (text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """Error-bar lengths (below, above) from the mean to the smallest and largest of `values`."""
+    return (float(np.mean(values) - min(values)), float(max(values) - np.mean(values)))
 
 
 def charts_for(kind: str, result: Any) -> dict[str, str]:

@@ -6,21 +6,35 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Iterable
 
-from ftaudit.probes import data_rules as data
 from ftaudit.probes.attribution import rules as attribution
+from ftaudit.probes.balance import rules as balance
+from ftaudit.probes.calibration import rules as calibration
 from ftaudit.probes.drift import rules as drift
+from ftaudit.probes.duplicates import rules as duplicates
 from ftaudit.probes.dynamics import rules as dynamics
 from ftaudit.probes.gap import rules as gap
-from ftaudit.probes import curves_rules as curves
+from ftaudit.probes.leakage import rules as leakage
+from ftaudit.probes.learning_curve import rules as learning_curve
+from ftaudit.probes.lr_range import rules as lr_range
+from ftaudit.probes.shift import rules as shift
+from ftaudit.probes.size_curve import rules as size_curve
+from ftaudit.probes.truncation import rules as truncation
 from ftaudit.rules.base import Rule, Threshold
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     *gap.RULES,
     *drift.RULES,
     *dynamics.RULES,
-    *data.RULES,
+    *leakage.RULES,
+    *duplicates.RULES,
+    *balance.RULES,
+    *truncation.RULES,
+    *shift.RULES,
+    *calibration.RULES,
     *attribution.RULES,
-    *curves.RULES,
+    *learning_curve.RULES,
+    *size_curve.RULES,
+    *lr_range.RULES,
 )
 
 

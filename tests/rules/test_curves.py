@@ -10,8 +10,11 @@ import pytest
 from fixtures import curves
 from ftaudit.probes.learning_curve import SeedFit
 from ftaudit.results import ProbeOutcome, Severity
-from ftaudit.probes.curves_rules import RULES
+from ftaudit.probes.learning_curve import rules as learning_curve
+from ftaudit.probes.lr_range import rules as lr_range
+from ftaudit.probes.size_curve import rules as size_curve
 
+RULES = learning_curve.RULES + size_curve.RULES + lr_range.RULES
 BY_CODE = {r.code: r for r in RULES}
 
 
