@@ -19,7 +19,7 @@ from ftaudit.probes.duplicates import rules as duplicates_rules
 from ftaudit.probes.leakage import rules as leakage_rules
 from ftaudit.probes.shift import rules as shift_rules
 from ftaudit.probes.truncation import rules as truncation_rules
-from ftaudit.rules.registry import threshold_defaults
+from ftaudit.probes.registry import threshold_defaults
 
 RULES = (leakage_rules.RULES + duplicates_rules.RULES + balance_rules.RULES + truncation_rules.RULES + shift_rules.RULES
          + calibration_rules.RULES)
