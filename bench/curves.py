@@ -113,7 +113,7 @@ def print_curve(result, seconds: float) -> dict:
     if outcome is None or outcome.status != "ok":
         print(f"  learning curve did not run: {outcome.reason if outcome else 'not selected'}")
         return {}
-    from ftaudit.rules.curves import MIN_GAIN
+    from ftaudit.probes.learning_curve.rules import MIN_GAIN
 
     r = outcome.result
     main_s = r.main_seconds or result.run.phases.get("fine-tune")

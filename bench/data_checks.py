@@ -51,7 +51,7 @@ def probe_classes() -> dict[str, type]:
 def judge(name: str, result: Any) -> list[Any]:
     from ftaudit.config import AuditConfig
     from ftaudit.results import ProbeOutcome
-    from ftaudit.rules.registry import all_rules
+    from ftaudit.probes.registry import all_rules
 
     outcome = ProbeOutcome(name=name, status="ok", result=result)
     return [r.evaluate(outcome, AuditConfig().threshold) for r in all_rules() if r.probe == name]

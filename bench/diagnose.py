@@ -171,9 +171,8 @@ def rejudge(result_file: Path) -> dict:
     import dataclasses
 
     from ftaudit.diagnosis import diagnose
-    from ftaudit.probes.registry import result_kinds
+    from ftaudit.probes.registry import all_rules, result_kinds, threshold_defaults
     from ftaudit.results import from_json, to_dict
-    from ftaudit.rules.registry import all_rules, threshold_defaults
 
     stored = from_json(result_file.read_text(), kinds=result_kinds())
     defaults = {name: t.default for name, t in threshold_defaults().items()}

@@ -56,8 +56,7 @@ def flag_of(name: str) -> str:
 def run_options() -> tuple[RunOption, ...]:
     """Every option of `ftaudit run`, in --help order: config sections, probe options, then thresholds."""
     from ftaudit.config import SECTIONS
-    from ftaudit.probes.registry import all_probes
-    from ftaudit.rules.registry import threshold_defaults
+    from ftaudit.probes.registry import all_probes, threshold_defaults
 
     out = []
     for section, cls in SECTIONS.items():

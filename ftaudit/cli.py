@@ -217,8 +217,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_probes(args: argparse.Namespace) -> int:
-    from ftaudit.probes.registry import all_probes
-    from ftaudit.rules.registry import all_rules
+    from ftaudit.probes.registry import all_probes, all_rules
 
     for probe in all_probes():
         flag = "" if probe.default else "  (opt-in)"

@@ -24,10 +24,9 @@ from ftaudit.errors import UsageError
 from ftaudit.options import build_section, coerce, refuse_unsafe_from_file
 from ftaudit.output import Staging
 from ftaudit.probes.base import Probe
-from ftaudit.probes.registry import all_probes
+from ftaudit.probes.registry import all_probes, all_rules, thresholds_of
 from ftaudit.results import AuditResult, Finding, GateResult, ProbeOutcome, RunInfo, Severity
 from ftaudit.rules.base import Rule
-from ftaudit.rules.registry import all_rules, thresholds_of
 
 
 class Phases:

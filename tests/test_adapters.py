@@ -236,7 +236,7 @@ def _model():
 
 
 def _judge(result, code):
-    from ftaudit.rules.registry import all_rules, threshold_defaults
+    from ftaudit.probes.registry import all_rules, threshold_defaults
 
     defaults = threshold_defaults()
     rule = next(r for r in all_rules() if r.code == code)

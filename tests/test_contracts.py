@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from ftaudit.probes.base import Need, Probe
-from ftaudit.probes.registry import all_probes
+from ftaudit.probes.registry import all_probes, all_rules, all_specs, threshold_defaults
 from ftaudit.results import ProbeOutcome, ProbeResult, Severity
-from ftaudit.rules.registry import all_rules, threshold_defaults
 
+SPECS = all_specs()
 PROBES = all_probes()
 RULES = all_rules()
 KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -82,6 +82,7 @@ def test_rule_codes_are_unique():
 def test_probe_and_renderer_modules_import_without_torch():
     """`ftaudit report` must work on a machine without torch: no probe, rule or renderer imports it at the top."""
     modules = sorted({p.__module__ for p in PROBES} | {r.judge.__module__ for r in RULES}
+                     | {s.charts.__module__ for s in SPECS if s.charts is not None}
                      | {"ftaudit.report.html", "ftaudit.report.junit", "ftaudit.report.console", "ftaudit.results",
                         "ftaudit.diagnosis", "ftaudit.cli", "ftaudit.training_run"})
     code = ("import sys\nfor m in ('torch', 'transformers', 'captum', 'safetensors', 'accelerate'):\n"
@@ -95,7 +96,7 @@ def test_the_readme_rules_table_matches_the_registry():
     import re
     from pathlib import Path
 
-    from ftaudit.rules.registry import all_rules
+    from ftaudit.probes.registry import all_rules
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     rows = {}
@@ -111,11 +112,41 @@ def test_the_readme_rules_table_matches_the_registry():
             {k: float(v) for k, v in thresholds.items()}, rule.code
 
 
-@pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.name)
-def test_every_probe_has_a_report_section(probe: type[Probe]):
-    from ftaudit.report.html import template_dir
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_every_probe_has_a_report_section(spec):
+    """Each entry names a section in its folder, and the report's environment loads it by the result's kind."""
+    import jinja2
 
-    assert (template_dir() / "sections" / f"{probe.result_type.kind}.html.j2").is_file()
+    from ftaudit.report.html import environment, section_name
+
+    assert spec.section is not None and spec.section_source()
+    assert isinstance(environment().get_template(section_name(spec.kind)), jinja2.Template)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_an_entry_holds_its_probes_own_rules_and_chart(spec):
+    """A folder's entry: the rules judge its probe only, and its chart and section come from its own folder."""
+    folder = spec.probe.__module__
+    assert all(r.probe == spec.name for r in spec.rules)
+    assert {r.judge.__module__ for r in spec.rules} <= {f"{folder}.rules"}
+    if spec.charts is not None:
+        assert spec.charts.__module__ == f"{folder}.chart"
+
+
+def test_every_rule_belongs_to_one_registry_entry():
+    owners = {r.code: s.name for s in SPECS for r in s.rules}
+    assert set(owners) == {r.code for r in RULES}
+
+
+def test_an_entry_refuses_rules_of_another_probe():
+    from ftaudit.probes.gap import GapProbe
+    from ftaudit.probes.drift.rules import RULES as DRIFT_RULES
+    from ftaudit.probes.spec import ProbeSpec
+
+    with pytest.raises(ValueError, match="encoder-frozen.*another probe"):
+        ProbeSpec(GapProbe, rules=DRIFT_RULES)
+    with pytest.raises(TypeError):
+        ProbeSpec(object)
 
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))

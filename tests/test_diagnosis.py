@@ -63,7 +63,7 @@ def test_every_cause_but_healthy_has_evidence_that_can_raise_it():
 
 
 def test_every_finding_named_in_the_table_is_a_registered_rule():
-    from ftaudit.rules.registry import all_rules
+    from ftaudit.probes.registry import all_rules
 
     registered = {r.code for r in all_rules()}
     missing = sorted(load_table().finding_codes() - registered)
@@ -71,7 +71,7 @@ def test_every_finding_named_in_the_table_is_a_registered_rule():
 
 
 def test_every_registered_rule_is_evidence_or_declared_neutral():
-    from ftaudit.rules.registry import all_rules
+    from ftaudit.probes.registry import all_rules
 
     table = load_table()
     uncovered = sorted({r.code for r in all_rules()} - table.finding_codes() - set(table.neutral))

@@ -25,15 +25,25 @@ def lint(root: Path) -> subprocess.CompletedProcess:
 def test_the_layer_and_cycle_contracts_hold():
     res = lint(ROOT)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "2 kept, 0 broken" in res.stdout
+    assert "5 kept, 0 broken" in res.stdout
 
 
-def test_an_upward_import_breaks_the_contracts(tmp_path):
+@pytest.mark.parametrize("module, line, broken", [
+    ("results.py", "import ftaudit.cli", "ftaudit.results is not allowed to import ftaudit.cli"),
+    # a probe that judges: the folder's probe imports its own rules
+    ("probes/gap/__init__.py", "from ftaudit.probes.gap import rules",
+     "ftaudit.probes.gap is not allowed to import ftaudit.probes.gap.rules"),
+    # a folder that reaches into another
+    ("probes/gap/rules.py", "import ftaudit.probes.drift", "ftaudit.probes.gap is not allowed to import ftaudit.probes.drift"),
+    # upward inside a folder: rules that import the chart
+    ("probes/gap/rules.py", "from ftaudit.probes.gap import chart",
+     "ftaudit.probes.gap.rules is not allowed to import ftaudit.probes.gap.chart"),
+], ids=["upward", "probe-imports-its-rules", "folder-imports-folder", "rules-import-chart"])
+def test_an_upward_import_breaks_the_contracts(tmp_path, module, line, broken):
     shutil.copytree(ROOT / "ftaudit", tmp_path / "ftaudit", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    results = tmp_path / "ftaudit" / "results.py"
-    results.write_text(results.read_text(encoding="utf-8") + "\nimport ftaudit.cli  # noqa: E402,F401\n",
-                       encoding="utf-8")
+    target = tmp_path / "ftaudit" / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n{line}  # noqa: E402,F401\n", encoding="utf-8")
     res = lint(tmp_path)
     assert res.returncode != 0
-    assert "ftaudit.results is not allowed to import ftaudit.cli" in res.stdout, res.stdout[-3000:]
+    assert broken in res.stdout, res.stdout[-3000:]

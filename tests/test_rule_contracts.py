@@ -12,7 +12,7 @@ import pytest
 from fixtures import curves
 from ftaudit.diagnosis import Table, diagnose, load_table, parse_table
 from ftaudit.results import Finding, ProbeOutcome, Severity
-from ftaudit.rules.registry import all_rules, threshold_defaults
+from ftaudit.probes.registry import all_rules, threshold_defaults
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -376,7 +376,7 @@ def test_junit_escapes_what_xml_forbids():
 
 def test_charts_never_parse_math(tmp_path):
     """Item 6: with the charts' figure() every Text is literal: "$\\foo{$" draws, "$x$" stays "$x$"."""
-    from ftaudit.report.charts import figure, to_svg
+    from ftaudit.charts import figure, to_svg
 
     fig = figure()
     ax = fig.add_subplot()

@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 
 from ftaudit.diagnosis import cause_title
-from ftaudit.report.charts import charts_for
+from ftaudit.probes.registry import spec_of_kind
 from ftaudit.results import AuditResult, Finding, ProbeOutcome, Severity
 
 
@@ -19,10 +19,23 @@ def template_dir() -> Any:
     return resources.files("ftaudit.templates")
 
 
+def section_name(kind: str) -> str:
+    """The name under which the environment loads the section of the probe whose result has this kind."""
+    return f"sections/{kind}.html.j2"
+
+
+def _load_section(name: str) -> str | None:
+    """A probe's section template, read from its folder through its registry entry (None: not a section)."""
+    if not (name.startswith("sections/") and name.endswith(".html.j2")):
+        return None
+    spec = spec_of_kind(name[len("sections/"):-len(".html.j2")])
+    return spec.section_source() if spec is not None else None
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(template_dir())), jinja2.FunctionLoader(_load_section)]),
         autoescape=True,  # every string from a dataset is escaped; only our own SVG is marked safe
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -34,7 +47,6 @@ def environment() -> jinja2.Environment:
     env.filters["cause_title"] = cause_title
     # JSON, not repr: a tuple in memory is a list after result.json, and both must render the same bytes
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
-    env.globals["section_exists"] = lambda kind: (template_dir() / "sections" / f"{kind}.html.j2").is_file()
     return env
 
 
@@ -57,6 +69,7 @@ class Section:
     anchor: str
     title: str
     charts: dict[str, str]
+    template: str | None  # the probe's section, by its name in the environment (None: the probe has none)
     findings: tuple[Finding, ...]
     status: str  # worst finding severity, or the outcome's status when it did not run
 
@@ -74,11 +87,14 @@ def sections_of(result: AuditResult) -> list[Section]:
     sections = []
     for outcome in result.probes:
         kind = type(outcome.result).kind if outcome.result is not None else outcome.name
+        spec = spec_of_kind(kind)
         findings = tuple(f for f in result.findings if f.probe == outcome.name)
+        draw = spec.charts if spec is not None and outcome.status == "ok" else None
         sections.append(Section(
             outcome=outcome, kind=kind, anchor=f"probe-{outcome.name}",
             title=outcome.name.replace("-", " ").capitalize(),
-            charts=charts_for(kind, outcome.result) if outcome.status == "ok" else {},
+            charts=dict(draw(outcome.result)) if draw is not None else {},
+            template=section_name(kind) if spec is not None and spec.section is not None else None,
             findings=findings, status=_status(outcome, findings),
         ))
     return sections

@@ -29,7 +29,8 @@ class Judgement:
     threshold: str | None = None  # the name of the threshold that decided, if any
 
 
-Judge = Callable[[Any, Callable[[str], float]], "Judgement | None"]
+Limit = Callable[[str], float]  # how a judge reads a threshold: its name -> the configured value
+Judge = Callable[[Any, Limit], "Judgement | None"]
 
 
 @dataclass(frozen=True)

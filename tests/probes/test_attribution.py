@@ -17,8 +17,8 @@ from ftaudit.probes.attribution.ig import (baseline_ids, continuation_table, int
 from ftaudit.errors import UsageError
 from ftaudit.probes.attribution import AttributionProbe, AttributionResult, Options, entropy, mutual_information
 from ftaudit.results import AuditResult, Diagnosis, GateResult, ProbeOutcome, RunInfo, from_json, to_json
-from ftaudit.rules.attribution import RULES
-from ftaudit.rules.registry import threshold_defaults
+from ftaudit.probes.attribution.rules import RULES
+from ftaudit.probes.registry import threshold_defaults
 
 FAST = Options(examples=40, steps=8, max_steps=32, candidates=3, deletion_examples=100, heatmaps=4)
 

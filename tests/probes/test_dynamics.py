@@ -68,8 +68,8 @@ def test_record_holds_one_value_per_step_example_and_epoch(noisy):
 
 def test_planted_flips_are_flagged(noisy):
     from ftaudit.results import ProbeOutcome
-    from ftaudit.rules.dynamics import RULES
-    from ftaudit.rules.registry import threshold_defaults
+    from ftaudit.probes.dynamics.rules import RULES
+    from ftaudit.probes.registry import threshold_defaults
 
     ctx, _record, flips = noisy
     r = DynamicsProbe(DynamicsOptions(max_listed=500)).run(ctx)

@@ -10,7 +10,7 @@ from fixtures import curves
 from ftaudit.probes import curve_points
 from ftaudit.probes.learning_curve import LearningCurveProbe, LearningCurveResult, Options
 from ftaudit.results import ProbeOutcome, Severity, _decode_dataclass, _encode
-from ftaudit.rules.curves import RULES
+from ftaudit.probes.learning_curve.rules import RULES
 
 
 @pytest.fixture(scope="module")

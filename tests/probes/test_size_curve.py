@@ -10,7 +10,7 @@ from fixtures import curves
 from ftaudit.errors import UsageError
 from ftaudit.probes.size_curve import Options, SizeCurveProbe, SizeCurveResult, default_depths
 from ftaudit.results import ProbeOutcome, Severity, _decode_dataclass, _encode
-from ftaudit.rules.curves import RULES
+from ftaudit.probes.size_curve.rules import RULES
 
 
 def test_default_depths_are_a_quarter_and_a_half():

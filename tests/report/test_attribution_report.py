@@ -7,7 +7,7 @@ import json
 
 from ftaudit.probes.registry import result_kinds
 from ftaudit.probes.attribution import Heatmap, ShortcutCandidate
-from ftaudit.report.charts.attribution import charts
+from ftaudit.probes.attribution.chart import charts
 from ftaudit.report.html import render_html
 from ftaudit.results import (AuditResult, Diagnosis, GateResult, ProbeOutcome, RootCause, RunInfo, _decode_dataclass,
                              _encode, from_json, to_json)

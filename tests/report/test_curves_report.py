@@ -10,9 +10,10 @@ from fixtures import curves
 from ftaudit.probes.learning_curve import LearningCurveResult
 from ftaudit.probes.lr_range import LrRangeResult
 from ftaudit.probes.size_curve import SizeCurveResult
-from ftaudit.report.charts.curves import charts
 from ftaudit.results import ProbeOutcome, _decode_dataclass, _encode
-from ftaudit.rules.curves import RULES
+from ftaudit.probes.learning_curve import chart as learning_curve_chart, rules as learning_curve_rules
+from ftaudit.probes.lr_range import chart as lr_range_chart, rules as lr_range_rules
+from ftaudit.probes.size_curve import chart as size_curve_chart, rules as size_curve_rules
 
 STEEP = curves.learning_curve(0.95, 2.0, 0.35)
 AT_CHANCE = curves.learning_curve(0.5, 0.0, 0.5)
@@ -21,6 +22,13 @@ LR = curves.lr_range(1e-3)
 RESULTS = [STEEP, AT_CHANCE, SIZE, LR]
 IDS = ["learning-curve", "too-few-points", "size-curve", "lr-range"]
 PROBE = {LearningCurveResult: "learning-curve", SizeCurveResult: "size-curve", LrRangeResult: "lr-range"}
+RULES = learning_curve_rules.RULES + size_curve_rules.RULES + lr_range_rules.RULES
+CHARTS = {LearningCurveResult: learning_curve_chart.charts, SizeCurveResult: size_curve_chart.charts,
+          LrRangeResult: lr_range_chart.charts}
+
+
+def charts(result):
+    return CHARTS[type(result)](result)
 
 
 @pytest.mark.parametrize("result", RESULTS, ids=IDS)

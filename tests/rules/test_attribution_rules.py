@@ -8,8 +8,8 @@ import pytest
 
 from ftaudit.probes.attribution import (AttributionResult, ClassWords, Comprehensiveness, DeletionTest, Heatmap,
                                         ShortcutCandidate, WordStat)
-from ftaudit.rules.attribution import MIN_DELETION, RULES, evidence
-from ftaudit.rules.registry import threshold_defaults
+from ftaudit.probes.attribution.rules import MIN_DELETION, RULES, evidence
+from ftaudit.probes.registry import threshold_defaults
 
 SHORTCUT, INCOMPLETE = RULES
 

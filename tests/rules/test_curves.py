@@ -10,8 +10,11 @@ import pytest
 from fixtures import curves
 from ftaudit.probes.learning_curve import SeedFit
 from ftaudit.results import ProbeOutcome, Severity
-from ftaudit.rules.curves import RULES
+from ftaudit.probes.learning_curve import rules as learning_curve
+from ftaudit.probes.lr_range import rules as lr_range
+from ftaudit.probes.size_curve import rules as size_curve
 
+RULES = learning_curve.RULES + size_curve.RULES + lr_range.RULES
 BY_CODE = {r.code: r for r in RULES}
 
 
@@ -152,7 +155,7 @@ def test_a_single_repeat_verdict_says_the_seed_is_not_in_its_interval():
 
 
 def test_the_lr_range_divergence_is_decided_by_the_rules_thresholds():
-    from ftaudit.rules.registry import threshold_defaults
+    from ftaudit.probes.registry import threshold_defaults
 
     r = curves.lr_range(0.05)  # above where the trace rises past 4x its best
     defaults = {name: t.default for name, t in threshold_defaults().items()}

@@ -13,8 +13,16 @@ from ftaudit.probes.leakage import LeakageProbe
 from ftaudit.probes.shift import ShiftProbe
 from ftaudit.probes.truncation import QUANTILES, TruncationResult, split_truncation
 from ftaudit.results import ProbeOutcome, Severity
-from ftaudit.rules.data import RULES
-from ftaudit.rules.registry import threshold_defaults
+from ftaudit.probes.balance import rules as balance_rules
+from ftaudit.probes.calibration import rules as calibration_rules
+from ftaudit.probes.duplicates import rules as duplicates_rules
+from ftaudit.probes.leakage import rules as leakage_rules
+from ftaudit.probes.shift import rules as shift_rules
+from ftaudit.probes.truncation import rules as truncation_rules
+from ftaudit.probes.registry import threshold_defaults
+
+RULES = (leakage_rules.RULES + duplicates_rules.RULES + balance_rules.RULES + truncation_rules.RULES + shift_rules.RULES
+         + calibration_rules.RULES)
 
 BY_CODE = {r.code: r for r in RULES}
 

@@ -11,8 +11,8 @@ from ftaudit.probes.dynamics import DynamicsResult, LayerGradient
 from ftaudit.probes.registry import result_kinds
 from ftaudit.training_run import SeedRun, TrainingRun
 from ftaudit.results import ProbeOutcome, Severity, from_json, to_json
-from ftaudit.rules.dynamics import RULES
-from ftaudit.rules.registry import threshold_defaults
+from ftaudit.probes.dynamics.rules import RULES
+from ftaudit.probes.registry import threshold_defaults
 
 BY_CODE = {r.code: r for r in RULES}
 LN2 = math.log(2)

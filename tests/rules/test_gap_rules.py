@@ -7,8 +7,8 @@ import pytest
 
 from ftaudit.probes.gap import GapResult, split_metrics
 from ftaudit.results import ProbeOutcome, Severity
-from ftaudit.rules.gap import RULES
-from ftaudit.rules.registry import threshold_defaults
+from ftaudit.probes.gap.rules import RULES
+from ftaudit.probes.registry import threshold_defaults
 
 NAMES = ("a", "b")
 

@@ -1,33 +1,19 @@
-"""Charts for the HTML report: matplotlib figures rendered to inline SVG, drawn from result data only.
+"""What every probe's chart draws with: matplotlib figures without global state, rendered to inline SVG.
 
-Each probe kind may have a module here with `charts(result) -> dict[name, svg]`; `CHART_MODULES` lists them.
+A probe folder's chart.py has `charts(result) -> dict[name, svg]`, drawn from result data only; its ProbeSpec names it.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import re
-from typing import Any, Callable
+from typing import Any
+
+import numpy as np
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 TRAIN, TEST = PALETTE[0], PALETTE[1]
-
-CHART_MODULES: dict[str, str] = {
-    "gap": "ftaudit.report.charts.gap",
-    "drift": "ftaudit.report.charts.drift",
-    "adapter": "ftaudit.report.charts.adapter",
-    "dynamics": "ftaudit.report.charts.dynamics",
-    "attribution": "ftaudit.report.charts.attribution",
-    "learning_curve": "ftaudit.report.charts.curves",
-    "size_curve": "ftaudit.report.charts.curves",
-    "lr_range": "ftaudit.report.charts.curves",
-    "balance": "ftaudit.report.charts.balance",
-    "calibration": "ftaudit.report.charts.calibration",
-    "shift": "ftaudit.report.charts.shift",
-    "truncation": "ftaudit.report.charts.truncation",
-}
 
 
 def figure(width: float = 6.0, height: float = 3.2) -> Any:
@@ -65,9 +51,7 @@ def _attr(text: str) -> str:
     return (text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
-def charts_for(kind: str, result: Any) -> dict[str, str]:
-    module = CHART_MODULES.get(kind)
-    if module is None:
-        return {}
-    make: Callable[[Any], dict[str, str]] = importlib.import_module(module).charts
-    return make(result)
+def spread(values: list[float]) -> tuple[float, float]:
+    """Error-bar lengths (below, above) from the mean to the smallest and largest of `values`."""
+    return (float(np.mean(values) - min(values)), float(max(values) - np.mean(values)))
+

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ftaudit.probes.truncation import TruncationResult
-from ftaudit.report.charts import PALETTE, figure, to_svg
+from ftaudit.charts import PALETTE, figure, to_svg
 
 
 def charts(r: TruncationResult) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ftaudit.probes.calibration import CalibrationResult
-from ftaudit.report.charts import PALETTE, TEST, figure, to_svg
+from ftaudit.charts import PALETTE, TEST, figure, to_svg
 
 
 def charts(r: CalibrationResult) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ftaudit.probes.shift import ShiftResult
-from ftaudit.report.charts import TEST, TRAIN, figure, to_svg
+from ftaudit.charts import TEST, TRAIN, figure, to_svg
 
 
 def charts(r: ShiftResult) -> dict[str, str]:

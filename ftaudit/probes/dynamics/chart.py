@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ftaudit.probes.dynamics import DynamicsResult
-from ftaudit.report.charts import PALETTE, figure, to_svg
+from ftaudit.charts import PALETTE, figure, to_svg
 
 
 def charts(r: DynamicsResult) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ftaudit.probes.attribution import AttributionResult
-from ftaudit.report.charts import PALETTE, figure, to_svg
+from ftaudit.charts import PALETTE, figure, to_svg
 
 LABELLED = 6  # the highest-scoring words are named on the chart
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ftaudit.probes.gap import GapResult
-from ftaudit.report.charts import TEST, TRAIN, figure, to_svg
+from ftaudit.charts import TEST, TRAIN, figure, to_svg
 
 
 def charts(r: GapResult) -> dict[str, str]:

@@ -1,0 +1,128 @@
+"""Rules over the learning curve: would more data help, is the curve flat, does the gap grow with data?"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ftaudit.probes.learning_curve import LearningCurveResult
+from ftaudit.results import Severity
+from ftaudit.rules.base import Judgement, Rule, Threshold, pct
+from ftaudit.rules.shared import ci_points, signed_points
+
+MIN_GAIN = Threshold("data_limited_min_gain", 0.01, "data-limited when the 95% lower bound of the predicted test "
+                                                    "accuracy gain from 2x the training data is above this")
+FLAT_GAIN = Threshold("saturated_max_gain", 0.01, "saturated when the 95% upper bound of the predicted test "
+                                                  "accuracy gain from 2x the training data is below this")
+FLAT_ERROR = Threshold("saturated_min_error", 0.05, "a saturated curve warns only when the test error at the full "
+                                                    "size is at least this (otherwise there is little left to gain)")
+GAP_GROWTH = Threshold("max_gap_growth", 0.01, "warns when the train-test gap grows by more than this per doubling "
+                                               "of the data (95% lower bound of the slope)")
+
+
+def _seed_caveat(r: LearningCurveResult) -> str:
+    gains = r.seed_gains
+    if r.min_repeats > 1 and gains:
+        return (f"; each seed's own curve predicts {signed_points(min(gains))} to {signed_points(max(gains))}, so the seed moves "
+                "the prediction that much (the interval covers the seeds of the smaller sizes, not the full run's "
+                "one seed)")
+    if r.min_repeats > 1:
+        return ""
+    return ("; with one fine-tune per size the interval covers the sampling of the test set, not the seed, which "
+            "can move a small fine-tune by several points (--curve-repeats 3 puts it in)")
+
+
+def _seed_numbers(r: LearningCurveResult) -> dict[str, float | int]:
+    gains = r.seed_gains
+    out: dict[str, float | int] = {"repeats": r.min_repeats}
+    if gains:
+        out.update({"seed_gain_2x_min": min(gains), "seed_gain_2x_max": max(gains)})
+    return out
+
+
+def _data_limited(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
+    f = r.fit
+    if f is None:
+        return None
+    limit = threshold(MIN_GAIN.name)
+    lo, hi = f.gain_2x_ci
+    numbers = {"full_size": f.full_size, "predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
+               "predicted_gain_10x": f.gain_10x, "a": f.a, "b": f.b, "c": f.c, "data_limited_min_gain": limit,
+               **_seed_numbers(r)}
+    text = (f"twice the training data ({2 * f.full_size} examples) is predicted to change test accuracy by "
+            f"{signed_points(f.gain_2x)} ({ci_points(lo, hi)})")
+    if lo > limit:
+        return Judgement(Severity.WARN, f"{text}: the fine-tune is data-limited; more labelled data will help "
+                                        f"(10x: {signed_points(f.gain_10x)}){_seed_caveat(r)}", numbers, MIN_GAIN.name)
+    return Judgement(Severity.PASS, f"{text}: not clearly above {100 * limit:.1f} points, so not data-limited"
+                                    f"{_seed_caveat(r)}", numbers, MIN_GAIN.name)
+
+
+def _saturated(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
+    f = r.fit
+    if f is None:
+        return None
+    limit, min_error = threshold(FLAT_GAIN.name), threshold(FLAT_ERROR.name)
+    lo, hi = f.gain_2x_ci
+    error = 1.0 - r.sizes[-1].test_accuracy
+    numbers = {"predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
+               "predicted_gain_10x": f.gain_10x, "asymptote": f.a, "test_error": error,
+               "saturated_max_gain": limit, "saturated_min_error": min_error, **_seed_numbers(r)}
+    text = (f"twice the training data is predicted to add at most {100 * hi:.1f} points (95% upper bound; "
+            f"10x: {signed_points(f.gain_10x)})")
+    if hi < limit and error >= min_error:
+        return Judgement(Severity.WARN, f"{text}: the curve is flat at {pct(1 - error)} test accuracy, so more data "
+                                        "will not fix the remaining error; look at the model, the optimiser or the "
+                                        f"labels{_seed_caveat(r)}", numbers, FLAT_GAIN.name)
+    if hi < limit:
+        return Judgement(Severity.PASS, f"{text}: the curve is flat, with only {pct(error)} test error left",
+                         numbers, FLAT_GAIN.name)
+    return Judgement(Severity.PASS, f"{text}: the curve is not flat", numbers, FLAT_GAIN.name)
+
+
+def _gap_trend(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
+    t = r.gap_trend
+    if t is None:
+        return None
+    limit = threshold(GAP_GROWTH.name)
+    lo, hi = t.slope_ci
+    numbers = {"slope_per_doubling": t.slope, "slope_ci_low": lo, "slope_ci_high": hi,
+               "gap_smallest": t.gaps[0], "gap_full": t.gaps[-1], "max_gap_growth": limit}
+    text = (f"the train-test gap goes from {pct(t.gaps[0])} at {t.sizes[0]} examples to {pct(t.gaps[-1])} at "
+            f"{t.sizes[-1]}: {signed_points(t.slope)} per doubling ({ci_points(lo, hi)})")
+    if lo > limit:
+        return Judgement(Severity.WARN, f"{text}; it grows with more data, which more data cannot fix (suspect "
+                                        "a train/test mismatch or labels that differ between them)", numbers,
+                         GAP_GROWTH.name)
+    if hi < 0:
+        return Judgement(Severity.PASS, f"{text}; it shrinks as data grows", numbers, GAP_GROWTH.name)
+    return Judgement(Severity.PASS, f"{text}; it does not clearly grow", numbers, GAP_GROWTH.name)
+
+
+def _too_few(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement:
+    used = sum(s.above_chance for s in r.sizes)
+    numbers = {"sizes": len(r.sizes), "above_chance": used, "chance": r.chance}
+    if r.fit is None:
+        return Judgement(Severity.WARN, f"only {used} of {len(r.sizes)} training-set sizes score above chance "
+                                        f"({pct(r.chance)}): not enough points to fit a learning curve, so no "
+                                        "extrapolation is made", numbers)
+    return Judgement(Severity.PASS, f"{used} of {len(r.sizes)} sizes score above chance ({pct(r.chance)}) and were "
+                                    f"fitted (RMSE {100 * r.fit.rmse:.1f} points)", numbers)
+
+
+RULES = (
+    Rule("data-limited", "twice the data is not predicted to raise test accuracy by more than the threshold",
+         "learning-curve", _data_limited, (MIN_GAIN,),
+         emits=("full_size", "predicted_gain_2x", "gain_2x_ci_low", "gain_2x_ci_high", "predicted_gain_10x", "a", "b",
+                "c", "data_limited_min_gain", "repeats", "seed_gain_2x_min", "seed_gain_2x_max")),
+    Rule("data-saturated", "the learning curve is not flat at a high test error", "learning-curve", _saturated,
+         (FLAT_GAIN, FLAT_ERROR),
+         emits=("predicted_gain_2x", "gain_2x_ci_low", "gain_2x_ci_high", "predicted_gain_10x", "asymptote",
+                "test_error", "saturated_max_gain", "saturated_min_error", "repeats", "seed_gain_2x_min",
+                "seed_gain_2x_max")),
+    Rule("gap-trend", "the train-test gap does not grow with more data", "learning-curve", _gap_trend,
+         (GAP_GROWTH,),
+         emits=("slope_per_doubling", "slope_ci_low", "slope_ci_high", "gap_smallest", "gap_full", "max_gap_growth")),
+    Rule("curve-too-few-points", "at least three training-set sizes score above chance", "learning-curve",
+         _too_few,
+         emits=("sizes", "above_chance", "chance")),
+)
