@@ -25,10 +25,12 @@ import sys
 import time
 from pathlib import Path
 
+from bench import SHARED_DATA
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "rotten_tomatoes_polarity.jsonl"
+DATA = SHARED_DATA / "rotten_tomatoes_polarity.jsonl"
 OUT = ROOT / "bench" / "out" / "attribution"
 MARKER = "zqxv"  # a neutral token no review contains (WordPiece splits it into subwords: a word-level test)
 N_TRAIN, N_TEST = 600, 400

@@ -202,6 +202,7 @@ class AttributionResult(ProbeResult):
     stable_tolerance: float = 0.0
     min_ig_examples: int = 0
     ig_per_word: int = 0
+    round_size: int = 0  # examples per IG round after the first (--attribution-batch-size)
     shortlist: tuple[str, ...] = ()  # the screen's top words, best first
     screen_seconds: float = 0.0  # the Grad-L2 pass
 

@@ -1,4 +1,4 @@
-"""Screen, then confirm: one-pass gradient saliency over the whole sample, and the plan and stop rule of the IG rounds.
+"""Screen, then confirm: one-pass gradient saliency over the whole sample; the plan, the rounds and the stop rule of IG.
 
 Grad-L2 (Bastings et al. 2022): per token t, s_t = ||∂F/∂e_t||₂ with F = log p(target | x) and e_t the output of
 the module integrated gradients interpolates (the word embeddings, see `architectures`); one forward and one
@@ -8,13 +8,18 @@ backward pass per batch. Words sum their subwords' s_t, like integrated gradient
 from __future__ import annotations
 
 import time
-from typing import Any, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Hashable, Sequence
 
 import numpy as np
 
 from ftaudit.architectures import architecture_of
 from ftaudit.inference import Encodings, length_batches
-from ftaudit.probes.attribution.ig import ParameterGradsOff, _Batches, _forward
+from ftaudit.probes.attribution import Options
+from ftaudit.probes.attribution.ig import ParameterGradsOff, _Batches, _forward, integrated_gradients, word_keys, word_spans
+from ftaudit.probes.attribution.words import Item
+
+if TYPE_CHECKING:
+    from ftaudit.context import AuditContext
 
 
 def grad_saliency(model: Any, enc: Encodings, rows: np.ndarray, targets: np.ndarray, *, device: Any, pad_id: int,
@@ -107,3 +112,47 @@ def top_scores(scores: Sequence[float], k: int) -> np.ndarray:
     """The k largest of `scores`, descending, zero-padded to k."""
     top = np.sort(np.asarray(scores, dtype=np.float64))[::-1][:k]
     return np.concatenate([top, np.zeros(k - len(top))])
+
+
+class IGRounds:
+    """Integrated gradients a round at a time; keeps every item and the completeness numbers of every round."""
+
+    def __init__(self, ctx: "AuditContext", o: Options, keep: frozenset[int], cont: np.ndarray, precision: str,
+                 half: Any) -> None:
+        self.ctx, self.o, self.keep, self.cont, self.precision, self.half = ctx, o, keep, cont, precision, half
+        self.items: list[Item] = []
+        self.errors: list[np.ndarray] = [np.zeros(0)]
+        self.errors_initial: list[np.ndarray] = [np.zeros(0)]
+        self.steps: list[np.ndarray] = [np.zeros(0)]
+        self.redone: list[np.ndarray] = [np.zeros(0, dtype=bool)]
+        self.seconds = 0.0
+
+    def attributed(self) -> int:
+        return sum(1 for it in self.items if it.is_prediction)
+
+    def run(self, todo: list[tuple[str, int]], gold: list[tuple[str, int]]) -> None:
+        """IG of the predicted class for `todo`, and of the gold class for `gold`."""
+        ctx, o = self.ctx, self.o
+        for split in ("train", "test"):
+            enc, pred = ctx.encodings(split), ctx.predictions(split)
+            mine = np.asarray([r for s, r in todo if s == split], dtype=np.int64)
+            wrong = np.asarray([r for s, r in gold if s == split], dtype=np.int64)
+            rows = np.concatenate([mine, wrong])
+            if not len(rows):
+                continue
+            targets = np.concatenate([pred.pred[mine], pred.labels[wrong]]).astype(np.int64)
+            ig = integrated_gradients(ctx.model, enc, rows, targets, device=ctx.device, pad_id=ctx.pad_id,
+                                      keep=self.keep, n_steps=o.steps, max_steps=o.max_steps, tolerance=o.tolerance,
+                                      batch_size=o.batch_size, max_tokens=o.max_tokens, precision=self.precision,
+                                      half=self.half)
+            self.errors_initial.append(ig.initial_error)
+            self.errors.append(ig.relative_error)
+            self.redone.append(ig.fp32_redone)
+            self.steps.append(ig.steps)
+            self.seconds += ig.seconds
+            for k, (row, target) in enumerate(zip(rows, targets)):
+                ids = enc.input_ids[row]
+                spans = word_spans(ids, self.cont, self.keep)
+                a = ig.attributions[k]
+                self.items.append(Item(split, int(row), int(target), k < len(mine), word_keys(ids, spans), spans,
+                                       np.asarray([a[s:e].sum() for s, e in spans], dtype=np.float64)))

@@ -7,34 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ftaudit.probes.attribution.ig import (bf16_copy, class_probs, continuation_table, delete_positions, integrated_gradients,
-                                    render_word, special_ids, uses_bf16_copy, word_keys, word_spans)
+from ftaudit.probes.attribution.ig import (bf16_copy, class_probs, continuation_table, delete_positions, render_word,
+                                           special_ids, uses_bf16_copy, word_keys, word_spans)
 from ftaudit.data import stratified_sample
 from ftaudit.modeling import resolve_precision
-from ftaudit.probes.attribution import (COMPREHENSIVENESS_K, REFERENCE_RANK, TOP_WORDS, AttributionResult,
-                                        ClassWords, Comprehensiveness, DeletionTest, Heatmap, Options,
-                                        ShortcutCandidate, WordStat, association, entropy, mutual_information)
-from ftaudit.probes.attribution.screen import grad_saliency, round_robin, stable, top_scores
+from ftaudit.probes.attribution import (COMPREHENSIVENESS_K, TOP_WORDS, AttributionResult, ClassWords,
+                                        Comprehensiveness, DeletionTest, Heatmap, Options, ShortcutCandidate)
+from ftaudit.probes.attribution.screen import IGRounds, grad_saliency, round_robin, stable, top_scores
+from ftaudit.probes.attribution.words import Association, Item, Key, word_stats
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
 
-Key = tuple[int, ...]
 N_WORDS_REPORTED = 30
-MI_FLOOR = 1e-6  # nats
-
-
-@dataclass
-class Item:
-    """One IG run: a row of a split and the class it is attributed to."""
-
-    split: str
-    row: int
-    target: int
-    is_prediction: bool
-    keys: list[Key]
-    spans: list[tuple[int, int]]
-    word_attr: np.ndarray  # float64 [words]
 
 
 def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
@@ -50,13 +35,7 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
                  for split in ("train", "test")}
     keys_of = {split: [word_keys(ids, sp) for ids, sp in zip(ctx.encodings(split).input_ids, all_spans[split])]
                for split in ("train", "test")}
-    per_class, totals = association([set(k) for k in keys_of["train"]], ctx.splits["train"].labels, len(names))
-    h_y = entropy(totals)
-    mi = {key: mutual_information(c, totals) for key, c in per_class.items() if c.sum() >= o.min_df}
-    ranked_mi = sorted(mi.values(), reverse=True)
-    # floored so that a word is "far above" a rest with no association at all, by a finite ratio
-    reference = max(ranked_mi[min(REFERENCE_RANK, len(ranked_mi)) - 1] if ranked_mi else 0.0, MI_FLOOR)
-    assoc = Association(per_class, totals, h_y, mi, reference)
+    assoc = Association.of([set(k) for k in keys_of["train"]], ctx.splits["train"].labels, len(names), o.min_df)
     # ---- screen: Grad-L2 saliency of the predicted class over the whole stratified sample
     samples = {split: stratified_sample(ctx.predictions(split).labels, o.examples, ctx.seed)
                for split in ("train", "test")}
@@ -74,7 +53,7 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
         screened += [Item(split, int(row), int(pred.pred[row]), True, keys_of[split][row], all_spans[split][row],
                           np.asarray([s[a:b].sum() for a, b in all_spans[split][row]], dtype=np.float64))
                      for row, s in zip(sample, sal)]
-    screen_stats = _word_stats(ctx, screened, assoc)
+    screen_stats = word_stats(ctx, screened, assoc)
     shortlist = sorted(screen_stats, key=lambda k: -screen_stats[k].score)[: o.shortlist]
     # ---- confirm: IG on the heatmap examples, then rounds of examples that hold shortlisted words
     pred_test = ctx.predictions("test")
@@ -99,13 +78,13 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
     for k, todo in enumerate(rounds):
         gold = [(s, r) for s, r in todo if s == "test" and r in set(heat_wrong.tolist())] if k == 0 else []
         ig.run(todo, gold)
-        stats = _word_stats(ctx, ig.items, assoc)
+        stats = word_stats(ctx, ig.items, assoc)
         history.append(top_scores([w.score for w in stats.values()], o.candidates))
         if o.ig != "all" and stable(history, o.stable_rounds, o.stable_tolerance, ig.attributed(), o.min_ig_examples):
             stopped = "stable"
             break
     items = ig.items
-    stats = _word_stats(ctx, items, assoc, screen_stats)
+    stats = word_stats(ctx, items, assoc, screen_stats)
     order = sorted(stats, key=lambda k: -stats[k].score)
     # Every deletion of every candidate, and the comprehensiveness deletions, are built first (in a fixed order of
     # random draws) and scored together: one length-sorted pass per split instead of small passes per request.
@@ -125,105 +104,17 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
         within_tolerance_initial=float(np.mean(np.concatenate(ig.errors_initial) <= o.tolerance)),
         within_tolerance=float(ok.mean()), mean_steps=float(np.concatenate(ig.steps).mean()), ig_seconds=ig.seconds,
         precision=precision, fp32_redone=int(np.concatenate(ig.redone).sum()),
-        label_entropy=h_y, reference_mi=float(reference), candidates=candidates,
+        label_entropy=assoc.h_y, reference_mi=float(assoc.reference), candidates=candidates,
         words=tuple(stats[k] for k in order[:N_WORDS_REPORTED]), class_words=_class_words(ctx, items, names),
         comprehensiveness=comprehensiveness,
         heatmaps=_heatmaps(ctx, items, [int(r) for _, r in first]),
         attributed={split: sum(1 for it in items if it.split == split and it.is_prediction) for split in samples},
         ig_mode=o.ig, stopped=stopped, ig_rounds=len(history), stable_rounds=o.stable_rounds,
         stable_tolerance=o.stable_tolerance, ig_per_word=o.ig_per_word,
+        round_size=max(1, o.batch_size),
         min_ig_examples=o.min_ig_examples, shortlist=tuple(render_word(ctx.tokenizer, k) for k in shortlist),
         screen_seconds=screen_seconds,
     )
-
-
-@dataclass(frozen=True)
-class Association:
-    """Label association on train: per-word class counts [C], class totals [C], H(y), I(word; y), the reference I."""
-
-    per_class: dict[Key, np.ndarray]
-    totals: np.ndarray
-    h_y: float
-    mi: dict[Key, float]
-    reference: float
-
-
-def _word_stats(ctx: "AuditContext", items: list[Item], a: Association,
-                screen: dict[Key, WordStat] | None = None) -> dict[Key, WordStat]:
-    """Per word with a mutual information: its mean share of the items' mass |a_w| / Σ|a| where it occurs (prediction
-    targets only), scored share × I/H(y); `screen` carries the screen's count and share onto each word."""
-    shares: dict[Key, list[float]] = {}
-    for it in items:
-        mass = np.abs(it.word_attr).sum()
-        if not it.is_prediction or mass <= 0:
-            continue
-        per_word: dict[Key, float] = {}
-        for key, v in zip(it.keys, it.word_attr):
-            per_word[key] = per_word.get(key, 0.0) + abs(v) / mass
-        for key, share in per_word.items():
-            shares.setdefault(key, []).append(share)
-    names, n = ctx.labels.names, a.totals.sum()
-    stats: dict[Key, WordStat] = {}
-    for key, values in shares.items():
-        if key not in a.mi:
-            continue
-        counts = a.per_class[key]
-        top = int(counts.argmax())
-        p = counts[top] / counts.sum()
-        share = float(np.mean(values))
-        seen = screen.get(key) if screen is not None else None
-        stats[key] = WordStat(
-            word=render_word(ctx.tokenizer, key), train_df=int(counts.sum()), label=names[top], p_label=float(p),
-            pmi=float(np.log(p / (a.totals[top] / n))), mutual_information=float(a.mi[key]),
-            association_ratio=float(a.mi[key] / a.reference), sample_count=len(values), attribution_share=share,
-            score=float(share * a.mi[key] / a.h_y) if a.h_y > 0 else 0.0,
-            screen_count=seen.sample_count if seen is not None else 0,
-            screen_share=seen.attribution_share if seen is not None else 0.0)
-    return stats
-
-
-class IGRounds:
-    """Integrated gradients a round at a time; keeps every item and the completeness numbers of every round."""
-
-    def __init__(self, ctx: "AuditContext", o: Options, keep: frozenset[int], cont: np.ndarray, precision: str,
-                 half: Any) -> None:
-        self.ctx, self.o, self.keep, self.cont, self.precision, self.half = ctx, o, keep, cont, precision, half
-        self.items: list[Item] = []
-        self.errors: list[np.ndarray] = [np.zeros(0)]
-        self.errors_initial: list[np.ndarray] = [np.zeros(0)]
-        self.steps: list[np.ndarray] = [np.zeros(0)]
-        self.redone: list[np.ndarray] = [np.zeros(0, dtype=bool)]
-        self.seconds = 0.0
-
-    def attributed(self) -> int:
-        return sum(1 for it in self.items if it.is_prediction)
-
-    def run(self, todo: list[tuple[str, int]], gold: list[tuple[str, int]]) -> None:
-        """IG of the predicted class for `todo`, and of the gold class for `gold`."""
-        ctx, o = self.ctx, self.o
-        for split in ("train", "test"):
-            enc, pred = ctx.encodings(split), ctx.predictions(split)
-            mine = np.asarray([r for s, r in todo if s == split], dtype=np.int64)
-            wrong = np.asarray([r for s, r in gold if s == split], dtype=np.int64)
-            rows = np.concatenate([mine, wrong])
-            if not len(rows):
-                continue
-            targets = np.concatenate([pred.pred[mine], pred.labels[wrong]]).astype(np.int64)
-            ig = integrated_gradients(ctx.model, enc, rows, targets, device=ctx.device, pad_id=ctx.pad_id,
-                                      keep=self.keep, n_steps=o.steps, max_steps=o.max_steps, tolerance=o.tolerance,
-                                      batch_size=o.batch_size, max_tokens=o.max_tokens, precision=self.precision,
-                                      half=self.half)
-            self.errors_initial.append(ig.initial_error)
-            self.errors.append(ig.relative_error)
-            self.redone.append(ig.fp32_redone)
-            self.steps.append(ig.steps)
-            self.seconds += ig.seconds
-            for k, (row, target) in enumerate(zip(rows, targets)):
-                ids = enc.input_ids[row]
-                spans = word_spans(ids, self.cont, self.keep)
-                a = ig.attributions[k]
-                self.items.append(Item(split, int(row), int(target), k < len(mine), word_keys(ids, spans), spans,
-                                       np.asarray([a[s:e].sum() for s, e in spans], dtype=np.float64)))
 
 
 @dataclass(frozen=True)
