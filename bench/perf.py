@@ -272,7 +272,8 @@ def _phases(result: dict) -> dict:
                              if p["name"] == "learning-curve" and p["result"]), None),
             "attribution_screened": sum((attribution.get("examples") or {}).values()),
             "attribution_ig": sum((attribution.get("attributed") or attribution.get("examples") or {}).values()),
-            "attribution_stopped": attribution.get("stopped", "all"), "attribution_precision": attribution.get("precision")}
+            "attribution_stopped": attribution.get("stopped", "all"),
+            "attribution_precision": attribution.get("precision")}
 
 
 def has_amx() -> bool:
@@ -304,7 +305,8 @@ def bench_size(name: str, isa: str, tmp: Path) -> dict:
     wall = time.perf_counter() - start
     if not (out / "result.json").exists():
         return {"size": name, "isa": isa, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
-    row = {"size": name, "isa": isa, "wall_s": wall, "epochs": epochs, **_phases(json.loads((out / "result.json").read_text()))}
+    row = {"size": name, "isa": isa, "wall_s": wall, "epochs": epochs,
+           **_phases(json.loads((out / "result.json").read_text()))}
     row["n_train"] = n_train or row["n_train"]
     return row
 

@@ -15,7 +15,8 @@ import numpy as np
 from ftaudit.architectures import architecture_of
 from ftaudit.inference import Encodings, length_batches
 from ftaudit.probes.attribution import Options
-from ftaudit.probes.attribution.ig import ParameterGradsOff, _Batches, _forward, integrated_gradients, word_keys, word_spans
+from ftaudit.probes.attribution.ig import (ParameterGradsOff, _Batches, _forward, integrated_gradients, word_keys,
+                                           word_spans)
 from ftaudit.probes.attribution.words import Item
 
 if TYPE_CHECKING:
