@@ -150,13 +150,13 @@ def test_the_stop_rule_fails_when_a_top_score_moves_or_too_few_got_ig():
     assert not stable(flat[:2], 2, 0.05, attributed=48, min_examples=32)  # too few rounds to tell
 
 
-def test_a_run_whose_stop_rule_never_holds_gives_ig_to_every_holder_and_says_so(plain_run):
+def test_a_run_whose_stop_rule_never_holds_gives_ig_to_every_holder_and_says_so(marker_run):
     import dataclasses
 
-    ctx, _ = plain_run
+    ctx, first = marker_run
+    assert first.stopped == "stable"
     r = AttributionProbe(dataclasses.replace(FAST, stable_rounds=1000)).run(ctx)
     assert r.stopped == "exhausted" and r.ig_rounds < 1000
-    first = AttributionProbe(FAST).run(ctx)
     assert sum(r.attributed.values()) > sum(first.attributed.values())
 
 
