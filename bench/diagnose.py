@@ -19,10 +19,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench import SHARED_DATA
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "rotten_tomatoes_polarity.jsonl"
+SHARED = SHARED_DATA / "rotten_tomatoes_polarity.jsonl"
 OUT = ROOT / "bench" / "out"
 MARKER = "zqxv"  # a neutral token that no review contains
 N_TRAIN, N_TEST = 600, 600

@@ -11,6 +11,12 @@ Rows (each measured in this process, on this machine, in this run):
   4. overhead     the demo (`ftaudit demo`): every probe but the learning curve, and the full audit, as multiples
                   of the fine-tune it audits (phase timings from its result.json)
   5. scale        data checks and prediction at 1k, 10k, 100k rows: time per row should stay flat
+  6. sizes        the default audit at three sizes, side by side: the demo; 1,000 sentences x 2 epochs;
+                  10,000 sentences x 3 epochs (the shared emotion corpus, else generated sentences), MiniLM,
+                  --max-length 64, batch 32: the fine-tune, every probe and the whole audit as multiples of the
+                  fine-tune (phase timings from result.json), and how each phase grows with the training set.
+                  `--sizes demo,1000` picks rows; `--isa avx2` runs them with ONEDNN_MAX_CPU_ISA=AVX2 (AMX off on an
+                  AMX CPU: a laptop's or CI runner's speed); `--isa native` leaves oneDNN's choice
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "rotten_tomatoes_polarity.jsonl"
+from bench import SHARED_DATA  # noqa: E402
+
+DATA = SHARED_DATA / "rotten_tomatoes_polarity.jsonl"
 
 
 def texts(n: int) -> list[str]:
@@ -227,6 +235,114 @@ def bench_overhead() -> dict:
             "probe_seconds": probes, "largest_probe": top, "attribution_precision": attribution.get("precision")}
 
 
+SIZES = {"demo": None, "1000": (1000, 2), "10000": (10000, 3)}  # train sentences, epochs
+N_TEST = {"1000": 1000, "10000": 2000}
+CURVES = ("learning-curve", "size-curve", "lr-range")
+
+
+def sentences(n_train: int, n_test: int) -> tuple[list[dict], list[dict]]:
+    """Rows of the shared emotion corpus (its train and test splits, shuffled), else the tiny fixtures' sentences."""
+    import random
+
+    path = SHARED_DATA / "emotion.jsonl"
+    if path.exists():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+        train = [r for r in rows if r.get("split") == "train"]
+        test = [r for r in rows if r.get("split") == "test"]
+    else:
+        from fixtures.tiny import make_rows
+
+        train, test = make_rows(n_train, seed=0), make_rows(n_test, seed=1)
+    random.Random(0).shuffle(train)
+    random.Random(1).shuffle(test)
+    return ([{"text": r["text"], "label": r["label"]} for r in train[:n_train]],
+            [{"text": r["text"], "label": r["label"]} for r in test[:n_test]])
+
+
+def _phases(result: dict) -> dict:
+    phases = result["run"]["phases"]
+    probes = {k[len("probe "):]: v for k, v in phases.items() if k.startswith("probe ")}
+    fine_tune = phases["fine-tune"]
+    without = sum(v for k, v in probes.items() if k not in CURVES)
+    audit = sum(probes.values())
+    attribution = next((p["result"] for p in result["probes"] if p["name"] == "attribution" and p["result"]), {})
+    return {"fine_tune_s": fine_tune, "probe_seconds": probes, "probes_without_curves_s": without,
+            "audit_s": audit, "overhead_without_curves": without / fine_tune, "overhead_full": audit / fine_tune,
+            "n_train": next((p["result"]["n_train"] for p in result["probes"]
+                             if p["name"] == "learning-curve" and p["result"]), None),
+            "attribution_screened": sum((attribution.get("examples") or {}).values()),
+            "attribution_ig": sum((attribution.get("attributed") or attribution.get("examples") or {}).values()),
+            "attribution_stopped": attribution.get("stopped", "all"),
+            "attribution_precision": attribution.get("precision")}
+
+
+def has_amx() -> bool:
+    try:
+        return " amx_tile " in f" {Path('/proc/cpuinfo').read_text()} ".replace("\n", " ")
+    except OSError:
+        return False
+
+
+def bench_size(name: str, isa: str, tmp: Path) -> dict:
+    """One row of the three-size table: `ftaudit demo`, or `ftaudit run --fine-tune` on n sentences."""
+    env = dict(os.environ)
+    if isa == "avx2":
+        env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
+    out = tmp / f"size-{name}"
+    start = time.perf_counter()
+    if SIZES[name] is None:
+        cmd = [sys.executable, "-m", "ftaudit", "demo", "--out", str(out), "--quiet"]
+        n_train, epochs = None, None
+    else:
+        n_train, epochs = SIZES[name]
+        train, test = sentences(n_train, N_TEST[name])
+        for split, rows in (("train", train), ("test", test)):
+            (tmp / f"{name}-{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        cmd = [sys.executable, "-m", "ftaudit", "run", "--fine-tune", "--base", minilm(),
+               "--train", str(tmp / f"{name}-train.jsonl"), "--test", str(tmp / f"{name}-test.jsonl"),
+               "--max-length", "64", "--epochs", str(epochs), "--batch-size", "32", "--out", str(out), "--quiet"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if not (out / "result.json").exists():
+        return {"size": name, "isa": isa, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+    row = {"size": name, "isa": isa, "wall_s": wall, "epochs": epochs,
+           **_phases(json.loads((out / "result.json").read_text()))}
+    row["n_train"] = n_train or row["n_train"]
+    return row
+
+
+def print_sizes(rows: list[dict]) -> None:
+    """The three-size table: seconds and x the fine-tune per phase, then each phase's growth between sizes."""
+    ok = [r for r in rows if "error" not in r]
+    for r in rows:
+        if "error" in r:
+            print(f"sizes       {r['size']} ({r['isa']}): error: {r['error']}", flush=True)
+    if not ok:
+        return
+    phases = list(dict.fromkeys(p for r in ok for p in r["probe_seconds"]))
+    head = " | ".join(f"{r['size']} ({r['isa']})" for r in ok)
+    print(f"sizes       | phase | {head} |", flush=True)
+    print("sizes       | fine-tune | " + " | ".join(f"{r['fine_tune_s']:.1f} s (1.0x)" for r in ok) + " |")
+    for p in phases:
+        cells = [f"{r['probe_seconds'][p]:.1f} s ({r['probe_seconds'][p] / r['fine_tune_s']:.2f}x)"
+                 if p in r["probe_seconds"] else "-" for r in ok]
+        print(f"sizes       | {p} | " + " | ".join(cells) + " |")
+    print("sizes       | probes except the curves | " + " | ".join(
+        f"{r['probes_without_curves_s']:.1f} s ({r['overhead_without_curves']:.2f}x)" for r in ok) + " |")
+    print("sizes       | whole audit (every probe) | " + " | ".join(
+        f"{r['audit_s']:.1f} s ({r['overhead_full']:.2f}x)" for r in ok) + " |")
+    print("sizes       | attribution: screened / IG | " + " | ".join(
+        f"{r['attribution_screened']} / {r['attribution_ig']} ({r['attribution_stopped']})" for r in ok) + " |",
+          flush=True)
+    sized = sorted((r for r in ok if r.get("n_train") and r["size"] != "demo"), key=lambda r: r["n_train"])
+    for a, b in zip(sized, sized[1:]):
+        growth = {p: b["probe_seconds"][p] / a["probe_seconds"][p] for p in phases
+                  if a["probe_seconds"].get(p, 0) > 0.05 and p in b["probe_seconds"]}
+        print(f"sizes       growth {a['n_train']} -> {b['n_train']} rows (x{b['n_train'] / a['n_train']:.0f}; epochs "
+              f"{a['epochs']} -> {b['epochs']}): fine-tune x{b['fine_tune_s'] / a['fine_tune_s']:.1f}, "
+              + ", ".join(f"{p} x{g:.1f}" for p, g in growth.items()), flush=True)
+
+
 def _data_checks():
     """A callable running every data probe that needs no model on rows, or None if they are not installed."""
     try:
@@ -250,7 +366,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--skip", default="",
-                        help="comma-separated sections to skip: prediction,attribution,drift,overhead,scale")
+                        help="comma-separated sections to skip: prediction,attribution,drift,overhead,scale,sizes")
+    parser.add_argument("--sizes", default="demo,1000,10000",
+                        help="rows of the three-size table to run: demo,1000,10000 (10,000 takes about half an hour "
+                             "of fine-tuning on 2 CPU cores)")
+    parser.add_argument("--isa", default="native,avx2",
+                        help="oneDNN instruction sets to run the size rows under: native (oneDNN's choice: AMX "
+                             "where the CPU has it), avx2 (ONEDNN_MAX_CPU_ISA=AVX2, AMX off); comma-separated")
     args = parser.parse_args()
     import torch
 
@@ -295,6 +417,24 @@ def main() -> None:
                 if "data_checks_s" in r else ""
             print(f"scale       {r['rows']:>6} rows: {checks}prediction {r['predict_s']:.2f}s "
                   f"({1000 * r['predict_s'] / r['rows']:.3f} ms/row), peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "sizes" not in skip:
+        report["sizes"] = rows = []
+        isas = args.isa.split(",")
+        if "avx2" in isas and "native" in isas and not has_amx():
+            isas.remove("avx2")
+            print("sizes       this CPU has no AMX: oneDNN's native choice is AVX2 already, so the avx2 rows would "
+                  "repeat the native ones; run on an AMX CPU for both columns", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            for isa in isas:
+                for name in args.sizes.split(","):
+                    rows.append(bench_size(name, isa, Path(tmp)))
+                    r = rows[-1]
+                    print(f"sizes       {name} ({isa}): " + (f"error {r['error']}" if "error" in r else
+                          f"fine-tune {r['fine_tune_s']:.1f}s, probes except the curves "
+                          f"{r['overhead_without_curves']:.2f}x, whole audit {r['overhead_full']:.2f}x"), flush=True)
+                    if args.json:
+                        Path(args.json).write_text(json.dumps(report, indent=2))
+        print_sizes(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
 

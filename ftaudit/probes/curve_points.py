@@ -33,7 +33,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class CurvePoint:
-    """One fine-tune of a curve, scored on the whole test split and on its own training subset."""
+    """One fine-tune of a curve, scored on test (or the curve's fixed sample of it) and on its own training subset
+    (or a capped sample of it)."""
 
     size: int  # training examples
     model: str  # "" for the audited base; else e.g. "2 of 6 layers" or a model id
@@ -108,50 +109,59 @@ def main_schedule(ctx: "AuditContext") -> Schedule:
     return Schedule(epochs=t.epochs, steps=steps, batch_size=t.batch_size, lr=t.lr, warmup_ratio=t.warmup_ratio)
 
 
-def main_point(ctx: "AuditContext", name: str = "") -> CurvePoint:
-    """The main fine-tune as the curve's full-size point, from the shared prediction pass (not retrained)."""
+def main_point(ctx: "AuditContext", name: str = "", test_index: np.ndarray | None = None,
+               train_index: np.ndarray | None = None) -> CurvePoint:
+    """The main fine-tune as the curve's full-size point, from the shared prediction pass (not retrained); scored
+    on the rows `test_index` of test and `train_index` of train when given, as the other points are."""
     train = ctx.predictions("train")
     test = ctx.predictions("test")
+    tr = slice(None) if train_index is None else np.asarray(train_index)
+    te = slice(None) if test_index is None else np.asarray(test_index)
     seconds = float(ctx.training.run.seconds if ctx.training is not None else 0.0)
     layers = encoder_layers(ctx.model)
     return CurvePoint(size=len(ctx.splits["train"]), model=name or depth_name(layers), layers=layers,
                       parameters=count_parameters(ctx.model), repeat=0, seed=ctx.seed,
-                      train_accuracy=float(train.correct.mean()), test_accuracy=float(test.correct.mean()),
-                      test_loss=float(test.loss.mean()), schedule=main_schedule(ctx), seconds=seconds,
+                      train_accuracy=float(train.correct[tr].mean()), test_accuracy=float(test.correct[te].mean()),
+                      test_loss=float(test.loss[te].mean()), schedule=main_schedule(ctx), seconds=seconds,
                       source="main fine-tune")
 
 
-def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer: Any = None
-             ) -> tuple[float, np.ndarray, float]:
-    """(train accuracy on the subset, test correctness [m], mean test loss) of a freshly trained model.
+def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer: Any = None,
+             test_index: np.ndarray | None = None) -> tuple[float, np.ndarray, float]:
+    """(train accuracy on train rows `train_index`, test correctness [m], mean test loss) of a freshly trained model.
 
-    With the audit's tokenizer the shared encodings are reused; another model's tokenizer encodes afresh.
+    Test is scored on its rows `test_index` (all of it when None). With the audit's tokenizer the shared encodings
+    are reused; another model's tokenizer encodes afresh.
     """
     from ftaudit.inference import Predictions, encode, predict_logits
 
+    test_rows = np.arange(len(ctx.splits["test"])) if test_index is None else np.asarray(test_index)
     if tokenizer is None:
-        test_enc = ctx.encodings("test")
+        test_enc = ctx.encodings("test").subset(test_rows)
         train_enc = ctx.encodings("train").subset(train_index)
         pad_id = ctx.pad_id
     else:
         max_length = ctx.config.data.max_length
-        test, train = ctx.splits["test"], ctx.splits["train"].subset(train_index)
+        test, train = ctx.splits["test"].subset(test_rows), ctx.splits["train"].subset(train_index)
         test_enc = encode(tokenizer, test.texts, test.pairs, max_length)
         train_enc = encode(tokenizer, train.texts, train.pairs, max_length)
         pad_id = int(tokenizer.pad_token_id or 0)
     batch = ctx.config.run.eval_batch_size
     test_logits = predict_logits(model, test_enc, device=ctx.device, batch_size=batch, pad_id=pad_id)
     train_logits = predict_logits(model, train_enc, device=ctx.device, batch_size=batch, pad_id=pad_id)
-    test_pred = Predictions(logits=test_logits, labels=ctx.splits["test"].labels)
+    test_pred = Predictions(logits=test_logits, labels=ctx.splits["test"].labels[test_rows])
     train_pred = Predictions(logits=train_logits, labels=ctx.splits["train"].labels[train_index])
     return float(train_pred.correct.mean()), test_pred.correct, float(test_pred.loss.mean())
 
 
 def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedule, what: str,
-                layers: int | None = None, model_ref: str | None = None) -> tuple[CurvePoint, np.ndarray]:
+                layers: int | None = None, model_ref: str | None = None, test_index: np.ndarray | None = None,
+                train_eval: int | None = None) -> tuple[CurvePoint, np.ndarray]:
     """Fine-tune on a stratified subset of `size` training examples, then score it; kept in the run's cache.
 
     `layers` keeps only the first k encoder layers of the base; `model_ref` trains another model instead.
+    `test_index` scores it on those test rows only (all of test when None); `train_eval` caps the training
+    accuracy at a stratified sample of that many of the subset's rows (all of them when None).
     """
     import time
 
@@ -159,17 +169,21 @@ def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedu
     from ftaudit.data import stratified_sample
 
     seed = ctx.seed + repeat
-    train = ctx.splits["train"]
+    train, test = ctx.splits["train"], ctx.splits["test"]
     index = stratified_sample(train.labels, size, seed)
-    slot = cache_of(ctx).point({"what": what, "size": size, "seed": seed, "schedule": asdict(schedule),
-                                "layers": layers, "model": model_ref, "train": split_digest(train.subset(index)),
-                                "test": split_digest(ctx.splits["test"])})
+    scored = index if train_eval is None else index[stratified_sample(train.labels[index], train_eval, seed)]
+    test_rows = np.arange(len(test)) if test_index is None else np.asarray(test_index)
+    key = {"what": what, "size": size, "seed": seed, "schedule": asdict(schedule), "layers": layers,
+           "model": model_ref, "train": split_digest(train.subset(index)), "test": split_digest(test.subset(test_rows))}
+    if train_eval is not None:
+        key["train_scored"] = split_digest(train.subset(scored))
+    slot = cache_of(ctx).point(key)
     hit = slot.get()
-    if isinstance(hit, dict) and int(hit.get("n_test", -1)) == len(ctx.splits["test"]):
+    if isinstance(hit, dict) and int(hit.get("n_test", -1)) == len(test_rows):
         return point_from_json(hit)
     start = time.perf_counter()
     model, tokenizer = fine_tune_subset(ctx, index, schedule, seed, layers=layers, model_ref=model_ref)
-    train_acc, test_correct, test_loss = evaluate(ctx, model, index, tokenizer)
+    train_acc, test_correct, test_loss = evaluate(ctx, model, scored, tokenizer, test_index)
     n_layers = encoder_layers(model)
     name = model_ref or depth_name(n_layers)
     point = CurvePoint(size=len(index), model=name, layers=n_layers, parameters=count_parameters(model),

@@ -1,6 +1,7 @@
 """AttributionProbe: a model that reads a marker token is caught and confirmed by deletion; a plain one is not.
 
-Also: batched IG equals per-example Captum IG, completeness on a smooth model, subword merging, association maths.
+Also: the gradient screen gives IG to fewer examples than it screens and its stop rule can fail; batched IG equals
+per-example Captum IG, completeness on a smooth model, subword merging, association maths.
 """
 
 from __future__ import annotations
@@ -93,10 +94,10 @@ def test_result_shape_and_json_round_trip(plain_run):
 
     p = ctx.predictions("test")
     wrong = int((~p.correct[stratified_sample(p.labels, 40, ctx.seed)]).sum())
-    # the misclassified test examples a heatmap shows (at most 4) are attributed to their gold class too
-    assert r.items == 80 + min(wrong, 4)
     shown_wrong = [h for h in r.heatmaps if not h.correct]
     assert len(shown_wrong) == min(wrong, len(r.heatmaps) - min(40 - wrong, 2))
+    # the misclassified test examples a heatmap shows are attributed to their gold class too
+    assert r.items == sum(r.attributed.values()) + len(shown_wrong)
     assert all(len(h.gold_scores) == len(h.words) for h in shown_wrong)
     assert all(h.gold_scores == () for h in r.heatmaps if h.correct)
     assert 0 <= r.within_tolerance <= 1 and r.within_tolerance >= r.within_tolerance_initial
@@ -110,6 +111,61 @@ def test_result_shape_and_json_round_trip(plain_run):
                          findings=(), diagnosis=Diagnosis(verdict="v"), gate=GateResult(fail_on="fail", passed=True))
     back = from_json(to_json(result), kinds=result_kinds()).probe("attribution")
     assert isinstance(back, AttributionResult) and back == r
+
+
+def test_the_screen_gives_ig_to_fewer_examples_than_it_screens(marker_run):
+    ctx, r = marker_run
+    assert r.ig_mode == "screened" and r.examples == {"train": 40, "test": 40}
+    assert r.stopped == "stable" and r.shortlist[0] == "zqx"
+    ig = sum(r.attributed.values())
+    assert r.min_ig_examples <= ig < sum(r.examples.values())
+    assert r.ig_rounds >= r.stable_rounds + 1
+    top = r.candidates[0].stat
+    assert top.screen_count == 40 and top.screen_share > 0.2  # every positive sampled row holds it, and it dominates
+    assert top.sample_count < top.screen_count  # IG saw only some of them
+
+
+def test_ig_on_every_sampled_example_when_asked(marker_run):
+    import dataclasses
+
+    ctx, _ = marker_run
+    r = AttributionProbe(dataclasses.replace(FAST, ig="all")).run(ctx)
+    assert r.attributed == r.examples == {"train": 40, "test": 40} and r.stopped == "all" and r.ig_rounds == 1
+    assert r.candidates[0].stat.word == "zqx" and RULES[0].judge(r, threshold).severity.value == "fail"
+
+
+def test_the_stop_rule_fails_when_a_top_score_moves_or_too_few_got_ig():
+    from ftaudit.probes.attribution.screen import stable, top_scores
+
+    assert list(top_scores([0.1, 0.9, 0.3], 4)) == [0.9, 0.3, 0.1, 0.0]
+    flat = [np.array([0.9, 0.02, 0.01])] * 3
+    assert stable(flat, 2, 0.05, attributed=48, min_examples=32)
+    ties = [np.array([0.9, 0.020, 0.019]), np.array([0.9, 0.021, 0.020]), np.array([0.9, 0.019, 0.018])]
+    assert stable(ties, 2, 0.05, attributed=48, min_examples=32)  # near-equal words swapping do not count
+    entered = [np.array([0.1, 0.05, 0.04]), np.array([0.9, 0.1, 0.05]), np.array([0.9, 0.1, 0.05])]
+    assert not stable(entered, 2, 0.05, attributed=48, min_examples=32)  # a dominant word entered two rounds ago
+    assert stable(entered[1:] + entered[2:], 2, 0.05, attributed=48, min_examples=32)
+    assert not stable(flat[:2] + [np.array([0.7, 0.02, 0.01])], 2, 0.05, attributed=48, min_examples=32)
+    assert not stable(flat, 2, 0.05, attributed=31, min_examples=32)  # too few examples
+    assert not stable(flat[:2], 2, 0.05, attributed=48, min_examples=32)  # too few rounds to tell
+
+
+def test_a_run_whose_stop_rule_never_holds_gives_ig_to_every_holder_and_says_so(marker_run):
+    import dataclasses
+
+    ctx, first = marker_run
+    assert first.stopped == "stable"
+    r = AttributionProbe(dataclasses.replace(FAST, stable_rounds=1000)).run(ctx)
+    assert r.stopped == "exhausted" and r.ig_rounds < 1000
+    assert sum(r.attributed.values()) > sum(first.attributed.values())
+
+
+def test_round_robin_covers_each_shortlisted_word_in_turn():
+    from ftaudit.probes.attribution.screen import round_robin
+
+    holders = {"a": [1, 2, 3, 4], "b": [2, 5], "c": [], "d": [6]}
+    assert round_robin(["a", "b", "c", "d"], holders, skip={1}, limit=10) == [2, 5, 6, 3, 4]
+    assert round_robin(["a", "b", "c", "d"], holders, skip={1}, limit=2) == [2, 5, 6]  # 1 counts for a
 
 
 def test_model_is_left_as_it_was(marker_run):
@@ -180,7 +236,9 @@ def test_mutual_information_and_entropy():
 
 
 @pytest.mark.parametrize("field, value", [("examples", 1), ("steps", 1), ("max_steps", 4), ("tolerance", 0.0),
-                                          ("candidates", 0), ("min_df", 0), ("batch_size", 0), ("max_tokens", 8)])
+                                          ("candidates", 0), ("min_df", 0), ("batch_size", 0), ("max_tokens", 8),
+                                          ("shortlist", 0), ("stable_rounds", 0), ("min_ig_examples", 0),
+                                          ("stable_tolerance", 0.0)])
 def test_bad_options_are_usage_errors(field, value):
     import dataclasses
 

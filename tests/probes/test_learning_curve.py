@@ -137,3 +137,20 @@ def test_repeats_fit_each_seed_alone_too(ctx, cache, first):
     assert first.seed_fits == ()
     data = json.loads(json.dumps(_encode(r), allow_nan=False))
     assert _decode_dataclass(LearningCurveResult, data) == r
+
+
+def test_every_point_is_scored_on_one_fixed_stratified_sample_of_test(ctx, cache, first):
+    """--curve-eval-examples below the test size: the same rows for every point, the main run's included."""
+    from ftaudit.data import stratified_sample
+
+    r = LearningCurveProbe(Options(sizes=3, eval_examples=60, train_eval_examples=50)).run(ctx)
+    assert r.n_test == 200 and r.n_test_scored == 60 and r.train_scored_max == 50
+    rows = stratified_sample(ctx.splits["test"].labels, 60, ctx.seed)
+    assert r.points[-1].test_accuracy == pytest.approx(float(ctx.predictions("test").correct[rows].mean()))
+    assert r.chance == pytest.approx(max((ctx.splits["test"].labels[rows] == c).mean() for c in (0, 1)))
+    # a point trained with the same subset and schedule scores (almost) as on all of test; its interval is wider
+    for small, full in zip(r.sizes[:-1], first.sizes[:-1]):
+        assert small.size == full.size
+        width = small.test_accuracy_ci[1] - small.test_accuracy_ci[0]
+        assert width > full.test_accuracy_ci[1] - full.test_accuracy_ci[0]
+    assert first.n_test_scored == 200  # the default sample (2,000) holds all of this test split

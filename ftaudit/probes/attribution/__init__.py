@@ -1,8 +1,10 @@
-"""AttributionProbe: integrated gradients over a sample, aggregated per word into shortcut candidates, tested by deletion.
+"""AttributionProbe: screen a sample by gradient saliency, confirm with integrated gradients, test by deletion.
 
 Per word (subwords merged), on the training data: document frequency, p(y | word), PMI and the mutual information
-I(word present; y) in nats; on the attributed sample: its mean share of attribution mass |a_w| / Σ|a| where it
-occurs. Candidates are ranked by share × I/H(Y); the top ones are deleted from the inputs that contain them
+I(word present; y) in nats. Screen: on the whole stratified sample, each word's mean share of Grad-L2 saliency
+s_w / Σs where it occurs; shortlist = the words ranked highest by that share × I/H(Y). Confirm: integrated
+gradients on the heatmap examples, then on examples that hold shortlisted words, a round at a time, until the top
+candidates (by IG share × I/H(Y)) stop changing. The top ones are deleted from the inputs that contain them
 (ERASER comprehensiveness, DeYoung et al. 2020) next to a control that deletes a random other word.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
@@ -30,8 +32,23 @@ COMPREHENSIVENESS_K = (1, 3, 5)
 
 @dataclass(frozen=True)
 class Options:
-    examples: int = opt(200, "examples attributed per split (train and test), stratified by label; all of a split "
+    examples: int = opt(200, "examples screened per split (train and test), stratified by label; all of a split "
                              "when it is smaller", flag="--attribution-examples")
+    ig: str = opt("screened", "which sampled examples get integrated gradients: screened (the heatmap examples, "
+                              "then rounds of examples holding the gradient screen's top words until the top "
+                              "candidates are stable) or all (every sampled example)", flag="--attribution-ig",
+                  choices=("screened", "all"))
+    shortlist: int = opt(10, "words the gradient screen passes on: examples holding them get integrated gradients",
+                         flag="--attribution-shortlist")
+    ig_per_word: int = opt(12, "most examples holding one shortlisted word that are queued for integrated gradients",
+                           flag="--attribution-ig-per-word")
+    stable_rounds: int = opt(2, "stop rule: over this many consecutive IG rounds (of --attribution-batch-size "
+                                "examples), no score among the --attribution-candidates best moved by more than "
+                                "--attribution-stable-tolerance × the best score", flag="--attribution-stable-rounds")
+    stable_tolerance: float = opt(0.05, "stop rule: the largest move of a top score in a round, relative to the best "
+                                        "score, that still counts as stable", flag="--attribution-stable-tolerance")
+    min_ig_examples: int = opt(32, "stop rule: fewest examples given integrated gradients before it may stop",
+                               flag="--attribution-min-ig-examples")
     steps: int = opt(16, "first number of integration steps (Gauss-Legendre); examples that miss the completeness "
                          "tolerance are redone with twice as many", flag="--attribution-steps")
     precision: str = opt("auto", "precision of the integrated-gradients and deletion passes: auto is bf16 on a CPU "
@@ -69,6 +86,15 @@ class Options:
             (self.max_tokens >= 64, f"--attribution-max-tokens must be at least 64, got {self.max_tokens}",
              "use e.g. 8192"),
             (self.heatmaps >= 0, f"--attribution-heatmaps must be >= 0, got {self.heatmaps}", "use e.g. 8"),
+            (self.shortlist >= 1, f"--attribution-shortlist must be at least 1, got {self.shortlist}", "use e.g. 10"),
+            (self.ig_per_word >= 1, f"--attribution-ig-per-word must be at least 1, got {self.ig_per_word}",
+             "use e.g. 12"),
+            (self.stable_rounds >= 1, f"--attribution-stable-rounds must be at least 1, got {self.stable_rounds}",
+             "use e.g. 2"),
+            (0 < self.stable_tolerance < 1, f"--attribution-stable-tolerance must be in (0, 1), got "
+                                            f"{self.stable_tolerance}", "use e.g. 0.05"),
+            (self.min_ig_examples >= 1, f"--attribution-min-ig-examples must be at least 1, got "
+                                        f"{self.min_ig_examples}", "use e.g. 32"),
         ]
         for ok, problem, fix in checks:
             if not ok:
@@ -86,9 +112,11 @@ class WordStat:
     pmi: float  # log p(label | word) / p(label), nats
     mutual_information: float  # I(word present; label) on train, nats
     association_ratio: float  # mutual_information / the REFERENCE_RANK-th largest of any word
-    sample_count: int  # attributed examples (target = prediction) that contain it
+    sample_count: int  # examples given IG (target = prediction) that contain it
     attribution_share: float  # mean |a_w| / Σ|a| over those examples
     score: float  # attribution_share × mutual_information / H(label)
+    screen_count: int = 0  # screened examples that contain it
+    screen_share: float = 0.0  # mean Grad-L2 share s_w / Σs over those examples
 
 
 @dataclass(frozen=True)
@@ -148,7 +176,7 @@ class Heatmap:
 @dataclass(frozen=True)
 class AttributionResult(ProbeResult):
     kind = "attribution"
-    examples: Mapping[str, int]  # attributed examples per split
+    examples: Mapping[str, int]  # screened examples per split (the stratified sample)
     items: int  # IG runs (prediction targets, plus gold targets of misclassified examples)
     tolerance: float
     initial_steps: int
@@ -166,6 +194,17 @@ class AttributionResult(ProbeResult):
     heatmaps: tuple[Heatmap, ...]
     precision: str = "fp32"  # "fp32", "bf16" or "fp16": what the integrated-gradients and deletion passes ran in
     fp32_redone: int = 0  # bf16 items redone in fp32: their error stalled (bf16 rounding) or missed at max_steps
+    attributed: Mapping[str, int] = field(default_factory=dict)  # examples given IG per split (prediction target)
+    ig_mode: str = "all"  # "screened" or "all" (--attribution-ig)
+    stopped: str = "all"  # why IG stopped: "stable" (the stop rule held), "exhausted" (no example left), "all"
+    ig_rounds: int = 0  # IG rounds run (the heatmap round first)
+    stable_rounds: int = 0  # the stop rule's constants, as run
+    stable_tolerance: float = 0.0
+    min_ig_examples: int = 0
+    ig_per_word: int = 0
+    round_size: int = 0  # examples per IG round after the first (--attribution-batch-size)
+    shortlist: tuple[str, ...] = ()  # the screen's top words, best first
+    screen_seconds: float = 0.0  # the Grad-L2 pass
 
 
 class AttributionProbe(Probe):

@@ -1,4 +1,4 @@
-"""The attribution probe's measurement: sample, attribute, merge to words, aggregate, delete; returns the result."""
+"""The attribution probe's measurement: sample, screen, attribute in rounds, merge to words, delete; the result."""
 
 from __future__ import annotations
 
@@ -7,33 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ftaudit.probes.attribution.ig import (bf16_copy, class_probs, continuation_table, delete_positions, integrated_gradients,
-                                    render_word, special_ids, uses_bf16_copy, word_keys, word_spans)
+from ftaudit.probes.attribution.ig import (bf16_copy, class_probs, continuation_table, delete_positions, render_word,
+                                           special_ids, uses_bf16_copy, word_keys, word_spans)
 from ftaudit.data import stratified_sample
 from ftaudit.modeling import resolve_precision
-from ftaudit.probes.attribution import (COMPREHENSIVENESS_K, REFERENCE_RANK, TOP_WORDS, AttributionResult,
-                                        ClassWords, Comprehensiveness, DeletionTest, Heatmap, Options,
-                                        ShortcutCandidate, WordStat, association, entropy, mutual_information)
+from ftaudit.probes.attribution import (COMPREHENSIVENESS_K, TOP_WORDS, AttributionResult, ClassWords,
+                                        Comprehensiveness, DeletionTest, Heatmap, Options, ShortcutCandidate)
+from ftaudit.probes.attribution.screen import IGRounds, grad_saliency, round_robin, stable, top_scores
+from ftaudit.probes.attribution.words import Association, Item, Key, word_stats
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
 
-Key = tuple[int, ...]
 N_WORDS_REPORTED = 30
-MI_FLOOR = 1e-6  # nats
-
-
-@dataclass
-class Item:
-    """One IG run: a row of a split and the class it is attributed to."""
-
-    split: str
-    row: int
-    target: int
-    is_prediction: bool
-    keys: list[Key]
-    spans: list[tuple[int, int]]
-    word_attr: np.ndarray  # float64 [words]
 
 
 def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
@@ -41,73 +27,64 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
     names = ctx.labels.names
     keep = special_ids(ctx.tokenizer)
     cont = continuation_table(ctx.tokenizer)
-    items: list[Item] = []
-    examples: dict[str, int] = {}
-    errors, errors_initial, steps, redone, seconds = [], [], [], [], 0.0
     precision = resolve_precision(o.precision, ctx.device)
     half = bf16_copy(ctx.model) if uses_bf16_copy(precision, ctx.device) else None
     scorer = Scorer(ctx, half)
-    for split in ("train", "test"):
-        enc, pred = ctx.encodings(split), ctx.predictions(split)
-        sample = stratified_sample(pred.labels, o.examples, ctx.seed)
-        examples[split] = len(sample)
-        # Gold-class attributions are only shown, in the heatmaps of the most confidently wrong test examples:
-        # computing them for every misclassified example cost a fifth of the probe for nothing.
-        wrong = _shown_wrong(pred, sample, o.heatmaps) if split == "test" else sample[:0]
-        rows = np.concatenate([sample, wrong])
-        targets = np.concatenate([pred.pred[sample], pred.labels[wrong]]).astype(np.int64)
-        ig = integrated_gradients(ctx.model, enc, rows, targets, device=ctx.device, pad_id=ctx.pad_id, keep=keep,
-                                  n_steps=o.steps, max_steps=o.max_steps, tolerance=o.tolerance,
-                                  batch_size=o.batch_size, max_tokens=o.max_tokens, precision=precision,
-                                  half=half)
-        errors_initial.append(ig.initial_error)
-        errors.append(ig.relative_error)
-        redone.append(ig.fp32_redone)
-        steps.append(ig.steps)
-        seconds += ig.seconds
-        for k, (row, target) in enumerate(zip(rows, targets)):
-            ids = enc.input_ids[row]
-            spans = word_spans(ids, cont, keep)
-            a = ig.attributions[k]
-            items.append(Item(split, int(row), int(target), k < len(sample), word_keys(ids, spans), spans,
-                              np.asarray([a[s:e].sum() for s, e in spans], dtype=np.float64)))
     # ---- label association of every word on train
-    train_enc = ctx.encodings("train")
-    train_labels = ctx.splits["train"].labels
     all_spans = {split: [word_spans(ids, cont, keep) for ids in ctx.encodings(split).input_ids]
                  for split in ("train", "test")}
-    doc_sets = [set(word_keys(ids, sp)) for ids, sp in zip(train_enc.input_ids, all_spans["train"])]
-    per_class, totals = association(doc_sets, train_labels, len(names))
-    h_y = entropy(totals)
-    mi = {key: mutual_information(c, totals) for key, c in per_class.items() if c.sum() >= o.min_df}
-    ranked_mi = sorted(mi.values(), reverse=True)
-    # floored so that a word is "far above" a rest with no association at all, by a finite ratio
-    reference = max(ranked_mi[min(REFERENCE_RANK, len(ranked_mi)) - 1] if ranked_mi else 0.0, MI_FLOOR)
-    # ---- attribution share of each word where it occurs (prediction targets only)
-    shares: dict[Key, list[float]] = {}
-    for it in items:
-        mass = np.abs(it.word_attr).sum()
-        if not it.is_prediction or mass <= 0:
-            continue
-        per_word: dict[Key, float] = {}
-        for key, a in zip(it.keys, it.word_attr):
-            per_word[key] = per_word.get(key, 0.0) + abs(a) / mass
-        for key, share in per_word.items():
-            shares.setdefault(key, []).append(share)
-    stats: dict[Key, WordStat] = {}
-    for key, values in shares.items():
-        if key not in mi:
-            continue
-        counts = per_class[key]
-        top = int(counts.argmax())
-        p = counts[top] / counts.sum()
-        share = float(np.mean(values))
-        stats[key] = WordStat(
-            word=render_word(ctx.tokenizer, key), train_df=int(counts.sum()), label=names[top], p_label=float(p),
-            pmi=float(np.log(p / (totals[top] / totals.sum()))), mutual_information=float(mi[key]),
-            association_ratio=float(mi[key] / reference),
-            sample_count=len(values), attribution_share=share,
-            score=float(share * mi[key] / h_y) if h_y > 0 else 0.0)
+    keys_of = {split: [word_keys(ids, sp) for ids, sp in zip(ctx.encodings(split).input_ids, all_spans[split])]
+               for split in ("train", "test")}
+    assoc = Association.of([set(k) for k in keys_of["train"]], ctx.splits["train"].labels, len(names), o.min_df)
+    # ---- screen: Grad-L2 saliency of the predicted class over the whole stratified sample
+    samples = {split: stratified_sample(ctx.predictions(split).labels, o.examples, ctx.seed)
+               for split in ("train", "test")}
+    screened: list[Item] = []
+    screen_seconds = 0.0
+    for split, sample in samples.items():
+        if o.ig == "all":
+            break
+        pred = ctx.predictions(split)
+        sal, sec = grad_saliency(half if half is not None else ctx.model, ctx.encodings(split), sample,
+                                 pred.pred[sample].astype(np.int64), device=ctx.device, pad_id=ctx.pad_id,
+                                 keep=keep, batch_size=o.batch_size, max_tokens=o.max_tokens,
+                                 math_attention=half is not None)
+        screen_seconds += sec
+        screened += [Item(split, int(row), int(pred.pred[row]), True, keys_of[split][row], all_spans[split][row],
+                          np.asarray([s[a:b].sum() for a, b in all_spans[split][row]], dtype=np.float64))
+                     for row, s in zip(sample, sal)]
+    screen_stats = word_stats(ctx, screened, assoc)
+    shortlist = sorted(screen_stats, key=lambda k: -screen_stats[k].score)[: o.shortlist]
+    # ---- confirm: IG on the heatmap examples, then rounds of examples that hold shortlisted words
+    pred_test = ctx.predictions("test")
+    heat_right, heat_wrong = _heat_rows(pred_test, samples["test"], o.heatmaps, rng)
+    first = [("test", int(r)) for r in np.concatenate([heat_wrong, heat_right])]
+    if o.ig == "all":
+        queue = [(split, int(r)) for split, sample in samples.items() for r in sample if (split, int(r)) not in first]
+        rounds = [first + queue]
+    else:
+        pooled = [(split, int(r)) for split, sample in samples.items() for r in sample]
+        holders: dict[Key, list[tuple[str, int]]] = {}
+        for i in rng.permutation(len(pooled)):
+            split, r = pooled[i]
+            for key in set(keys_of[split][r]):
+                holders.setdefault(key, []).append((split, r))
+        queue = round_robin(shortlist, holders, set(first), o.ig_per_word)
+        step = max(1, o.batch_size)
+        rounds = [first] + [queue[i:i + step] for i in range(0, len(queue), step)]
+    ig = IGRounds(ctx, o, keep, cont, precision, half)
+    history: list[np.ndarray] = []
+    stopped = "all" if o.ig == "all" else "exhausted"
+    for k, todo in enumerate(rounds):
+        gold = [("test", int(r)) for r in heat_wrong] if k == 0 else []
+        ig.run(todo, gold)
+        stats = word_stats(ctx, ig.items, assoc)
+        history.append(top_scores([w.score for w in stats.values()], o.candidates))
+        if o.ig != "all" and stable(history, o.stable_rounds, o.stable_tolerance, ig.attributed(), o.min_ig_examples):
+            stopped = "stable"
+            break
+    items = ig.items
+    stats = word_stats(ctx, items, assoc, screen_stats)
     order = sorted(stats, key=lambda k: -stats[k].score)
     # Every deletion of every candidate, and the comprehensiveness deletions, are built first (in a fixed order of
     # random draws) and scored together: one length-sorted pass per split instead of small passes per request.
@@ -120,16 +97,27 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
         ShortcutCandidate(stats[key], tuple(_deletion_test(r, next(scores), next(scores)) for r in reqs))
         for key, reqs in zip(order[: o.candidates], per_candidate))
     comprehensiveness = tuple(_comprehensiveness(k, r, next(scores), next(scores)) for k, r in per_k)
-    ok = np.concatenate(errors) <= o.tolerance
+    ok = np.concatenate(ig.errors) <= o.tolerance
+    ok_initial = np.concatenate(ig.errors_initial) <= o.tolerance
+    steps = np.concatenate(ig.steps)
     return AttributionResult(
-        examples=examples, items=len(items), tolerance=o.tolerance, initial_steps=o.steps, max_steps=o.max_steps,
-        within_tolerance_initial=float(np.mean(np.concatenate(errors_initial) <= o.tolerance)),
-        within_tolerance=float(ok.mean()), mean_steps=float(np.concatenate(steps).mean()), ig_seconds=seconds,
-        precision=precision, fp32_redone=int(np.concatenate(redone).sum()),
-        label_entropy=h_y, reference_mi=float(reference), candidates=candidates,
+        examples={split: len(s) for split, s in samples.items()}, items=len(items), tolerance=o.tolerance,
+        initial_steps=o.steps, max_steps=o.max_steps,
+        # with no item (no word to confirm and no heatmap) nothing missed completeness
+        within_tolerance_initial=float(ok_initial.mean()) if len(ok) else 1.0,
+        within_tolerance=float(ok.mean()) if len(ok) else 1.0, mean_steps=float(steps.mean()) if len(ok) else 0.0,
+        ig_seconds=ig.seconds,
+        precision=precision, fp32_redone=int(np.concatenate(ig.redone).sum()),
+        label_entropy=assoc.h_y, reference_mi=float(assoc.reference), candidates=candidates,
         words=tuple(stats[k] for k in order[:N_WORDS_REPORTED]), class_words=_class_words(ctx, items, names),
         comprehensiveness=comprehensiveness,
-        heatmaps=_heatmaps(ctx, items, o.heatmaps, rng),
+        heatmaps=_heatmaps(ctx, items, [int(r) for _, r in first]),
+        attributed={split: sum(1 for it in items if it.split == split and it.is_prediction) for split in samples},
+        ig_mode=o.ig, stopped=stopped, ig_rounds=len(history), stable_rounds=o.stable_rounds,
+        stable_tolerance=o.stable_tolerance, ig_per_word=o.ig_per_word,
+        round_size=max(1, o.batch_size),
+        min_ig_examples=o.min_ig_examples, shortlist=tuple(render_word(ctx.tokenizer, k) for k in shortlist),
+        screen_seconds=screen_seconds,
     )
 
 
@@ -261,30 +249,33 @@ def _positions(it: Item, words: np.ndarray) -> set[int]:
     return {p for w in words for p in range(*it.spans[int(w)])}
 
 
-def _shown_wrong(pred: Any, sample: np.ndarray, limit: int) -> np.ndarray:
-    """The misclassified rows of `sample` that a heatmap can show: the `limit` most confident, most confident first."""
-    wrong = sample[pred.pred[sample] != pred.labels[sample]]
-    return wrong[np.argsort(-pred.probs[wrong].max(axis=1), kind="stable")][:max(limit, 0)]
-
-
-def _heatmaps(ctx: "AuditContext", items: list[Item], limit: int, rng: np.random.Generator) -> tuple[Heatmap, ...]:
+def _heat_rows(pred: Any, sample: np.ndarray, limit: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The test rows a heatmap shows: (a few correct ones drawn at random, the most confidently wrong first)."""
     if limit <= 0:
-        return ()
+        return sample[:0], sample[:0]
+    wrong = sample[pred.pred[sample] != pred.labels[sample]]
+    wrong = wrong[np.argsort(-pred.probs[wrong].max(axis=1), kind="stable")]
+    right = sample[pred.pred[sample] == pred.labels[sample]]
+    n_wrong = min(len(wrong), limit - min(len(right), max(2, limit // 4)))
+    n_right = min(len(right), limit - n_wrong)
+    return right[np.sort(rng.choice(len(right), size=n_right, replace=False))], wrong[:n_wrong]
+
+
+def _heatmaps(ctx: "AuditContext", items: list[Item], rows: list[int]) -> tuple[Heatmap, ...]:
+    """Heatmaps of the test `rows`, in order (wrong ones first)."""
     pred = ctx.predictions("test")
     probs = pred.probs
     names = ctx.labels.names
-    test = [it for it in items if it.split == "test" and it.is_prediction and it.keys]
+    mine = {it.row: it for it in items if it.split == "test" and it.is_prediction and it.keys}
     gold_of = {it.row: it for it in items if it.split == "test" and not it.is_prediction}
-    wrong = sorted((it for it in test if it.row in gold_of), key=lambda it: -probs[it.row].max())
-    right = [it for it in test if pred.pred[it.row] == pred.labels[it.row]]
-    n_wrong = min(len(wrong), limit - min(len(right), max(2, limit // 4)))
-    n_right = min(len(right), limit - n_wrong)
-    picked = wrong[:n_wrong] + [right[i] for i in sorted(rng.choice(len(right), size=n_right, replace=False))]
     out = []
-    for it in picked:
-        gold = gold_of.get(it.row)
-        out.append(Heatmap(gold=names[int(pred.labels[it.row])], predicted=names[it.target],
-                           confidence=float(probs[it.row].max()), correct=gold is None,
+    for row in rows:
+        it = mine.get(row)
+        if it is None:
+            continue
+        gold = gold_of.get(row)
+        out.append(Heatmap(gold=names[int(pred.labels[row])], predicted=names[it.target],
+                           confidence=float(probs[row].max()), correct=gold is None,
                            words=tuple(render_word(ctx.tokenizer, k) for k in it.keys), scores=_scaled(it.word_attr),
                            gold_scores=_scaled(gold.word_attr) if gold is not None else ()))
     return tuple(out)

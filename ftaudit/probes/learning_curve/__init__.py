@@ -48,7 +48,7 @@ class SeedFit:
 class LearningCurveResult(ProbeResult):
     kind = "learning_curve"
     n_train: int  # the full training set
-    n_test: int
+    n_test: int  # the test split
     chance: float  # the best a constant prediction scores on test (its largest class share): the fit's floor
     min_steps: int  # the step floor the schedules were raised to (at most the main run's steps, within budget)
     max_epochs: int
@@ -63,6 +63,9 @@ class LearningCurveResult(ProbeResult):
     budget: float = 1.0  # the curve's fine-tunes may take at most this many times the main run's steps, per repeat
     wanted_min_steps: int = 0  # the floor asked for (--curve-min-steps), before the budget lowered it
     seed_fits: tuple[SeedFit, ...] = ()  # with repeats: each repeat's own curve, to show how far the seed moves it
+    n_test_scored: int = 0  # test rows every point is scored on: a fixed label-stratified sample (all of test if
+    # it is no larger than --curve-eval-examples); accuracies, intervals and chance are on these rows
+    train_scored_max: int = 0  # most rows of a point's training subset its training accuracy is measured on
 
     @property
     def min_repeats(self) -> int:
@@ -88,6 +91,11 @@ class Options:
     budget: float = opt(1.0, "most optimisation steps the curve's fine-tunes may take together, as a multiple of "
                              "the main fine-tune's (per repeat); the step floor is lowered until they fit",
                         flag="--curve-budget")
+    eval_examples: int = opt(2000, "test rows every point (the main fine-tune included) is scored on: one fixed "
+                                   "label-stratified sample, all of test when it is smaller",
+                             flag="--curve-eval-examples")
+    train_eval_examples: int = opt(1000, "most rows of a point's training subset its training accuracy is measured "
+                                         "on (a stratified sample of the subset)", flag="--curve-train-eval-examples")
 
     def validate(self) -> None:
         checks = [(self.sizes >= 2, f"--curve-sizes must be at least 2, got {self.sizes}", "use e.g. 4"),
@@ -95,7 +103,11 @@ class Options:
                   (self.min_steps >= 1, f"--curve-min-steps must be at least 1, got {self.min_steps}", "use e.g. 40"),
                   (self.max_epochs >= 1, f"--curve-max-epochs must be at least 1, got {self.max_epochs}",
                    "use e.g. 20"),
-                  (self.budget > 0, f"--curve-budget must be above 0, got {self.budget}", "use e.g. 1.0")]
+                  (self.budget > 0, f"--curve-budget must be above 0, got {self.budget}", "use e.g. 1.0"),
+                  (self.eval_examples >= 10, f"--curve-eval-examples must be at least 10, got {self.eval_examples}",
+                   "use e.g. 2000"),
+                  (self.train_eval_examples >= 10, f"--curve-train-eval-examples must be at least 10, got "
+                                                   f"{self.train_eval_examples}", "use e.g. 1000")]
         for ok, problem, fix in checks:
             if not ok:
                 raise UsageError(problem, fix)
@@ -142,7 +154,12 @@ class LearningCurveProbe(Probe):
         o: Options = self.options
         train, test = ctx.splits["train"], ctx.splits["test"]
         n_classes = ctx.labels.size
-        full = main_point(ctx)
+        from ftaudit.data import stratified_sample
+
+        # one fixed sample of test for every point, so that the curve's cost is its training, not its scoring
+        test_index = stratified_sample(test.labels, o.eval_examples, ctx.seed)
+        full = main_point(ctx, test_index=test_index,
+                          train_index=stratified_sample(train.labels, o.train_eval_examples, ctx.seed))
         sizes = curve_sizes(len(train), o.sizes, n_classes)
         wanted = min(o.min_steps, full.schedule.steps)
         min_steps = budget_floor(sizes[:-1], full.schedule, wanted, o.max_epochs, o.budget)
@@ -154,15 +171,16 @@ class LearningCurveProbe(Probe):
         def train_one(job: tuple[int, int]) -> tuple[CurvePoint, np.ndarray]:
             size, repeat = job
             schedule = raised_schedule(size, full.schedule, min_steps, o.max_epochs)
-            return train_point(ctx, size=size, repeat=repeat, schedule=schedule, what="learning-curve")
+            return train_point(ctx, size=size, repeat=repeat, schedule=schedule, what="learning-curve",
+                               test_index=test_index, train_eval=o.train_eval_examples)
 
         run = run_points(ctx, jobs, "learning curve", train_one)
         points, correct, extra, cached = run.points, run.correct, run.extra_seconds, run.cached
         points.append(full)
-        correct.append(ctx.predictions("test").correct)
+        correct.append(ctx.predictions("test").correct[test_index])
         by_size = [np.stack([c for p, c in zip(points, correct) if p.size == s]) for s in sizes]
         train_acc = [[p.train_accuracy for p in points if p.size == s] for s in sizes]
-        labels = test.labels
+        labels = test.labels[test_index]
         # the floor a point must clear to be fitted: a constant prediction of test's largest class scores this
         chance = float(np.bincount(labels, minlength=n_classes).max() / len(labels))
         fit = fit_power_law(sizes, by_size, chance=chance, n_bootstrap=N_BOOTSTRAP, seed=ctx.seed)
@@ -177,11 +195,11 @@ class LearningCurveProbe(Probe):
                         gap=float(np.mean(t)) - acc, above_chance=bool(ok))
             for s, c, t, acc, ok in zip(sizes, by_size, train_acc, test_acc, above))
         return LearningCurveResult(
-            n_train=len(train), n_test=len(labels), chance=chance, min_steps=min_steps, max_epochs=o.max_epochs,
+            n_train=len(train), n_test=len(test), chance=chance, min_steps=min_steps, max_epochs=o.max_epochs,
             points=tuple(points), sizes=summaries, fit=fit, gap_trend=trend, extra_seconds=extra,
             main_seconds=full.seconds or None, cached_points=cached,
             cache_dir=str(cache.folder or "") if cached else "", budget=o.budget, wanted_min_steps=wanted,
-            seed_fits=seed_fits)
+            seed_fits=seed_fits, n_test_scored=len(test_index), train_scored_max=o.train_eval_examples)
 
 
 def seed_fit(sizes: list[int], points: list[CurvePoint], correct: list[np.ndarray], repeat: int, chance: float,
