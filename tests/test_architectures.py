@@ -62,7 +62,7 @@ def test_probe_runs_on_every_architecture(audits, arch, probe):
         drift = next(f for f in result["findings"] if f["code"] == "drift-too-large")
         assert drift["severity"] != "skip" and drift["numbers"]["layer"] in encoder + ("embeddings",)
     elif probe == "attribution":
-        assert r["items"] >= 20 and r["within_tolerance"] >= 0.95, r
+        assert r["items"] >= 10 and r["within_tolerance"] >= 0.95, r  # IG on the screened share of 20 examples
         if arch in ("bert", "roberta", "xlm-roberta"):  # position ids: no step raising needed at all
             assert r["within_tolerance_initial"] >= 0.95 and r["mean_steps"] == r["initial_steps"], r
     elif probe == "size-curve":
