@@ -150,8 +150,8 @@ def speed_comparison(device=None, n: int = 200, model_dir: Path | None = None) -
     from captum.attr import LayerIntegratedGradients
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ftaudit.probes.attribution.ig import (_Batches, _endpoint_change, _forward, baseline_ids, integrated_gradients,
-                                              special_ids)
+    from ftaudit.probes.attribution.ig import (TokenBatches, _endpoint_change, baseline_ids, integrated_gradients,
+                                              model_forward, special_ids)
     from ftaudit.data import stratified_sample
     from ftaudit.inference import encode, predict_logits
     from ftaudit.modeling import quiet_transformers, resolve_precision
@@ -178,8 +178,8 @@ def speed_comparison(device=None, n: int = 200, model_dir: Path | None = None) -
         timed[precision] = (run, time.perf_counter() - start)
     ours, ours_s = timed["fp32"]
     fast, fast_s = timed[auto]
-    forward = _forward(model, device, mixed=device.type == "cuda")
-    batches = _Batches(enc, device, pad, keep, lambda ids: None)  # BERT (MiniLM) makes positions 0..L-1 itself
+    forward = model_forward(model, device, mixed=device.type == "cuda")
+    batches = TokenBatches(enc, device, pad, keep, lambda ids: None)  # BERT (MiniLM) makes positions 0..L-1 itself
     change = _endpoint_change(forward, batches, items, targets, enc.lengths, 64)
     lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
     plain_err = np.zeros(len(items))

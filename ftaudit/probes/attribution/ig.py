@@ -49,7 +49,7 @@ def baseline_ids(ids: Sequence[int], keep: frozenset[int], pad_id: int) -> list[
     return [t if t in keep else pad_id for t in ids]
 
 
-def _forward(model: Any, device: Any, *, mixed: bool, math_attention: bool = False) -> Callable[..., Any]:
+def model_forward(model: Any, device: Any, *, mixed: bool, math_attention: bool = False) -> Callable[..., Any]:
     """F as a function of token ids: log-softmax over classes, in fp32 whatever the model computes in."""
     import contextlib
 
@@ -112,7 +112,7 @@ class _Pass:
     def __init__(self, model: Any, device: Any, n: int, *, mixed: bool, math_attention: bool = False) -> None:
         from captum.attr import LayerIntegratedGradients
 
-        self.forward = _forward(model, device, mixed=mixed, math_attention=math_attention)
+        self.forward = model_forward(model, device, mixed=mixed, math_attention=math_attention)
         self.lig = LayerIntegratedGradients(self.forward, architecture_of(model).attribution_module(model))
         self.change = np.full(n, np.nan)
 
@@ -135,7 +135,7 @@ def bf16_copy(model: Any) -> Any:
     On a CPU the fused SDPA kernel's bf16 backward is ~10x slower than plain matmuls, and SDPA's plain (MATH)
     kernel spends a tenth of an integrated-gradients pass on its fully-masked-row check (`_safe_softmax`'s
     isneginf/all/where); transformers' eager attention (matmul, softmax, matmul) does neither. A model that cannot
-    switch keeps SDPA, which `_forward` then restricts to the MATH kernel.
+    switch keeps SDPA, which `model_forward` then restricts to the MATH kernel.
     """
     import copy
 
@@ -180,7 +180,7 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
         return IGRun((), error, steps_used, change, 0.0, error.copy(), precision, redone)
     lengths = np.asarray([len(enc.input_ids[r]) for r in rows], dtype=np.int64)
     arch = architecture_of(model)
-    batches = _Batches(enc, device, pad_id, keep, lambda ids: arch.position_ids(ids, model.config))
+    batches = TokenBatches(enc, device, pad_id, keep, lambda ids: arch.position_ids(ids, model.config))
 
     def endpoints(forward: Callable[..., Any], items: np.ndarray) -> np.ndarray:
         return _endpoint_change(forward, batches, rows[items], targets[items], lengths[items], batch_size)
@@ -234,7 +234,7 @@ def integrated_gradients(model: Any, enc: Encodings, rows: np.ndarray, targets: 
 
 
 @dataclass(frozen=True)
-class _Batches:
+class TokenBatches:
     """Padded input, baseline, mask, token types and position ids of some rows of `enc`, on `device`."""
 
     enc: Encodings
@@ -257,7 +257,7 @@ class _Batches:
         return ids.to(self.device), base.to(self.device), mask.to(self.device), types, positions
 
 
-def _endpoint_change(forward: Callable[..., Any], batches: _Batches, rows: np.ndarray, targets: np.ndarray,
+def _endpoint_change(forward: Callable[..., Any], batches: TokenBatches, rows: np.ndarray, targets: np.ndarray,
                      lengths: np.ndarray, batch_size: int) -> np.ndarray:
     """F(x) − F(x') per item, from one no-grad pass over inputs and baselines."""
     import torch
@@ -276,7 +276,7 @@ def _endpoint_change(forward: Callable[..., Any], batches: _Batches, rows: np.nd
     return out
 
 
-def _attribute(lig: Any, batches: _Batches, rows: np.ndarray, targets: np.ndarray, items: np.ndarray, steps: int,
+def _attribute(lig: Any, batches: TokenBatches, rows: np.ndarray, targets: np.ndarray, items: np.ndarray, steps: int,
                rows_per_pass: int, change: np.ndarray, attributions: list[np.ndarray], error: np.ndarray) -> None:
     import torch
 

@@ -15,8 +15,8 @@ import numpy as np
 from ftaudit.architectures import architecture_of
 from ftaudit.inference import Encodings, length_batches
 from ftaudit.probes.attribution import Options
-from ftaudit.probes.attribution.ig import (ParameterGradsOff, _Batches, _forward, integrated_gradients, word_keys,
-                                           word_spans)
+from ftaudit.probes.attribution.ig import (ParameterGradsOff, TokenBatches, integrated_gradients, model_forward,
+                                           word_keys, word_spans)
 from ftaudit.probes.attribution.words import Item
 
 if TYPE_CHECKING:
@@ -35,8 +35,8 @@ def grad_saliency(model: Any, enc: Encodings, rows: np.ndarray, targets: np.ndar
     if n == 0:
         return (), 0.0
     arch = architecture_of(model)
-    batches = _Batches(enc, device, pad_id, keep, lambda ids: arch.position_ids(ids, model.config))
-    forward = _forward(model, device, mixed=False, math_attention=math_attention)
+    batches = TokenBatches(enc, device, pad_id, keep, lambda ids: arch.position_ids(ids, model.config))
+    forward = model_forward(model, device, mixed=False, math_attention=math_attention)
     layer = arch.attribution_module(model)
     held: list[Any] = []
 
