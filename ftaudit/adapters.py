@@ -258,32 +258,15 @@ def merged(peft_model: Any) -> Any:
     return model
 
 
-def label_names_of(folder: Path) -> tuple[str, ...] | None:
-    """The class names saved next to an adapter: ftaudit's training record (fine-tune mode, the Trainer callback)."""
-    from ftaudit.training_run import RECORD_META
-
-    for candidate in (folder, folder.parent):
-        path = candidate / RECORD_META
-        if path.is_file():
-            fields = Fields(read_json(path, "training record", fix=ADAPTER_FIX, allow_nan=True), path, fix=ADAPTER_FIX)
-            names = fields.get_strings("label_names")
-            if names:
-                return tuple(names)
-    return None
-
-
-def id2label_of(names: tuple[str, ...]) -> Mapping[int, str]:
-    return dict(enumerate(names))
-
-
 # --------------------------------------------------------------------------- auditing an adapter folder
 
 
-def load_adapter_model(config: Any, raw: Mapping[str, Any], notes: list[str]) -> tuple[Path, Any, Any, AdapterWeights]:
+def load_adapter_model(config: Any, raw: Mapping[str, Any], notes: list[str], names: tuple[str, ...] | None
+                       ) -> tuple[Path, Any, Any, AdapterWeights]:
     """(adapter folder, the base with the adapter merged in, the base's ModelFiles, the adapter's factors).
 
-    The head's classes come from the training record saved next to the adapter (fine-tune mode, the Trainer
-    callback), else from train's labels in sorted order (a note says so); their number must match the saved head.
+    `names`: the class names of the training record saved next to the adapter (fine-tune mode, the Trainer
+    callback); without them, train's labels in sorted order (a note says so). Their number must match the saved head.
     """
     from ftaudit import modeling
     from ftaudit.data import resolve_labels
@@ -297,8 +280,7 @@ def load_adapter_model(config: Any, raw: Mapping[str, Any], notes: list[str]) ->
         raise UsageError(f"the adapter in {files.folder} saved no classification head",
                          "train it with task_type=SEQ_CLS (peft saves the head in modules_to_save), or merge it and "
                          "audit the merged model")
-    names = label_names_of(files.folder)
-    if names is None:
+    if not names:
         names = resolve_labels(raw["train"], [s for n, s in raw.items() if n != "train"], None).names
         notes.append(f"the adapter folder records no class names; its {classes} outputs were taken to be train's "
                      f"labels in sorted order ({', '.join(names[:10])})")
@@ -306,7 +288,7 @@ def load_adapter_model(config: Any, raw: Mapping[str, Any], notes: list[str]) ->
         raise UsageError(f"the adapter's head has {classes} outputs but there are {len(names)} classes "
                          f"({', '.join(names[:10])})", "audit it on data with the classes it was trained on")
     base = modeling.load_classifier(base_files, what="base model", trust_remote_code=m.trust_remote_code,
-                                    allow_pickle=m.allow_pickle, id2label=id2label_of(names), require_head=False)
+                                    allow_pickle=m.allow_pickle, id2label=dict(enumerate(names)), require_head=False)
     peft_model = apply_adapter(base, files)
     weights = read_adapter(peft_model, str(files.folder))
     notes.append(f"a LoRA adapter (r = {weights.rank}) on {base_files.ref}: the audit is of the base with the adapter "

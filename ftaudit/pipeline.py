@@ -219,10 +219,13 @@ def build_context(config: AuditConfig, raw: dict[str, RawSplit], staging: Stagin
     adapter = None
     with phases("load model"):
         if is_adapter_folder(m.model):
-            folder, model, base_files, adapter = load_adapter_model(config, raw, notes)
+            training = _recorded_training(Path(m.model).expanduser())
+            folder, model, base_files, adapter = load_adapter_model(config, raw, notes,
+                                                                    training.label_names if training else None)
             base_reason = ""
         else:
             folder, model, base_files, base_reason = _load_checkpoint(config)
+            training = _recorded_training(folder)
         tokenizer, note = modeling.load_tokenizer(folder, trust_remote_code=m.trust_remote_code,
                                                   fallback=base_files.folder if base_files else None)
         if note:
@@ -243,7 +246,7 @@ def build_context(config: AuditConfig, raw: dict[str, RawSplit], staging: Stagin
     return AuditContext(config=config, splits=splits, labels=labels, mode="existing-model", device=device,
                         model=model, tokenizer=tokenizer, model_ref=m.model,
                         base=modeling.base_weights(base_files) if base_files else None, base_reason=base_reason,
-                        notes=notes, progress=progress, training=_recorded_training(folder), adapter=adapter,
+                        notes=notes, progress=progress, training=training, adapter=adapter,
                         training_reason="the checkpoint has no recorded training (fine-tune with --fine-tune, or "
                                         "train with ftaudit.integrations.hf.FtauditCallback)")
 
