@@ -52,17 +52,12 @@ def require_peft() -> Any:
 
 @dataclass(frozen=True)
 class AdapterFiles:
-    """A checked adapter folder: its weights file and the fields of adapter_config.json that ftaudit reads."""
+    """A checked adapter folder: its weights file and the base that adapter_config.json records."""
 
     ref: str
     folder: Path
     weights: Path
     base: str | None  # base_model_name_or_path
-    rank: int
-    alpha: float
-    target_modules: tuple[str, ...]
-    use_dora: bool
-    use_rslora: bool
 
 
 def locate_adapter(ref: str, *, allow_pickle: bool) -> AdapterFiles:
@@ -91,10 +86,9 @@ def locate_adapter(ref: str, *, allow_pickle: bool) -> AdapterFiles:
     else:
         raise UsageError(f"adapter folder {folder} has no {SAFE_ADAPTER}", ADAPTER_FIX)
     check_readable(weights)
-    return AdapterFiles(ref=ref, folder=folder, weights=weights, base=fields.get_str("base_model_name_or_path") or None,
-                        rank=fields.get_int("r", 8, minimum=1) or 8, alpha=fields.get_float("lora_alpha", 8.0) or 8.0,
-                        target_modules=tuple(targets or ()), use_dora=bool(fields.get_bool("use_dora", False)),
-                        use_rslora=bool(fields.get_bool("use_rslora", False)))
+    fields.get_int("r", minimum=1)  # the rank and alpha are read from peft's config once loaded; checked here
+    fields.get_float("lora_alpha")
+    return AdapterFiles(ref=ref, folder=folder, weights=weights, base=fields.get_str("base_model_name_or_path") or None)
 
 
 def adapter_base(files: AdapterFiles, base_flag: str | None) -> str:
@@ -115,18 +109,24 @@ def adapter_base(files: AdapterFiles, base_flag: str | None) -> str:
 
 
 def head_classes(files: AdapterFiles) -> int | None:
-    """Number of classes of the classification head the adapter saved (modules_to_save), from the weights' header."""
+    """Number of classes of the classification head the adapter saved (modules_to_save), from the weights' shapes."""
     from ftaudit.modeling import DamagedWeights, safetensors_header
 
-    if files.weights.suffix != ".safetensors":
-        return None
     try:
-        header = safetensors_header(files.weights)
+        if files.weights.suffix == ".safetensors":
+            shapes = {key: entry["shape"] for key, entry in safetensors_header(files.weights).items()}
+        else:  # a pickle, allowed by --allow-pickle: tensors only (weights_only)
+            import torch
+
+            state = torch.load(files.weights, map_location="cpu", weights_only=True)
+            shapes = {key: list(value.shape) for key, value in state.items() if isinstance(value, torch.Tensor)}
     except DamagedWeights as exc:
         raise UsageError(f"adapter weights {files.weights} are damaged ({exc})",
                          "restore the file (re-save the adapter with save_pretrained)") from None
-    rows = [entry["shape"][0] for key, entry in header.items()
-            if key.endswith(HEAD_KEYS) and len(entry["shape"]) == 2]
+    except Exception as exc:  # a pickle that is not a state dict of tensors, or needs code to load
+        raise UsageError(f"adapter weights {files.weights} could not be read ({type(exc).__name__})",
+                         "re-save the adapter with save_pretrained(safe_serialization=True)") from None
+    rows = [shape[0] for key, shape in shapes.items() if key.endswith(HEAD_KEYS) and len(shape) == 2]
     return rows[-1] if rows else None
 
 

@@ -157,6 +157,20 @@ def test_bad_adapter_folders_exit_2(tiny, cli, tmp_path, damage, message):
     assert r.code == 2 and message in r.err and "Traceback" not in r.err, r.err
 
 
+def test_pickle_adapter_audits_with_allow_pickle(tiny, cli, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    folder = _peft_adapter(tiny, tmp_path / "adapter")
+    torch.save(load_file(str(folder / "adapter_model.safetensors")), folder / "adapter_model.bin")
+    (folder / "adapter_model.safetensors").unlink()
+    r = cli("run", "--model", folder, "--allow-pickle", "--train", tiny["train"], "--test", tiny["test"],
+            "--probes", "gap,adapter", "--out", tmp_path / "rep", "--quiet")
+    assert r.code in (0, 1), r.err
+    data = json.loads((tmp_path / "rep" / "result.json").read_text())
+    assert len(_probe(data, "adapter")["result"]["modules"]) == 4
+
+
 def test_class_count_must_match_the_saved_head(tiny, cli, tmp_path):
     folder = _peft_adapter(tiny, tmp_path / "adapter")
     rows = list(csv.DictReader(open(tiny["train"], encoding="utf-8")))
