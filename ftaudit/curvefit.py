@@ -145,16 +145,21 @@ def resample_accuracies(points: Sequence[np.ndarray], n_bootstrap: int, rng: np.
 
 
 def fit_power_law(sizes: Sequence[int], test_correct: Sequence[np.ndarray] | np.ndarray, *, chance: float,
-                  n_bootstrap: int = 1000, seed: int = 0, confidence: float = 0.95) -> PowerLawFit | None:
-    """Fit acc(n) on the sizes above chance; None when fewer than MIN_POINTS sizes are usable.
+                  n_bootstrap: int = 1000, seed: int = 0, confidence: float = 0.95,
+                  allowed: Sequence[bool] | None = None) -> PowerLawFit | None:
+    """Fit acc(n) on the sizes above chance (and `allowed`, when given); None when fewer than MIN_POINTS sizes
+    are usable.
 
     test_correct: per size (increasing), a bool array [R_k, m]: for each repeat, whether each of the m test
-    examples was classified correctly (a [k, R, m] array works too).
+    examples was classified correctly (a [k, R, m] array works too). allowed: per size, False to leave it out of
+    the fit (e.g. a point that trained too little to be comparable).
     """
     sizes_arr = np.asarray(sizes, dtype=float)
     points = _as_points(test_correct)
     acc = np.array([p.mean() for p in points])
     keep = usable(acc, chance, points[0].shape[1])
+    if allowed is not None:
+        keep = keep & np.asarray(allowed, dtype=bool)
     if keep.sum() < MIN_POINTS:
         return None
     n = sizes_arr[keep]

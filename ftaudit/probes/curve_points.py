@@ -48,6 +48,9 @@ class CurvePoint:
     schedule: Schedule
     seconds: float  # wall time of fine-tune and evaluation when it was computed
     source: str  # "trained" | "cached" | "main fine-tune"
+    loss_tail: float | None = None  # how much the training loss still fell over the last quarter of the steps:
+    # 1 - mean(last quarter) / mean(the quarter before); None when not recorded (fewer than 8 steps, or a point
+    # cached by an older version)
 
 
 def _digest(*chunks: Any) -> str:
@@ -109,6 +112,18 @@ def main_schedule(ctx: "AuditContext") -> Schedule:
     return Schedule(epochs=t.epochs, steps=steps, batch_size=t.batch_size, lr=t.lr, warmup_ratio=t.warmup_ratio)
 
 
+def loss_tail(step_loss: Any) -> float | None:
+    """1 - mean(last quarter of the step losses) / mean(the quarter before): 0.3 means the loss still fell by 30%
+    over the last quarter of training. None with fewer than 8 finite steps."""
+    loss = np.asarray(step_loss, dtype=np.float64)
+    loss = loss[np.isfinite(loss)]
+    q = len(loss) // 4
+    if q < 2:
+        return None
+    before = float(loss[-2 * q:-q].mean())
+    return float(1.0 - loss[-q:].mean() / before) if before > 0 else None
+
+
 def main_point(ctx: "AuditContext", name: str = "", test_index: np.ndarray | None = None,
                train_index: np.ndarray | None = None) -> CurvePoint:
     """The main fine-tune as the curve's full-size point, from the shared prediction pass (not retrained); scored
@@ -123,7 +138,8 @@ def main_point(ctx: "AuditContext", name: str = "", test_index: np.ndarray | Non
                       parameters=count_parameters(ctx.model), repeat=0, seed=ctx.seed,
                       train_accuracy=float(train.correct[tr].mean()), test_accuracy=float(test.correct[te].mean()),
                       test_loss=float(test.loss[te].mean()), schedule=main_schedule(ctx), seconds=seconds,
-                      source="main fine-tune")
+                      source="main fine-tune",
+                      loss_tail=loss_tail(ctx.training.step_loss) if ctx.training is not None else None)
 
 
 def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer: Any = None,
@@ -182,14 +198,14 @@ def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedu
     if isinstance(hit, dict) and int(hit.get("n_test", -1)) == len(test_rows):
         return point_from_json(hit)
     start = time.perf_counter()
-    model, tokenizer = fine_tune_subset(ctx, index, schedule, seed, layers=layers, model_ref=model_ref)
+    model, tokenizer, record = fine_tune_subset(ctx, index, schedule, seed, layers=layers, model_ref=model_ref)
     train_acc, test_correct, test_loss = evaluate(ctx, model, scored, tokenizer, test_index)
     n_layers = encoder_layers(model)
     name = model_ref or depth_name(n_layers)
     point = CurvePoint(size=len(index), model=name, layers=n_layers, parameters=count_parameters(model),
                        repeat=repeat, seed=seed, train_accuracy=train_acc, test_accuracy=float(test_correct.mean()),
                        test_loss=test_loss, schedule=schedule, seconds=time.perf_counter() - start,
-                       source="trained")
+                       source="trained", loss_tail=loss_tail(record.step_loss))
     del model
     slot.put(point_to_json(point, test_correct))
     return point, test_correct
@@ -201,10 +217,11 @@ def keep_first_layers(model: Any, k: int) -> Any:
 
 
 def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule, seed: int, *,
-                     layers: int | None = None, model_ref: str | None = None) -> tuple[Any, Any]:
+                     layers: int | None = None, model_ref: str | None = None) -> tuple[Any, Any, Any]:
     """Fine-tune with the training core (`training.train_classifier`, uninstrumented) on train rows `index`.
 
-    Returns (model, tokenizer): the audit's tokenizer, or `model_ref`'s own when another model is compared.
+    Returns (model, tokenizer, its TrainingRecord): the tokenizer is the audit's, or `model_ref`'s own when another
+    model is compared; the record holds the step losses only.
     """
     from dataclasses import replace
 
@@ -236,10 +253,10 @@ def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule,
         if lora is not None:
             shallow = add_lora(shallow, lora, files)
         build = lambda: shallow  # noqa: E731
-    model, _ = train_classifier(build, tokenizer or ctx.tokenizer, train, ctx.labels, train_cfg=cfg,
-                                max_length=ctx.config.data.max_length, device=ctx.device, seed=seed, record=False,
-                                encodings=encodings)
-    return model, tokenizer
+    model, record = train_classifier(build, tokenizer or ctx.tokenizer, train, ctx.labels, train_cfg=cfg,
+                                     max_length=ctx.config.data.max_length, device=ctx.device, seed=seed,
+                                     record=False, encodings=encodings)
+    return model, tokenizer, record
 
 
 @dataclass(frozen=True)

@@ -27,18 +27,39 @@ def test_small_subsets_get_more_epochs_up_to_the_cap():
     assert (s.lr, s.batch_size, s.warmup_ratio) == (BASE.lr, BASE.batch_size, BASE.warmup_ratio)
 
 
-def test_the_step_floor_is_lowered_until_the_curve_fits_its_budget():
-    from ftaudit.probes.learning_curve import budget_floor
+def test_the_budget_drops_the_smallest_sizes_and_never_lowers_the_step_floor():
+    from ftaudit.probes.learning_curve import plan_sizes
 
-    main = Schedule(epochs=3, steps=24, batch_size=32, lr=5e-5, warmup_ratio=0.1)  # 256 examples
-    subsets = [32, 64, 128]
-    steps = lambda f: sum(raised_schedule(z, main, f, 20).steps for z in subsets)  # noqa: E731
-    assert steps(24) == 20 + 24 + 24  # the full floor would cost 2.8x the main run
-    floor = budget_floor(subsets, main, 24, 20, budget=1.0)
-    assert steps(floor) <= 24 < steps(floor + 1)
-    assert budget_floor(subsets, main, 24, 20, budget=3.0) == 24  # a generous budget keeps the asked floor
+    main = Schedule(epochs=3, steps=48, batch_size=32, lr=5e-5, warmup_ratio=0.1)  # 512 examples
+    # at the floor of 24: 256 -> 24 steps, 128 -> 24 (raised from 12), 64 -> 24 (raised from 6): 72 in all
+    kept, dropped, steps = plan_sizes([64, 128, 256], main, 24, 20, budget=1.0)
+    assert (kept, dropped, steps) == ([128, 256], [64], 48)  # within 1x, every point at the floor
+    assert plan_sizes([64, 128, 256], main, 24, 20, budget=1.5) == ([64, 128, 256], [], 72)
+    # a run shorter than twice the floor: the two largest subsets, the fewest a fit needs, are trained anyway
+    short = Schedule(epochs=2, steps=26, batch_size=32, lr=5e-5, warmup_ratio=0.1)  # 400 examples
+    kept, dropped, steps = plan_sizes([50, 100, 200], short, 26, 20, budget=1.0)
+    assert kept == [100, 200] and dropped == [50] and steps == 28 + 28 > 26
+    assert all(raised_schedule(z, short, 26, 20).steps >= 26 for z in kept)
     big = Schedule(epochs=3, steps=1920, batch_size=32, lr=5e-5, warmup_ratio=0.1)  # 20,480 examples
-    assert budget_floor([2560, 5120, 10240], big, 40, 20, budget=1.0) == 40  # large subsets already exceed it
+    assert plan_sizes([2560, 5120, 10240], big, 40, 20, budget=1.0) == ([2560, 5120, 10240], [], 240 + 480 + 960)
+
+
+def test_a_point_that_fits_its_subset_worse_than_the_full_run_is_under_trained():
+    from ftaudit.probes.learning_curve import under_trained
+
+    assert under_trained(0.60, 0.87, 400)  # the 8-step point of a 2-epoch recipe: 27 points below
+    assert not under_trained(0.99, 0.87, 100)  # a small subset memorised: comparable
+    assert not under_trained(0.85, 0.87, 400)  # within 2 points
+    # two binomial standard errors on 50 rows at 87% are 9.5 points
+    assert not under_trained(0.80, 0.87, 50) and under_trained(0.76, 0.87, 50)
+
+
+def test_the_loss_tail_says_how_much_the_loss_still_fell_in_the_last_quarter():
+    from ftaudit.probes.curve_points import loss_tail
+
+    assert loss_tail([1.0] * 8 + [0.8] * 4 + [0.4] * 4) == pytest.approx(0.5)
+    assert loss_tail([0.7] * 16) == pytest.approx(0.0)
+    assert loss_tail([0.7, float("nan")] * 3) is None  # too few finite steps
 
 
 def test_bits_round_trip():

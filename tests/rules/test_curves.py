@@ -68,9 +68,28 @@ def test_gap_trend_warns_when_the_gap_grows_and_passes_when_it_shrinks():
     shrinking = curves.learning_curve(0.9, 1.0, 0.4, sizes=sizes, train=(1.0, 1.0, 1.0, 1.0))
     f = judge("gap-trend", shrinking)
     assert f.severity is Severity.PASS and "shrinks" in f.message
-    flat = curves.learning_curve(0.75, 0.0, 0.5, sizes=sizes, train=(0.80, 0.85, 0.90, 0.95))
-    g = judge("gap-trend", flat)
-    assert g.severity is Severity.WARN and g.numbers["slope_per_doubling"] == pytest.approx(0.05, abs=0.01)
+    # test accuracy falls as data grows (train and test disagree) while every subset fits its training rows
+    falling = curves.learning_curve(0.6, -1.0, 0.4, sizes=sizes, train=(1.0, 1.0, 1.0, 1.0))
+    g = judge("gap-trend", falling)
+    assert g.severity is Severity.WARN and g.numbers["slope_per_doubling"] == pytest.approx(0.027, abs=0.005)
+
+
+def test_under_trained_points_are_shown_but_neither_fitted_nor_trended():
+    """The artefact of issue 23: subsets cut to a few steps fit their own rows worse than the full run, so the curve
+    rises (and the gap grows) with the training length, not the data. Such points are left out."""
+    sizes = (100, 200, 400, 800)
+    cut = curves.learning_curve(0.95, 3.0, 0.5, sizes=sizes, train=(0.55, 0.58, 0.62, 0.87))
+    assert [z.under_trained for z in cut.sizes] == [True, True, True, False]
+    assert [z.fitted for z in cut.sizes] == [False, False, False, True]
+    assert cut.fit is None and cut.gap_trend is None
+    f = judge("curve-too-few-points", cut)
+    assert f.severity is Severity.WARN and f.numbers["under_trained"] == 3 and f.numbers["fitted"] == 1
+    assert "worse than the full run fits train" in f.message and "--curve-min-steps" in f.message
+    assert judge("data-limited", cut).severity is Severity.SKIP  # no +x points at 2x from under-training
+    assert judge("gap-trend", cut).severity is Severity.SKIP
+    # the same accuracies with subsets that fit their rows: a fitted, data-limited curve
+    fair = curves.learning_curve(0.95, 3.0, 0.5, sizes=sizes, train=(1.0, 0.98, 0.93, 0.87))
+    assert all(z.fitted for z in fair.sizes) and judge("data-limited", fair).severity is Severity.WARN
 
 
 def test_model_too_large_when_a_smaller_model_is_as_good():

@@ -32,7 +32,14 @@ class SizeSummary:
     test_accuracy: float
     test_accuracy_ci: tuple[float, float]  # 95%: test resampling, and repeats when there are several
     gap: float  # train − test
-    above_chance: bool  # used by the power-law fit
+    above_chance: bool  # test accuracy clears chance by two standard errors
+    under_trained: bool = False  # fits its own subset clearly worse than the full run fits train: trained too
+    # little to be comparable (see `under_trained`); left out of the fit and the gap trend
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the power law (and the gap trend) use this size."""
+        return self.above_chance and not self.under_trained
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ class LearningCurveResult(ProbeResult):
     n_train: int  # the full training set
     n_test: int  # the test split
     chance: float  # the best a constant prediction scores on test (its largest class share): the fit's floor
-    min_steps: int  # the step floor the schedules were raised to (at most the main run's steps, within budget)
+    min_steps: int  # the step floor every subset was raised to (--curve-min-steps, at most the main run's steps)
     max_epochs: int
     points: tuple[CurvePoint, ...]  # every fine-tune, one per size and repeat
     sizes: tuple[SizeSummary, ...]
@@ -61,17 +68,25 @@ class LearningCurveResult(ProbeResult):
     cached_points: int
     cache_dir: str  # where the cached points came from ("" when none did)
     budget: float = 1.0  # the curve's fine-tunes may take at most this many times the main run's steps, per repeat
-    wanted_min_steps: int = 0  # the floor asked for (--curve-min-steps), before the budget lowered it
+    wanted_min_steps: int = 0  # the floor asked for (--curve-min-steps), before the main run's steps capped it
     seed_fits: tuple[SeedFit, ...] = ()  # with repeats: each repeat's own curve, to show how far the seed moves it
     n_test_scored: int = 0  # test rows every point is scored on: a fixed label-stratified sample (all of test if
     # it is no larger than --curve-eval-examples); accuracies, intervals and chance are on these rows
     train_scored_max: int = 0  # most rows of a point's training subset its training accuracy is measured on
+    dropped_sizes: tuple[int, ...] = ()  # subset sizes left out because the budget could not train them at the floor
+    steps_per_repeat: int = 0  # optimisation steps of one repeat's subset fine-tunes together
 
     @property
     def min_repeats(self) -> int:
         """The fewest fine-tunes at any subset size (the full size is the main fine-tune, one): with one, the
         intervals cover the sampling of the test set but not the seed."""
         return min((z.repeats for z in self.sizes[:-1]), default=1)
+
+    @property
+    def over_budget(self) -> bool:
+        """The two largest subsets, the fewest a fit needs, took more than the budget at the step floor."""
+        main = self.points[-1].schedule.steps if self.points else 0
+        return main > 0 and self.steps_per_repeat > self.budget * main
 
     @property
     def seed_gains(self) -> list[float]:
@@ -85,11 +100,12 @@ class Options:
                         "set is the main fine-tune, reused)", flag="--curve-sizes")
     repeats: int = opt(1, "fine-tunes per size, differing in seed (more gives error bars)", flag="--curve-repeats")
     min_steps: int = opt(40, "fewest optimisation steps a curve point trains for: epochs are raised for small "
-                             "subsets to reach it, never beyond the main run's steps (Mosbach et al. 2021)",
-                         flag="--curve-min-steps")
+                             "subsets to reach it (never beyond the main run's steps); the budget never lowers "
+                             "it (Mosbach et al. 2021)", flag="--curve-min-steps")
     max_epochs: int = opt(20, "cap on the raised epochs of a small subset", flag="--curve-max-epochs")
     budget: float = opt(1.0, "most optimisation steps the curve's fine-tunes may take together, as a multiple of "
-                             "the main fine-tune's (per repeat); the step floor is lowered until they fit",
+                             "the main fine-tune's (per repeat): the smallest sizes are dropped until they fit; "
+                             "the two largest subsets, the fewest a fit needs, are always trained",
                         flag="--curve-budget")
     eval_examples: int = opt(2000, "test rows every point (the main fine-tune included) is scored on: one fixed "
                                    "label-stratified sample, all of test when it is smaller",
@@ -129,15 +145,31 @@ def raised_schedule(size: int, base: Schedule, min_steps: int, max_epochs: int) 
                     warmup_ratio=base.warmup_ratio)
 
 
-def budget_floor(sizes: list[int], base: Schedule, min_steps: int, max_epochs: int, budget: float) -> int:
-    """The highest step floor (at most min_steps) whose raised schedules of `sizes` take together at most
-    `budget` x the main run's steps. Halving sizes at the main run's epochs take 1/2 + 1/4 + ... < 1x, so a
-    budget of 1.0 always leaves room for the plain epochs (floor 0)."""
+def plan_sizes(subsets: list[int], base: Schedule, min_steps: int, max_epochs: int,
+               budget: float) -> tuple[list[int], list[int], int]:
+    """(subset sizes to train, sizes dropped, their steps together): largest first, every one at the step floor, while their steps
+    together stay within `budget` x the main run's; the two largest are always kept, since a fit needs three sizes
+    with the full one. The cost is held by training fewer points, never by training them less: a point cut to a
+    few steps measures its training length, not its data (at 8 steps a 100-example point stays at chance)."""
     limit = budget * base.steps
-    for floor in range(min_steps, 0, -1):
-        if sum(raised_schedule(z, base, floor, max_epochs).steps for z in sizes) <= limit:
-            return floor
-    return 0
+    kept: list[int] = []
+    total = 0
+    for size in sorted(subsets, reverse=True):
+        steps = raised_schedule(size, base, min_steps, max_epochs).steps
+        if len(kept) >= 2 and total + steps > limit:
+            break
+        kept.append(size)
+        total += steps
+    return sorted(kept), sorted(set(subsets) - set(kept)), total
+
+
+def under_trained(train_accuracy: float, full_train_accuracy: float, n_scored: int) -> bool:
+    """Whether a subset fits its own training rows clearly worse than the full run fits train: with the same
+    recipe a smaller set is fitted at least as well, so a point below the full run's training accuracy by more than
+    two binomial standard errors (and 2 points) trained too little to be a point of the data curve."""
+    p = min(max(full_train_accuracy, 0.0), 1.0)
+    margin = max(0.02, 2.0 * math.sqrt(max(p * (1.0 - p), 1e-12) / max(n_scored, 1)))
+    return train_accuracy < full_train_accuracy - margin
 
 
 class LearningCurveProbe(Probe):
@@ -160,9 +192,10 @@ class LearningCurveProbe(Probe):
         test_index = stratified_sample(test.labels, o.eval_examples, ctx.seed)
         full = main_point(ctx, test_index=test_index,
                           train_index=stratified_sample(train.labels, o.train_eval_examples, ctx.seed))
-        sizes = curve_sizes(len(train), o.sizes, n_classes)
-        wanted = min(o.min_steps, full.schedule.steps)
-        min_steps = budget_floor(sizes[:-1], full.schedule, wanted, o.max_epochs, o.budget)
+        candidates = curve_sizes(len(train), o.sizes, n_classes)
+        min_steps = min(o.min_steps, full.schedule.steps)
+        subsets, dropped, steps = plan_sizes(candidates[:-1], full.schedule, min_steps, o.max_epochs, o.budget)
+        sizes = subsets + candidates[-1:]
         from ftaudit.cache import cache_of
 
         cache = cache_of(ctx)
@@ -183,31 +216,51 @@ class LearningCurveProbe(Probe):
         labels = test.labels[test_index]
         # the floor a point must clear to be fitted: a constant prediction of test's largest class scores this
         chance = float(np.bincount(labels, minlength=n_classes).max() / len(labels))
-        fit = fit_power_law(sizes, by_size, chance=chance, n_bootstrap=N_BOOTSTRAP, seed=ctx.seed)
-        trend = gap_trend(sizes, by_size, train_acc, n_bootstrap=N_BOOTSTRAP, seed=ctx.seed)
-        seed_fits = tuple(seed_fit(sizes, points, correct, r, chance, ctx.seed) for r in range(o.repeats)) \
-            if o.repeats > 1 else ()
-        test_acc = [float(c.mean()) for c in by_size]
-        above = usable(test_acc, chance, len(labels))
-        summaries = tuple(
-            SizeSummary(size=s, fraction=s / len(train), repeats=len(c), train_accuracy=float(np.mean(t)),
-                        test_accuracy=acc, test_accuracy_ci=accuracy_interval(c, ctx.seed),
-                        gap=float(np.mean(t)) - acc, above_chance=bool(ok))
-            for s, c, t, acc, ok in zip(sizes, by_size, train_acc, test_acc, above))
+        summaries, fit, trend = judge_sizes(sizes, by_size, train_acc, n_train=len(train), chance=chance,
+                                            train_scored_max=o.train_eval_examples, seed=ctx.seed)
+        comparable = [not z.under_trained for z in summaries]
+        seed_fits = tuple(seed_fit(sizes, points, correct, r, chance, ctx.seed, comparable)
+                          for r in range(o.repeats)) if o.repeats > 1 else ()
         return LearningCurveResult(
             n_train=len(train), n_test=len(test), chance=chance, min_steps=min_steps, max_epochs=o.max_epochs,
             points=tuple(points), sizes=summaries, fit=fit, gap_trend=trend, extra_seconds=extra,
             main_seconds=full.seconds or None, cached_points=cached,
-            cache_dir=str(cache.folder or "") if cached else "", budget=o.budget, wanted_min_steps=wanted,
-            seed_fits=seed_fits, n_test_scored=len(test_index), train_scored_max=o.train_eval_examples)
+            cache_dir=str(cache.folder or "") if cached else "", budget=o.budget, wanted_min_steps=o.min_steps,
+            seed_fits=seed_fits, n_test_scored=len(test_index), train_scored_max=o.train_eval_examples,
+            dropped_sizes=tuple(dropped), steps_per_repeat=steps)
+
+
+def judge_sizes(sizes: list[int], by_size: list[np.ndarray], train_acc: list[list[float]], *, n_train: int,
+                chance: float, train_scored_max: int, seed: int
+                ) -> tuple[tuple[SizeSummary, ...], PowerLawFit | None, GapTrend | None]:
+    """Summarise each size (the last is the full run) and fit the curve on those that clear chance and trained
+    comparably. by_size: per size, test correctness [repeats, m]; train_acc: per size, each repeat's accuracy on its
+    own training subset (scored on at most `train_scored_max` rows)."""
+    full_train = float(np.mean(train_acc[-1]))
+    weak = [under_trained(float(np.mean(t)), full_train, min(z, train_scored_max))
+            for z, t in zip(sizes[:-1], train_acc[:-1])] + [False]  # the full run is the reference
+    fit = fit_power_law(sizes, by_size, chance=chance, n_bootstrap=N_BOOTSTRAP, seed=seed,
+                        allowed=[not w for w in weak])
+    kept = [i for i, w in enumerate(weak) if not w]
+    trend = gap_trend([sizes[i] for i in kept], [by_size[i] for i in kept], [train_acc[i] for i in kept],
+                      n_bootstrap=N_BOOTSTRAP, seed=seed)
+    test_acc = [float(c.mean()) for c in by_size]
+    above = usable(test_acc, chance, by_size[0].shape[1])
+    summaries = tuple(
+        SizeSummary(size=z, fraction=z / n_train, repeats=len(c), train_accuracy=float(np.mean(t)),
+                    test_accuracy=acc, test_accuracy_ci=accuracy_interval(c, seed),
+                    gap=float(np.mean(t)) - acc, above_chance=bool(ok), under_trained=bool(w))
+        for z, c, t, acc, ok, w in zip(sizes, by_size, train_acc, test_acc, above, weak))
+    return summaries, fit, trend
 
 
 def seed_fit(sizes: list[int], points: list[CurvePoint], correct: list[np.ndarray], repeat: int, chance: float,
-             seed: int) -> SeedFit:
+             seed: int, allowed: list[bool]) -> SeedFit:
     """Fit the curve of one repeat: its own fine-tune at each subset size, and the main run at the full size."""
     own = [next(c for p, c in zip(points, correct) if p.size == s and (p.repeat == repeat or s == sizes[-1]))
            for s in sizes]
-    fit = fit_power_law(sizes, [c[None, :] for c in own], chance=chance, n_bootstrap=N_BOOTSTRAP, seed=seed)
+    fit = fit_power_law(sizes, [c[None, :] for c in own], chance=chance, n_bootstrap=N_BOOTSTRAP, seed=seed,
+                        allowed=allowed)
     return SeedFit(repeat=repeat, gain_2x=fit.gain_2x if fit else None, gain_2x_ci=fit.gain_2x_ci if fit else None)
 
 

@@ -99,14 +99,23 @@ def _gap_trend(r: LearningCurveResult, threshold: Callable[[str], float]) -> Jud
 
 
 def _too_few(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement:
-    used = sum(s.above_chance for s in r.sizes)
-    numbers = {"sizes": len(r.sizes), "above_chance": used, "chance": r.chance}
+    used = sum(s.fitted for s in r.sizes)
+    weak = [s for s in r.sizes if s.under_trained]
+    full = r.sizes[-1].train_accuracy
+    numbers = {"sizes": len(r.sizes), "above_chance": sum(s.above_chance for s in r.sizes), "fitted": used,
+               "under_trained": len(weak), "chance": r.chance, "full_train_accuracy": full}
+    why = ""
+    if weak:
+        listed = ", ".join(f"{s.size} examples {pct(s.train_accuracy)}" for s in weak)
+        why = (f"; {len(weak)} fit their own subset worse than the full run fits train ({listed}, against "
+               f"{pct(full)}): under-trained points measure the training length, not the data, so they are left "
+               "out (--curve-min-steps or --curve-max-epochs trains them longer)")
     if r.fit is None:
-        return Judgement(Severity.WARN, f"only {used} of {len(r.sizes)} training-set sizes score above chance "
-                                        f"({pct(r.chance)}): not enough points to fit a learning curve, so no "
-                                        "extrapolation is made", numbers)
+        return Judgement(Severity.WARN, f"only {used} of {len(r.sizes)} training-set sizes can be fitted (above "
+                                        f"chance, {pct(r.chance)}, and trained comparably){why}: not enough points "
+                                        "to fit a learning curve, so no extrapolation is made", numbers)
     return Judgement(Severity.PASS, f"{used} of {len(r.sizes)} sizes score above chance ({pct(r.chance)}) and were "
-                                    f"fitted (RMSE {100 * r.fit.rmse:.1f} points)", numbers)
+                                    f"fitted (RMSE {100 * r.fit.rmse:.1f} points){why}", numbers)
 
 
 RULES = (
@@ -122,7 +131,8 @@ RULES = (
     Rule("gap-trend", "the train-test gap does not grow with more data", "learning-curve", _gap_trend,
          (GAP_GROWTH,),
          emits=("slope_per_doubling", "slope_ci_low", "slope_ci_high", "gap_smallest", "gap_full", "max_gap_growth")),
-    Rule("curve-too-few-points", "at least three training-set sizes score above chance", "learning-curve",
+    Rule("curve-too-few-points", "at least three training-set sizes score above chance and trained comparably",
+         "learning-curve",
          _too_few,
-         emits=("sizes", "above_chance", "chance")),
+         emits=("sizes", "above_chance", "fitted", "under_trained", "chance", "full_train_accuracy")),
 )
