@@ -197,7 +197,7 @@ def _run_lines(r: dict) -> list[str]:
 def markdown(rows: list[dict], meta: dict) -> str:
     s = summaries(rows)
     recipes = "; ".join(f"recipe {r.name}: {r.n_train} train / {r.n_test} test rows, {r.epochs} epochs, batch "
-                        f"{r.batch_size}, lr {r.lr:g}" for r in RECIPES.values())
+                        f"{r.batch_size}, lr {r.lr}" for r in RECIPES.values())
     lines = [f"Diagnostic benchmark, {meta['date']}, {meta['machine']}. MiniLM-L6, every default probe, attribution "
              f"on 64 examples per split; {recipes}; max_length 64 (rte 128, sentence pairs); a scenario's own "
              "arguments override these.", ""]

@@ -63,10 +63,10 @@ class Recipe:
     n_test: int
     epochs: int
     batch_size: int
-    lr: float = 5e-5
+    lr: str = "5e-5"  # as the CLI gets it
 
     def args(self) -> tuple[str, ...]:
-        return ("--epochs", str(self.epochs), "--batch-size", str(self.batch_size), "--lr", f"{self.lr:g}")
+        return ("--epochs", str(self.epochs), "--batch-size", str(self.batch_size), "--lr", self.lr)
 
 
 RECIPES = {r.name: r for r in (Recipe("A", 600, 600, epochs=3, batch_size=16),
