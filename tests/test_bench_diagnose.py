@@ -128,3 +128,28 @@ def test_summaries_count_each_set_corpus_and_recipe():
     md = diagnose.markdown(rows_, {"date": "today", "machine": "toy"})
     assert md.index("**Held-out") < md.index("**Calibration") < md.index("| set | corpus |")
     assert "top-1 1/4, top-3 2/4, false alarms on healthy runs 1/1, runs with an unplanted top-3 cause 3/4" in md
+
+
+def test_the_label_noise_table_compares_cpu_time_and_says_when_ftaudit_made_no_estimate():
+    from bench import noise
+
+    row = {"corpus": "toy", "truth_rate": 0.3,
+           "ftaudit": {"flagged": 250, "precision": 0.8, "recall": 0.66, "noise_rate": float("nan"), "seconds": 100.0,
+                       "cpu_seconds": 180.0},
+           "cleanlab": {"flagged": 280, "precision": 0.75, "recall": 0.7, "noise_rate": 0.281, "seconds": 420.0,
+                        "cpu_seconds": 720.0, "folds": 5}}
+    table = noise.markdown([row], {"date": "2026-12-02", "machine": "x", "n_train": 1000, "share": 0.3, "folds": 5})
+    ours, theirs = [line for line in table.splitlines() if line.startswith("| toy")]
+    assert "| 0.80 | 0.66 | none (30.0%) | 180 s | 1.0 | 100 s |" in ours
+    assert "cleanlab (5-fold)" in theirs and "| 28.1% (30.0%) | 720 s | 4.0 | 420 s |" in theirs
+
+
+def test_the_label_noise_data_flips_the_asked_share_of_a_recipe_sample():
+    from bench import noise
+
+    if not (planted.SHARED_DATA / "sms_spam.jsonl").is_file():
+        pytest.skip("the shared benchmark data is not on this machine")
+    train, test = noise.noisy_data("sms_spam", 1000, 600, 0.3)
+    assert len(train) == 1000 and len(test) == 600
+    assert 0.26 <= sum(bool(r.get("flipped")) for r in train) / len(train) <= 0.34
+    assert not any(r.get("flipped") for r in test)
