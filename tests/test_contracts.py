@@ -16,6 +16,7 @@ import pytest
 from ftaudit.probes.base import Need, Probe
 from ftaudit.probes.registry import all_probes, all_rules, all_specs, threshold_defaults
 from ftaudit.results import ProbeOutcome, ProbeResult, Severity
+from tests import golden
 
 SPECS = all_specs()
 PROBES = all_probes()
@@ -149,9 +150,7 @@ def test_an_entry_refuses_rules_of_another_probe():
         ProbeSpec(object)
 
 
-# whole results only: a golden that pins only its outline (tests/golden: outline_only) holds no probe results
-GOLDEN = [p for p in sorted((Path(__file__).parent / "golden").glob("*.json"))
-          if "run" in json.loads(p.read_text(encoding="utf-8"))]
+GOLDEN = golden.whole_results()  # an outline golden holds no probe results
 STAND_INS = {"started": "2026-01-01T00:00:00+00:00", "ftaudit_version": "0.0.0", "phases": {}}
 
 

@@ -13,13 +13,13 @@ from fixtures import curves
 from ftaudit.diagnosis import Table, diagnose, load_table, parse_table
 from ftaudit.results import Finding, ProbeOutcome, Severity
 from ftaudit.probes.registry import all_rules, threshold_defaults
+from tests import golden
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-GOLDEN = Path(__file__).parent / "golden"
 RULES = {r.code: r for r in all_rules()}
 
 
@@ -62,8 +62,7 @@ def test_a_condition_on_a_number_no_rule_emits_is_caught():
 
 
 def _golden_findings() -> list[dict]:
-    return [f for path in sorted(GOLDEN.glob("*.json"))
-            for f in json.loads(path.read_text(encoding="utf-8"))["findings"]]
+    return [f for path in golden.whole_results() for f in json.loads(path.read_text(encoding="utf-8"))["findings"]]
 
 
 def test_golden_findings_carry_only_declared_numbers():

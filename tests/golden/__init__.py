@@ -81,6 +81,11 @@ def differences(expected: Any, actual: Any, where: str = "") -> list[str]:
         [f"{where}: {expected!r} expected, {actual!r} found"]
 
 
+def whole_results() -> list[Path]:
+    """The golden files that hold a whole result.json (the others pin only an `outline`)."""
+    return [p for p in sorted(HERE.glob("*.json")) if "run" in json.loads(p.read_text(encoding="utf-8"))]
+
+
 def outline(result: Mapping[str, Any]) -> dict[str, Any]:
     """What a diagnosis decided, without its numbers: each probe's status, each finding's code and severity, and
     the root causes and "also noticed" codes in order."""
