@@ -103,6 +103,8 @@ def test_score_counts_unplanted_causes_in_the_top_three():
     assert s["diagnosed"] == ["overfitting", "label-noise", "leakage"]
     assert (s["hit1"], s["hit3"], s["unplanted_in_top3"], s["test_accuracy"]) == (
         False, True, ["overfitting", "leakage"], 0.612)
+    missed = {"diagnosis": {"verdict": "pass", "root_causes": [{"code": "healthy"}]}, "probes": []}
+    assert diagnose.score(missed, ("truncation",))["unplanted_in_top3"] == []  # a miss, not a false lead
 
 
 def row(set_: str, corpus: str, recipe: str, expected: str, diagnosed: list[str], **extra) -> dict:
