@@ -185,8 +185,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     lines = [f"Peer baseline, {meta['date']}, {meta['machine']} ({versions}). A cell lists the causes a tool "
              "flags, the planted one in bold; ftaudit's cell is its top-3 root causes, with \"(finding only)\" for a "
-             "planted cause that only a warn/fail finding of it points at. Thresholds: bench/peers.py. Seconds: "
-             "deepchecks / Datalab / WeightWatcher + the shared embedding and prediction passes.", "",
+             "planted cause that only a warn/fail finding of it points at; \"-\": no cause flagged. Thresholds: "
+             "bench/peers.py. Seconds: deepchecks / Datalab / WeightWatcher + the shared embedding and prediction "
+             "passes.", "",
              "| run | planted cause | ftaudit | deepchecks | Datalab | WeightWatcher | peer seconds |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -243,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     folders = finished_runs(workdir, args.run)
     if not folders:
         parser.error(f"no finished run (report/result.json) under {workdir}")
+    if missing := sorted(set(args.run) - {f.relative_to(workdir).as_posix() for f in folders}):
+        print(f"not finished, left out: {', '.join(missing)}", flush=True)
     import platform
 
     from bench import peer_runs
