@@ -92,8 +92,7 @@ def deepchecks_verdict(checks: dict[str, dict]) -> dict:
         elif c["category"] in ("WARN", "FAIL"):
             mapped = DEEPCHECKS_CAUSES.get(name, ())
             causes |= set(mapped)
-            if not mapped:
-                notes.append(name)
+            notes.append(f"{name} -> {', '.join(mapped)}" if mapped else name)  # which check said what
     return {"causes": sorted(causes), "notes": notes, "errors": errors}
 
 

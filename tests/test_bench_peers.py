@@ -48,8 +48,9 @@ def test_deepchecks_failed_or_warned_conditions_map_to_causes():
                                   "TextEmbeddingsDrift": {"category": "WARN"},
                                   "TextPropertyOutliers": {"category": "FAIL"},
                                   "ConflictingLabels": {"category": "ERROR"}})
-    assert v == {"causes": ["distribution-shift", "leakage"], "notes": ["TextPropertyOutliers"],
-                 "errors": ["ConflictingLabels"]}
+    assert v == {"causes": ["distribution-shift", "leakage"], "errors": ["ConflictingLabels"],
+                 "notes": ["TrainTestSamplesMix -> leakage", "TextEmbeddingsDrift -> distribution-shift",
+                           "TextPropertyOutliers"]}
 
 
 def test_datalab_shares_against_the_stated_thresholds():
