@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.planted import CORPORA, MARKER, QUICK, RECIPES, SETS, Rows, Run, plan
+from bench.planted import CORPORA, MARKER, QUICK, RECIPES, SETS, Rows, Run, flag_score, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -117,10 +117,7 @@ def details(result: dict, report: Path, train: Rows, marker_column: str = "text"
         positive = aum[aum > 0]
 
         def flagged_score(threshold: float) -> dict:
-            flagged = aum < threshold
-            tp = int((flagged & truth).sum())
-            return {"flagged": int(flagged.sum()), "precision": round(tp / max(int(flagged.sum()), 1), 3),
-                    "recall": round(tp / max(int(truth.sum()), 1), 3)}
+            return flag_score(aum < threshold, truth)
 
         order = np.argsort(aum, kind="stable")
         judged = next((f["numbers"] for f in result["findings"] if f["code"] == "label-noise-suspected"), {})

@@ -88,6 +88,8 @@ def run_cleanlab(train: list[dict], folds: int, base: str) -> dict:
     from cleanlab.filter import find_label_issues
     from sklearn.model_selection import StratifiedKFold
 
+    from bench.planted import flag_score
+
     from fixtures.data import text_split
     from ftaudit import modeling
     from ftaudit.config import TrainConfig
@@ -116,10 +118,7 @@ def run_cleanlab(train: list[dict], folds: int, base: str) -> dict:
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     issues = find_label_issues(labels=y, pred_probs=probs)
     truth = np.array([bool(r.get("flipped")) for r in train])
-    tp = int((issues & truth).sum())
-    return {"flagged": int(issues.sum()), "precision": round(tp / max(int(issues.sum()), 1), 3),
-            "recall": round(tp / max(int(truth.sum()), 1), 3),
-            "noise_rate": float(1.0 - np.trace(estimate_joint(labels=y, pred_probs=probs))),
+    return {**flag_score(issues, truth), "noise_rate": float(1.0 - np.trace(estimate_joint(labels=y, pred_probs=probs))),
             "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "folds": folds,
             "oof_accuracy_vs_given": round(float((probs.argmax(1) == y).mean()), 3)}
 

@@ -22,7 +22,7 @@ from unittest import mock
 
 import numpy as np
 
-from bench.planted import CORPORA, plan
+from bench.planted import CORPORA, flag_score, plan
 
 EMBED_MAX_LENGTH = 128
 PAIR_JOIN = " [SEP] "  # how a sentence pair reads as one text to deepchecks and Datalab
@@ -186,10 +186,7 @@ def run_datalab(texts: list[str], labels: list, feats: np.ndarray, n_train: int,
            "non_iid_p": None if "non_iid" not in summary.index else float(lab.get_info("non_iid")["p-value"]),
            "outlier_share": round(float(issues["is_outlier_issue"].mean()), 4) if "is_outlier_issue" in issues else 0.0}
     if truth is not None:
-        tp = int((is_label & truth).sum())
-        out["truth"] = {"flipped": int(truth.sum()), "flagged": int(is_label.sum()),
-                        "precision": round(tp / max(int(is_label.sum()), 1), 3),
-                        "recall": round(tp / max(int(truth.sum()), 1), 3)}
+        out["truth"] = {"flipped": int(truth.sum()), **flag_score(is_label, truth)}
     return out
 
 

@@ -12,7 +12,10 @@ import functools
 import json
 import random
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from bench import SHARED_DATA
 
@@ -262,3 +265,10 @@ def sample(corpus: Corpus, recipe: Recipe) -> tuple[Rows, Rows]:
     spare = train[max(r.n_train for r in RECIPES.values()):]
     test = [r for r in rows if r["split"] == "test"] + spare
     return train[:recipe.n_train], test[:recipe.n_test]
+
+
+def flag_score(flagged: "np.ndarray", truth: "np.ndarray") -> dict:
+    """How a set of flagged training rows matches the planted flips: count, precision, recall."""
+    tp = int((flagged & truth).sum())
+    return {"flagged": int(flagged.sum()), "precision": round(tp / max(int(flagged.sum()), 1), 3),
+            "recall": round(tp / max(int(truth.sum()), 1), 3)}
