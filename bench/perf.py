@@ -287,7 +287,8 @@ def bench_size(name: str, isa: str, tmp: Path) -> dict:
     """One row of the three-size table: `ftaudit demo`, or `ftaudit run --fine-tune` on n sentences."""
     env = dict(os.environ)
     if isa == "avx2":
-        env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
+        env["ONEDNN_MAX_CPU_ISA"] = "AVX2"  # oneDNN (torch's CPU matmuls and convolutions)
+        env["MKL_ENABLE_INSTRUCTIONS"] = "AVX2"  # MKL (the rest of torch's BLAS), so neither uses AMX
     out = tmp / f"size-{name}"
     start = time.perf_counter()
     if SIZES[name] is None:
@@ -311,36 +312,60 @@ def bench_size(name: str, isa: str, tmp: Path) -> dict:
     return row
 
 
+def _spread(values: list[float], fmt: str) -> str:
+    """The median, and the range over repeats when there is more than one."""
+    values = sorted(values)
+    mid = values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+    return format(mid, fmt) + (f" [{format(values[0], fmt)}-{format(values[-1], fmt)}]" if len(values) > 1 else "")
+
+
 def print_sizes(rows: list[dict]) -> None:
-    """The three-size table: seconds and x the fine-tune per phase, then each phase's growth between sizes."""
+    """The three-size table: seconds and x the fine-tune per phase (median [min-max] over repeats), then each
+    phase's growth between sizes."""
     ok = [r for r in rows if "error" not in r]
     for r in rows:
         if "error" in r:
             print(f"sizes       {r['size']} ({r['isa']}): error: {r['error']}", flush=True)
     if not ok:
         return
+    groups: dict[tuple, list[dict]] = {}
+    for r in ok:
+        groups.setdefault((r["size"], r["isa"]), []).append(r)
     phases = list(dict.fromkeys(p for r in ok for p in r["probe_seconds"]))
-    head = " | ".join(f"{r['size']} ({r['isa']})" for r in ok)
+
+    def cells(value) -> str:
+        """One table row: for each (size, isa) group, seconds and the multiple of the fine-tune."""
+        out = []
+        for g in groups.values():
+            got = [value(r) for r in g if value(r) is not None]
+            out.append(f"{_spread([v for v, _ in got], '.1f')} s ({_spread([x for _, x in got], '.2f')}x)"
+                       if got else "-")
+        return " | ".join(out) + " |"
+
+    head = " | ".join(f"{size} ({isa}, n={len(g)})" for (size, isa), g in groups.items())
     print(f"sizes       | phase | {head} |", flush=True)
-    print("sizes       | fine-tune | " + " | ".join(f"{r['fine_tune_s']:.1f} s (1.0x)" for r in ok) + " |")
+    print("sizes       | fine-tune | " + cells(lambda r: (r["fine_tune_s"], 1.0)))
     for p in phases:
-        cells = [f"{r['probe_seconds'][p]:.1f} s ({r['probe_seconds'][p] / r['fine_tune_s']:.2f}x)"
-                 if p in r["probe_seconds"] else "-" for r in ok]
-        print(f"sizes       | {p} | " + " | ".join(cells) + " |")
-    print("sizes       | probes except the curves | " + " | ".join(
-        f"{r['probes_without_curves_s']:.1f} s ({r['overhead_without_curves']:.2f}x)" for r in ok) + " |")
-    print("sizes       | whole audit (every probe) | " + " | ".join(
-        f"{r['audit_s']:.1f} s ({r['overhead_full']:.2f}x)" for r in ok) + " |")
+        print(f"sizes       | {p} | " + cells(lambda r, p=p: (r["probe_seconds"][p], r["probe_seconds"][p]
+                                                              / r["fine_tune_s"]) if p in r["probe_seconds"] else None))
+    print("sizes       | probes except the curves | "
+          + cells(lambda r: (r["probes_without_curves_s"], r["overhead_without_curves"])))
+    print("sizes       | whole audit (every probe) | " + cells(lambda r: (r["audit_s"], r["overhead_full"])))
     print("sizes       | attribution: screened / IG | " + " | ".join(
-        f"{r['attribution_screened']} / {r['attribution_ig']} ({r['attribution_stopped']})" for r in ok) + " |",
-          flush=True)
-    sized = sorted((r for r in ok if r.get("n_train") and r["size"] != "demo"), key=lambda r: r["n_train"])
-    for a, b in zip(sized, sized[1:]):
-        growth = {p: b["probe_seconds"][p] / a["probe_seconds"][p] for p in phases
-                  if a["probe_seconds"].get(p, 0) > 0.05 and p in b["probe_seconds"]}
-        print(f"sizes       growth {a['n_train']} -> {b['n_train']} rows (x{b['n_train'] / a['n_train']:.0f}; epochs "
-              f"{a['epochs']} -> {b['epochs']}): fine-tune x{b['fine_tune_s'] / a['fine_tune_s']:.1f}, "
-              + ", ".join(f"{p} x{g:.1f}" for p, g in growth.items()), flush=True)
+        ", ".join(f"{r['attribution_screened']} / {r['attribution_ig']} ({r['attribution_stopped']})" for r in g)
+        for g in groups.values()) + " |", flush=True)
+    for isa in dict.fromkeys(r["isa"] for r in ok):
+        sized = sorted(((g[0]["n_train"], g) for (size, i), g in groups.items()
+                        if i == isa and size != "demo" and g[0].get("n_train")), key=lambda t: t[0])
+        for (na, a), (nb, b) in zip(sized, sized[1:]):
+            def med(g, key):
+                return sorted(key(r) for r in g)[len(g) // 2]
+            growth = {p: med(b, lambda r: r["probe_seconds"].get(p, 0)) / med(a, lambda r: r["probe_seconds"][p])
+                      for p in phases if all(p in r["probe_seconds"] for r in a + b)
+                      and med(a, lambda r: r["probe_seconds"][p]) > 0.05}
+            print(f"sizes       growth ({isa}) {na} -> {nb} rows (x{nb / na:.0f}; epochs {a[0]['epochs']} -> "
+                  f"{b[0]['epochs']}): fine-tune x{med(b, lambda r: r['fine_tune_s']) / med(a, lambda r: r['fine_tune_s']):.1f}, "
+                  + ", ".join(f"{p} x{g:.1f}" for p, g in growth.items()), flush=True)
 
 
 def _data_checks():
@@ -370,6 +395,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="demo,1000,10000",
                         help="rows of the three-size table to run: demo,1000,10000 (10,000 takes about half an hour "
                              "of fine-tuning on 2 CPU cores)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run each size row this many times (interleaved), to show the spread")
     parser.add_argument("--isa", default="native,avx2",
                         help="oneDNN instruction sets to run the size rows under: native (oneDNN's choice: AMX "
                              "where the CPU has it), avx2 (ONEDNN_MAX_CPU_ISA=AVX2, AMX off); comma-separated")
@@ -425,15 +452,17 @@ def main() -> None:
             print("sizes       this CPU has no AMX: oneDNN's native choice is AVX2 already, so the avx2 rows would "
                   "repeat the native ones; run on an AMX CPU for both columns", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            for isa in isas:
-                for name in args.sizes.split(","):
-                    rows.append(bench_size(name, isa, Path(tmp)))
-                    r = rows[-1]
-                    print(f"sizes       {name} ({isa}): " + (f"error {r['error']}" if "error" in r else
-                          f"fine-tune {r['fine_tune_s']:.1f}s, probes except the curves "
-                          f"{r['overhead_without_curves']:.2f}x, whole audit {r['overhead_full']:.2f}x"), flush=True)
-                    if args.json:
-                        Path(args.json).write_text(json.dumps(report, indent=2))
+            # interleaved (size, then repeat, then ISA) so that a drift in the machine's load hits both columns alike
+            runs = [(name, repeat, isa) for name in args.sizes.split(",") for repeat in range(args.repeats)
+                    for isa in isas]
+            for name, repeat, isa in runs:
+                rows.append({**bench_size(name, isa, Path(tmp)), "repeat": repeat + 1})
+                r = rows[-1]
+                print(f"sizes       {name} ({isa}, run {repeat + 1}): " + (f"error {r['error']}" if "error" in r else
+                      f"fine-tune {r['fine_tune_s']:.1f}s, probes except the curves "
+                      f"{r['overhead_without_curves']:.2f}x, whole audit {r['overhead_full']:.2f}x"), flush=True)
+                if args.json:
+                    Path(args.json).write_text(json.dumps(report, indent=2))
         print_sizes(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
