@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -315,8 +316,7 @@ def bench_size(name: str, isa: str, tmp: Path) -> dict:
 def _spread(values: list[float], fmt: str) -> str:
     """The median, and the range over repeats when there is more than one."""
     values = sorted(values)
-    mid = values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
-    return format(mid, fmt) + (f" [{format(values[0], fmt)}-{format(values[-1], fmt)}]" if len(values) > 1 else "")
+    return format(statistics.median(values), fmt) + (f" [{format(values[0], fmt)}-{format(values[-1], fmt)}]" if len(values) > 1 else "")
 
 
 def print_sizes(rows: list[dict]) -> None:
@@ -359,7 +359,7 @@ def print_sizes(rows: list[dict]) -> None:
                         if i == isa and size != "demo" and g[0].get("n_train")), key=lambda t: t[0])
         for (na, a), (nb, b) in zip(sized, sized[1:]):
             def med(g, key):
-                return sorted(key(r) for r in g)[len(g) // 2]
+                return statistics.median(key(r) for r in g)
             growth = {p: med(b, lambda r: r["probe_seconds"].get(p, 0)) / med(a, lambda r: r["probe_seconds"][p])
                       for p in phases if all(p in r["probe_seconds"] for r in a + b)
                       and med(a, lambda r: r["probe_seconds"][p]) > 0.05}
