@@ -150,6 +150,20 @@ def test_the_stop_rule_fails_when_a_top_score_moves_or_too_few_got_ig():
     assert not stable(flat[:2], 2, 0.05, attributed=48, min_examples=32)  # too few rounds to tell
 
 
+def test_the_default_stop_rule_stops_on_wobbling_weak_words_but_not_when_a_strong_word_enters():
+    from ftaudit.probes.attribution.screen import stable
+
+    o = Options()
+    # weak, near-equal words trading places: every top score moves by under a quarter of the best (healthy runs)
+    wobble = [np.array([0.0050, 0.0030, 0.0025]), np.array([0.0041, 0.0031, 0.0024])]
+    assert stable(wobble, o.stable_rounds, o.stable_tolerance, attributed=40, min_examples=o.min_ig_examples)
+    # a word found only in the last round that outscores the leader: not stable, IG goes on
+    entered = [np.array([0.0050, 0.0030, 0.0025]), np.array([0.0090, 0.0050, 0.0030])]
+    assert not stable(entered, o.stable_rounds, o.stable_tolerance, attributed=40, min_examples=o.min_ig_examples)
+    assert not stable(wobble, o.stable_rounds, o.stable_tolerance, attributed=o.min_ig_examples - 1,
+                      min_examples=o.min_ig_examples)
+
+
 def test_a_run_whose_stop_rule_never_holds_gives_ig_to_every_holder_and_says_so(marker_run):
     import dataclasses
 

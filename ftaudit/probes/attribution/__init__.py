@@ -42,11 +42,13 @@ class Options:
                          flag="--attribution-shortlist")
     ig_per_word: int = opt(12, "most examples holding one shortlisted word that are queued for integrated gradients",
                            flag="--attribution-ig-per-word")
-    stable_rounds: int = opt(2, "stop rule: over this many consecutive IG rounds (of --attribution-batch-size "
+    stable_rounds: int = opt(1, "stop rule: over this many consecutive IG rounds (of --attribution-batch-size "
                                 "examples), no score among the --attribution-candidates best moved by more than "
                                 "--attribution-stable-tolerance × the best score", flag="--attribution-stable-rounds")
-    stable_tolerance: float = opt(0.05, "stop rule: the largest move of a top score in a round, relative to the best "
-                                        "score, that still counts as stable", flag="--attribution-stable-tolerance")
+    stable_tolerance: float = opt(0.25, "stop rule: the largest move of a top score in a round, relative to the best "
+                                        "score, that still counts as stable: the words among the best are all "
+                                        "deletion-tested, so their order among near-equals does not matter",
+                                  flag="--attribution-stable-tolerance")
     min_ig_examples: int = opt(32, "stop rule: fewest examples given integrated gradients before it may stop",
                                flag="--attribution-min-ig-examples")
     steps: int = opt(16, "first number of integration steps (Gauss-Legendre); examples that miss the completeness "
@@ -90,9 +92,9 @@ class Options:
             (self.ig_per_word >= 1, f"--attribution-ig-per-word must be at least 1, got {self.ig_per_word}",
              "use e.g. 12"),
             (self.stable_rounds >= 1, f"--attribution-stable-rounds must be at least 1, got {self.stable_rounds}",
-             "use e.g. 2"),
+             "use e.g. 1"),
             (0 < self.stable_tolerance < 1, f"--attribution-stable-tolerance must be in (0, 1), got "
-                                            f"{self.stable_tolerance}", "use e.g. 0.05"),
+                                            f"{self.stable_tolerance}", "use e.g. 0.25"),
             (self.min_ig_examples >= 1, f"--attribution-min-ig-examples must be at least 1, got "
                                         f"{self.min_ig_examples}", "use e.g. 32"),
         ]
