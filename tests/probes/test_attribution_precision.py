@@ -32,7 +32,15 @@ def fp32_tight(setting):
                                 precision="fp32", **kw)
 
 
-def test_bf16_attributions_match_fp32(setting):
+@pytest.fixture
+def bf16_everywhere(monkeypatch):
+    """Every item starts in bf16: the tiny model's outputs change too little for most items to start there."""
+    import ftaudit.probes.attribution.ig as ig
+
+    monkeypatch.setattr(ig, "REDUCED_MIN_DELTA", 0.0)
+
+
+def test_bf16_attributions_match_fp32(setting, bf16_everywhere):
     model, enc, rows, targets, kw = setting
     full = integrated_gradients(model, enc, rows, targets, n_steps=16, max_steps=16, tolerance=0.05,
                                 precision="fp32", **kw)
@@ -106,7 +114,7 @@ def test_precision_choice(monkeypatch):
     assert resolve_precision("auto", cpu) == "bf16"
 
 
-def test_the_bf16_copy_attends_eagerly_and_matches_sdpa(setting):
+def test_the_bf16_copy_attends_eagerly_and_matches_sdpa(setting, bf16_everywhere):
     """The copy switches to eager attention (SDPA's CPU kernels are slow in bf16 backward); the numbers agree."""
     from ftaudit.probes.attribution.ig import bf16_copy
 
@@ -124,3 +132,37 @@ def test_the_bf16_copy_attends_eagerly_and_matches_sdpa(setting):
     x = np.concatenate([sdpa.attributions[i] for i in np.flatnonzero(both)])
     y = np.concatenate([eager.attributions[i] for i in np.flatnonzero(both)])
     assert np.linalg.norm(x - y) / np.linalg.norm(x) < 0.02
+
+
+def test_items_whose_output_barely_changes_run_in_fp32_from_the_start(setting, monkeypatch):
+    """Below REDUCED_MIN_DELTA nats of |F(x) − F(x')| bf16 rounding alone misses completeness: those go to fp32."""
+    import ftaudit.probes.attribution.ig as ig
+
+    model, enc, rows, targets, kw = setting
+    full = integrated_gradients(model, enc, rows, targets, n_steps=16, max_steps=16, tolerance=0.05,
+                                precision="fp32", **kw)
+    monkeypatch.setattr(ig, "REDUCED_MIN_DELTA", float("inf"))  # every item counts as barely changing
+    routed = ig.integrated_gradients(model, enc, rows, targets, n_steps=16, max_steps=16, tolerance=0.05,
+                                     precision="bf16", **kw)
+    assert routed.fp32_redone.all() and (routed.steps == 16).all()
+    for i in range(len(rows)):
+        np.testing.assert_allclose(routed.attributions[i], full.attributions[i], atol=1e-5)
+    monkeypatch.setattr(ig, "REDUCED_MIN_DELTA", 0.0)  # none does: every item starts in bf16
+    started = ig.integrated_gradients(model, enc, rows, targets, n_steps=16, max_steps=16, tolerance=0.05,
+                                      precision="bf16", **kw)
+    assert (~started.fp32_redone).sum() >= 8
+
+
+@pytest.mark.parametrize("amx, avx512_bf16, onednn_bf16, fast", [
+    (True, False, True, True),  # Intel Sapphire Rapids and later
+    (False, True, True, True),  # AMD Zen 4 and later, Intel Cooper Lake
+    (False, False, True, False),  # AVX-512 without bf16 instructions: oneDNN would emulate bf16
+    (True, True, False, False),  # ONEDNN_MAX_CPU_ISA=AVX2: oneDNN will not use them
+])
+def test_bf16_is_fast_where_the_cpu_multiplies_bf16_in_hardware(monkeypatch, amx, avx512_bf16, onednn_bf16, fast):
+    import ftaudit.modeling as modeling
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn_bf16)
+    assert modeling.fast_bf16_cpu() is fast

@@ -195,7 +195,8 @@ class AttributionResult(ProbeResult):
     comprehensiveness: tuple[Comprehensiveness, ...]
     heatmaps: tuple[Heatmap, ...]
     precision: str = "fp32"  # "fp32", "bf16" or "fp16": what the integrated-gradients and deletion passes ran in
-    fp32_redone: int = 0  # bf16 items redone in fp32: their error stalled (bf16 rounding) or missed at max_steps
+    fp32_redone: int = 0  # bf16 items run in fp32: |F(x) − F(x')| under 0.03 nats, or their error stalled or
+    # missed at max_steps
     attributed: Mapping[str, int] = field(default_factory=dict)  # examples given IG per split (prediction target)
     ig_mode: str = "all"  # "screened" or "all" (--attribution-ig)
     stopped: str = "all"  # why IG stopped: "stable" (the stop rule held), "exhausted" (no example left), "all"
