@@ -15,8 +15,8 @@ Rows (each measured in this process, on this machine, in this run):
                   10,000 sentences x 3 epochs (the shared emotion corpus, else generated sentences), MiniLM,
                   --max-length 64, batch 32: the fine-tune, every probe and the whole audit as multiples of the
                   fine-tune (phase timings from result.json), and how each phase grows with the training set.
-                  `--sizes demo,1000` picks rows; `--isa avx2` runs them with ONEDNN_MAX_CPU_ISA=AVX2 (AMX off on an
-                  AMX CPU: a laptop's or CI runner's speed); `--isa native` leaves oneDNN's choice
+                  `--sizes demo,1000` picks rows; `--isa avx2` runs them with ONEDNN_MAX_CPU_ISA=AVX2 (no AMX and no
+                  AVX512-BF16 for oneDNN: a laptop's or CI runner's speed); `--isa native` leaves oneDNN's choice
 """
 
 from __future__ import annotations
@@ -277,11 +277,14 @@ def _phases(result: dict) -> dict:
             "attribution_precision": attribution.get("precision")}
 
 
-def has_amx() -> bool:
+def bf16_hardware() -> str:
+    """The CPU's bf16 matrix instructions that oneDNN's native choice uses and AVX2 does not: "AMX", "AVX512-BF16"
+    or "" (then the avx2 rows would repeat the native ones)."""
     try:
-        return " amx_tile " in f" {Path('/proc/cpuinfo').read_text()} ".replace("\n", " ")
+        flags = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return False
+        return ""
+    return "AMX" if "amx_tile" in flags else "AVX512-BF16" if "avx512_bf16" in flags else ""
 
 
 def bench_size(name: str, isa: str, tmp: Path) -> dict:
@@ -398,8 +401,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1,
                         help="run each size row this many times (interleaved), to show the spread")
     parser.add_argument("--isa", default="native,avx2",
-                        help="oneDNN instruction sets to run the size rows under: native (oneDNN's choice: AMX "
-                             "where the CPU has it), avx2 (ONEDNN_MAX_CPU_ISA=AVX2, AMX off); comma-separated")
+                        help="oneDNN instruction sets to run the size rows under: native (oneDNN's choice: AMX or "
+                             "AVX512-BF16 where the CPU has it), avx2 (ONEDNN_MAX_CPU_ISA=AVX2: neither); "
+                             "comma-separated")
     args = parser.parse_args()
     import torch
 
@@ -447,10 +451,10 @@ def main() -> None:
     if "sizes" not in skip:
         report["sizes"] = rows = []
         isas = args.isa.split(",")
-        if "avx2" in isas and "native" in isas and not has_amx():
+        if "avx2" in isas and "native" in isas and not bf16_hardware():
             isas.remove("avx2")
-            print("sizes       this CPU has no AMX: oneDNN's native choice is AVX2 already, so the avx2 rows would "
-                  "repeat the native ones; run on an AMX CPU for both columns", flush=True)
+            print("sizes       this CPU has neither AMX nor AVX512-BF16: the avx2 rows would repeat the native ones, "
+                  "so only those run; run on a CPU with either for both columns", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             # interleaved (size, then repeat, then ISA) so that a drift in the machine's load hits both columns alike
             runs = [(name, repeat, isa) for name in args.sizes.split(",") for repeat in range(args.repeats)
