@@ -6,6 +6,9 @@ Rows (each measured in this process, on this machine, in this run):
   1. prediction   ftaudit's shared prediction pass vs transformers' pipeline(batch_size=32), same model and texts,
                   best of 3 each; useful FLOP/s (2 x non-embedding params x real tokens) as a share of the
                   measured fp32 matmul peak (itself the best of repeated 2048^3 products)
+  1b. large      the same pass for a BERT-base-shaped model (random weights) on 20,000 snippets at eval batch
+                  sizes 64, 256 and 1024: useful FLOP/s as a share of the measured bf16 matmul peak and peak GPU
+                  memory (on a CPU a 2-layer tiny BERT on 500 snippets against the fp32 peak: a smoke test only)
   2. attribution  ftaudit's batched IG vs per-example Captum LayerIntegratedGradients (n_steps=50), when available
   3. drift        110M-parameter BERT-base-shaped model: time and peak RSS vs one model's size (in a subprocess)
   4. overhead     the demo (`ftaudit demo`): every probe but the learning curve, and the full audit, as multiples
@@ -66,13 +69,12 @@ def load(path: str, device):
     return model, AutoTokenizer.from_pretrained(path)
 
 
-def matmul_peak(device, seconds: float = 3.0) -> float:
-    """Measured fp32 matmul FLOP/s: the best of repeated 2048^3 products (the machine's practical peak)."""
+def matmul_peak(device, seconds: float = 3.0, dtype=None, n: int = 2048) -> float:
+    """Measured matmul FLOP/s (fp32 unless `dtype`): the best of repeated n^3 products (the practical peak)."""
     import torch
 
-    n = 2048
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     best = 0.0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -80,6 +82,46 @@ def matmul_peak(device, seconds: float = 3.0) -> float:
         (a @ b).sum().item()
         best = max(best, 2 * n ** 3 / (time.perf_counter() - t))
     return best
+
+
+def bench_prediction_large(device, n: int, batch_sizes: tuple[int, ...], tiny: bool) -> dict:
+    """The shared prediction pass of a BERT-base-shaped model (random weights: speed only) on n review snippets, at
+    several eval batch sizes: useful FLOP/s (2 x non-embedding params x real tokens) as a share of the measured
+    matmul peak in the precision the pass runs in (bf16 autocast on CUDA, fp32 on a CPU), and peak GPU memory.
+    `tiny` swaps in a 2-layer, 64-wide BERT so that the row runs on a CPU in seconds (a smoke test, not a number)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from ftaudit.inference import encode, predict_logits
+    from ftaudit.modeling import quiet_transformers
+
+    quiet_transformers()
+    shape = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128) if tiny else {}
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(num_labels=2, **shape)).to(device).eval()
+    tok = AutoTokenizer.from_pretrained(minilm())  # BERT's uncased WordPiece vocabulary, the config's 30,522 ids
+    enc = encode(tok, texts(n), None, 128)
+    emb = sum(p.numel() for name, p in model.named_parameters() if "embeddings" in name)
+    flops = 2 * (sum(p.numel() for p in model.parameters()) - emb) * int(enc.lengths.sum())
+    cuda = device.type == "cuda"
+    peak = matmul_peak(device, dtype=torch.bfloat16 if cuda else torch.float32, n=8192 if cuda else 2048)
+    rows = []
+    for batch in batch_sizes:
+        predict_logits(model, enc.subset(list(range(min(n, 4 * batch)))), device=device, batch_size=batch,
+                       pad_id=tok.pad_token_id)  # warm-up: kernels for this batch shape
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        best = float("inf")
+        for _ in range(REPEATS):
+            t = time.perf_counter()
+            predict_logits(model, enc, device=device, batch_size=batch, pad_id=tok.pad_token_id)
+            best = min(best, time.perf_counter() - t)
+        rows.append({"batch_size": batch, "seconds": best, "useful_tflops": flops / best / 1e12,
+                     "share_of_peak": flops / best / peak,
+                     "peak_memory_gb": torch.cuda.max_memory_allocated(device) / 2 ** 30 if cuda else None})
+    return {"n": n, "tokens": int(enc.lengths.sum()), "model": "2-layer tiny BERT" if tiny else "BERT-base shape",
+            "parameters": sum(p.numel() for p in model.parameters()), "peak_tflops": peak / 1e12,
+            "peak_dtype": "bf16" if cuda else "fp32", "rows": rows}
 
 
 REPEATS = 3  # timings of the prediction row: the best of this many runs
@@ -394,7 +436,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--skip", default="",
-                        help="comma-separated sections to skip: prediction,attribution,drift,overhead,scale,sizes")
+                        help="comma-separated sections to skip: prediction,large,attribution,drift,overhead,scale,sizes")
     parser.add_argument("--sizes", default="demo,1000,10000",
                         help="rows of the three-size table to run: demo,1000,10000 (10,000 takes about half an hour "
                              "of fine-tuning on 2 CPU cores)")
@@ -419,6 +461,16 @@ def main() -> None:
               f"ftaudit {r['ftaudit_s']:.2f}s -> {r['speedup']:.2f}x faster (target >= 1.5x); "
               f"{r['useful_gflops']:.1f} useful GFLOP/s = {100 * r['share_of_peak']:.0f}% of the measured "
               f"{r['peak_gflops']:.1f} GFLOP/s matmul peak (target >= 60%)", flush=True)
+    if "large" not in skip:
+        tiny = device.type != "cuda"  # BERT-base on 20,000 snippets is minutes of a CPU: the GPU's row
+        report["large"] = r = bench_prediction_large(device, 500 if tiny or args.quick else 20000,
+                                                     (64, 256, 1024), tiny=tiny)
+        for row in r["rows"]:
+            memory = f", peak GPU memory {row['peak_memory_gb']:.1f} GiB" if row["peak_memory_gb"] is not None else ""
+            print(f"large       {r['model']} ({r['parameters'] / 1e6:.0f}M params), {r['n']} texts ({r['tokens']} "
+                  f"real tokens), eval batch {row['batch_size']}: {row['seconds']:.2f}s, {row['useful_tflops']:.2f} "
+                  f"useful TFLOP/s = {100 * row['share_of_peak']:.0f}% of the measured {r['peak_dtype']} matmul peak "
+                  f"{r['peak_tflops']:.1f} TFLOP/s (GPU target >= 40%){memory}", flush=True)
     if "attribution" not in skip:
         r = _attribution(device, 50 if args.quick else 200)
         if r is not None:
