@@ -55,3 +55,11 @@ def spread(values: list[float]) -> tuple[float, float]:
     """Error-bar lengths (below, above) from the mean to the smallest and largest of `values`."""
     return (float(np.mean(values) - min(values)), float(max(values) - np.mean(values)))
 
+
+def interval_bars(points: list[float], intervals: list[tuple[float, float]]) -> np.ndarray:
+    """Error-bar lengths [2, n] (below, above) from each point to its interval's ends, never negative: a percentile
+    bootstrap interval need not contain its point estimate (a fitted gain of 0 on a flat curve can sit below its
+    whole interval), and matplotlib refuses a negative length. Such a bar then ends at the point."""
+    p = np.asarray(points, dtype=float)
+    lo, hi = np.asarray(intervals, dtype=float).reshape(-1, 2).T
+    return np.clip(np.stack([p - lo, hi - p]), 0.0, None)

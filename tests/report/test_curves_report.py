@@ -105,3 +105,21 @@ def test_learning_curve_section_says_one_repeat_leaves_the_seed_out_of_the_inter
 
     seeds = dataclasses.replace(repeated, seed_fits=(SeedFit(0, 0.017, (0.012, 0.023)), SeedFit(1, None, None)))
     assert "predicts a gain at 2× of\n1.7 (1.2 to 2.3); none (too few points above chance) points" in render(seeds)
+
+
+def test_curve_charts_draw_a_point_that_lies_outside_its_bootstrap_interval():
+    """A flat curve's fitted gain of 0 can sit below its whole percentile interval (a held-out benchmark run at
+    100% test accuracy crashed the report on matplotlib's negative error bar): the bar ends at the point."""
+    import dataclasses
+
+    from ftaudit.charts import interval_bars
+
+    np_bars = interval_bars([0.0, 0.5], [(0.001, 0.02), (0.4, 0.6)])
+    assert np_bars.tolist() == [[0.0, pytest.approx(0.1)], [0.02, pytest.approx(0.1)]]
+    fit = dataclasses.replace(STEEP.fit, gain_2x=0.0, gain_2x_ci=(0.001, 0.02), gain_10x=0.0, gain_10x_ci=(0.002, 0.03))
+    sizes = tuple(dataclasses.replace(z, test_accuracy_ci=(z.test_accuracy + 0.01, z.test_accuracy + 0.02))
+                  for z in STEEP.sizes)
+    assert "2×: +0.0 pts" in charts(dataclasses.replace(STEEP, fit=fit, sizes=sizes))["curve"]
+    models = tuple(dataclasses.replace(m, test_accuracy_ci=(m.test_accuracy + 0.01, m.test_accuracy + 0.02))
+                   for m in SIZE.models)
+    assert charts(dataclasses.replace(SIZE, models=models))["curve"].startswith("<svg")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftaudit.charts import PALETTE, TEST, TRAIN, figure, spread, to_svg
+from ftaudit.charts import PALETTE, TEST, TRAIN, figure, interval_bars, spread, to_svg
 from ftaudit.curvefit import power_law
 from ftaudit.probes.learning_curve import LearningCurveResult
 
@@ -19,8 +19,7 @@ def learning_curve_chart(r: LearningCurveResult) -> str:
     ax = fig.add_subplot()
     sizes = np.array([s.size for s in r.sizes], dtype=float)
     test = np.array([s.test_accuracy for s in r.sizes])
-    test_err = np.array([[s.test_accuracy - s.test_accuracy_ci[0], s.test_accuracy_ci[1] - s.test_accuracy]
-                         for s in r.sizes]).T
+    test_err = interval_bars(list(test), [s.test_accuracy_ci for s in r.sizes])
     train_err = np.array([spread([p.train_accuracy for p in r.points if p.size == s.size]) for s in r.sizes]).T
     ax.errorbar(sizes, [s.train_accuracy for s in r.sizes], yerr=train_err, color=TRAIN, marker="o", ms=4,
                 capsize=2, label="train (own subset)")
@@ -41,7 +40,7 @@ def learning_curve_chart(r: LearningCurveResult) -> str:
                 label="extrapolation")
         for mult, gain, ci in ((2, f.gain_2x, f.gain_2x_ci), (10, f.gain_10x, f.gain_10x_ci)):
             y = f.predicted_full + gain
-            ax.errorbar([mult * f.full_size], [y], yerr=[[gain - ci[0]], [ci[1] - gain]], color=PALETTE[2],
+            ax.errorbar([mult * f.full_size], [y], yerr=interval_bars([gain], [ci]), color=PALETTE[2],
                         marker="s", ms=4, capsize=3, linestyle="none")
             ax.annotate(f"{mult}×: {100 * gain:+.1f} pts", (mult * f.full_size, y), textcoords="offset points",
                         xytext=(4, -12), fontsize=7, color=PALETTE[2])

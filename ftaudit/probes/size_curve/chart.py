@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftaudit.charts import PALETTE, TEST, TRAIN, figure, spread, to_svg
+from ftaudit.charts import PALETTE, TEST, TRAIN, figure, interval_bars, spread, to_svg
 from ftaudit.probes.size_curve import SizeCurveResult
 
 
@@ -16,8 +16,7 @@ def size_curve_chart(r: SizeCurveResult) -> str:
     fig = figure(5.6, 3.0)
     ax = fig.add_subplot()
     x = np.arange(len(r.models))
-    test_err = np.array([[m.test_accuracy - m.test_accuracy_ci[0], m.test_accuracy_ci[1] - m.test_accuracy]
-                         for m in r.models]).T
+    test_err = interval_bars([m.test_accuracy for m in r.models], [m.test_accuracy_ci for m in r.models])
     train_err = np.array([spread([p.train_accuracy for p in r.points if p.model == m.name]) for m in r.models]).T
     ax.errorbar(x, [m.train_accuracy for m in r.models], yerr=train_err, color=TRAIN, marker="o", ms=4, capsize=2,
                 label="train")
