@@ -9,6 +9,7 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+from markupsafe import escape
 
 from ftaudit.diagnosis import cause_title
 from ftaudit.probes.registry import spec_of_kind
@@ -83,6 +84,17 @@ def _status(outcome: ProbeOutcome, findings: tuple[Finding, ...]) -> str:
     return max(judged, key=lambda f: f.severity.rank).severity.value if judged else "pass"
 
 
+def _drawn(draw: Any, outcome: ProbeOutcome) -> dict[str, str]:
+    """The probe's charts; a chart that fails to draw becomes a note in its place, so a plotting bug costs a picture,
+    not the report and result.json of an audit that may have taken an hour (the numbers stay in the section)."""
+    try:
+        return dict(draw(outcome.result))
+    except Exception as e:  # noqa: BLE001 - any plotting error; the note names it
+        note = (f"Chart not drawn ({type(e).__name__}: {e}); the numbers are in this section and in result.json. "
+                "This is a bug in ftaudit: please report it.")
+        return {"error": f'<p class="chart-failed">{escape(note)}</p>'}
+
+
 def sections_of(result: AuditResult) -> list[Section]:
     sections = []
     for outcome in result.probes:
@@ -93,7 +105,7 @@ def sections_of(result: AuditResult) -> list[Section]:
         sections.append(Section(
             outcome=outcome, kind=kind, anchor=f"probe-{outcome.name}",
             title=outcome.name.replace("-", " ").capitalize(),
-            charts=dict(draw(outcome.result)) if draw is not None else {},
+            charts=_drawn(draw, outcome) if draw is not None else {},
             template=section_name(kind) if spec is not None and spec.section is not None else None,
             findings=findings, status=_status(outcome, findings),
         ))

@@ -157,3 +157,25 @@ def test_also_noticed_causes_are_listed_in_the_diagnosis_section(result):
     assert "<b>cut</b>" not in page
     assert '<a href="#also-noticed">also noticed</a>' in page
     assert 'id="also-noticed"' not in render_html(result)  # nothing noticed: no list
+
+
+def test_a_chart_that_fails_to_draw_costs_the_picture_not_the_report(result, monkeypatch):
+    import dataclasses
+
+    import ftaudit.report.html as html
+
+    real = html.spec_of_kind
+
+    def boom(r):
+        raise ValueError("'yerr' must not contain negative values <script>")
+
+    def broken(kind):
+        spec = real(kind)
+        return dataclasses.replace(spec, charts=boom) if spec is not None and spec.charts is not None else spec
+
+    monkeypatch.setattr(html, "spec_of_kind", broken)
+    page = html.render_html(result)
+    drawn = sum(1 for o in result.probes if o.status == "ok" and real(type(o.result).kind).charts is not None)
+    assert drawn and page.count('class="chart-failed"') == drawn
+    assert "Chart not drawn (ValueError: &#39;yerr&#39; must not contain negative values &lt;script&gt;)" in page
+    assert "<script>)" not in page
