@@ -436,7 +436,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke test")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--skip", default="",
-                        help="comma-separated sections to skip: prediction,large,attribution,drift,overhead,scale,sizes")
+                        help="comma-separated sections to skip: prediction,large,attribution,drift,overhead,scale,"
+                             "sizes")
     parser.add_argument("--sizes", default="demo,1000,10000",
                         help="rows of the three-size table to run: demo,1000,10000 (10,000 takes about half an hour "
                              "of fine-tuning on 2 CPU cores)")

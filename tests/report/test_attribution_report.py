@@ -50,3 +50,10 @@ def test_chart_is_inline_svg_and_empty_without_words():
     out = charts(hostile_result())
     assert set(out) == {"words"} and out["words"].startswith("<svg") and "<script>" not in out["words"]
     assert charts(dataclasses.replace(hostile_result(), words=())) == {}
+
+
+def test_the_section_says_which_attributions_ran_in_fp32_and_why_with_the_recorded_cut():
+    r = dataclasses.replace(hostile_result(), precision="bf16", fp32_redone=3, reduced_min_delta=0.03)
+    text = render_html(audit(r))
+    assert "3 attributions ran in fp32: their output changed by under 0.03 nats" in text
+    assert "ran in fp32" not in render_html(audit(dataclasses.replace(r, precision="fp32", fp32_redone=0)))

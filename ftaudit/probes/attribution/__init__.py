@@ -195,8 +195,9 @@ class AttributionResult(ProbeResult):
     comprehensiveness: tuple[Comprehensiveness, ...]
     heatmaps: tuple[Heatmap, ...]
     precision: str = "fp32"  # "fp32", "bf16" or "fp16": what the integrated-gradients and deletion passes ran in
-    fp32_redone: int = 0  # bf16 items run in fp32: |F(x) − F(x')| under 0.03 nats, or their error stalled or
-    # missed at max_steps
+    fp32_redone: int = 0  # bf16 items run in fp32: |F(x) − F(x')| under reduced_min_delta, or their error stalled
+    # or missed at max_steps
+    reduced_min_delta: float = 0.0  # nats: items below it ran in fp32 from the start (with precision bf16/fp16)
     attributed: Mapping[str, int] = field(default_factory=dict)  # examples given IG per split (prediction target)
     ig_mode: str = "all"  # "screened" or "all" (--attribution-ig)
     stopped: str = "all"  # why IG stopped: "stable" (the stop rule held), "exhausted" (no example left), "all"

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ftaudit.probes.attribution.ig import (bf16_copy, class_probs, continuation_table, delete_positions, render_word,
-                                           special_ids, uses_bf16_copy, word_keys, word_spans)
+from ftaudit.probes.attribution.ig import (REDUCED_MIN_DELTA, bf16_copy, class_probs, continuation_table,
+                                           delete_positions, render_word, special_ids, uses_bf16_copy, word_keys,
+                                           word_spans)
 from ftaudit.data import stratified_sample
 from ftaudit.modeling import resolve_precision
 from ftaudit.probes.attribution import (COMPREHENSIVENESS_K, TOP_WORDS, AttributionResult, ClassWords,
@@ -108,6 +109,7 @@ def run_attribution(ctx: "AuditContext", o: Options) -> AttributionResult:
         within_tolerance=float(ok.mean()) if len(ok) else 1.0, mean_steps=float(steps.mean()) if len(ok) else 0.0,
         ig_seconds=ig.seconds,
         precision=precision, fp32_redone=int(np.concatenate(ig.redone).sum()),
+        reduced_min_delta=REDUCED_MIN_DELTA if precision != "fp32" else 0.0,
         label_entropy=assoc.h_y, reference_mi=float(assoc.reference), candidates=candidates,
         words=tuple(stats[k] for k in order[:N_WORDS_REPORTED]), class_words=_class_words(ctx, items, names),
         comprehensiveness=comprehensiveness,
