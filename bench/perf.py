@@ -84,6 +84,12 @@ def matmul_peak(device, seconds: float = 3.0, dtype=None, n: int = 2048) -> floa
     return best
 
 
+def useful_flops(model, enc) -> int:
+    """2 x non-embedding parameters x real tokens: the multiply-adds a prediction pass cannot avoid."""
+    emb = sum(p.numel() for name, p in model.named_parameters() if "embeddings" in name)
+    return 2 * (sum(p.numel() for p in model.parameters()) - emb) * int(enc.lengths.sum())
+
+
 def bench_prediction_large(device, n: int, batch_sizes: tuple[int, ...], tiny: bool) -> dict:
     """The shared prediction pass of a BERT-base-shaped model (random weights: speed only) on n review snippets, at
     several eval batch sizes: useful FLOP/s (2 x non-embedding params x real tokens) as a share of the measured
@@ -101,8 +107,7 @@ def bench_prediction_large(device, n: int, batch_sizes: tuple[int, ...], tiny: b
     model = BertForSequenceClassification(BertConfig(num_labels=2, **shape)).to(device).eval()
     tok = AutoTokenizer.from_pretrained(minilm())  # BERT's uncased WordPiece vocabulary, the config's 30,522 ids
     enc = encode(tok, texts(n), None, 128)
-    emb = sum(p.numel() for name, p in model.named_parameters() if "embeddings" in name)
-    flops = 2 * (sum(p.numel() for p in model.parameters()) - emb) * int(enc.lengths.sum())
+    flops = useful_flops(model, enc)
     cuda = device.type == "cuda"
     peak = matmul_peak(device, dtype=torch.bfloat16 if cuda else torch.float32, n=8192 if cuda else 2048)
     rows = []
@@ -154,10 +159,8 @@ def bench_prediction(device, n: int) -> dict:
         predict_logits(model, enc, device=device, batch_size=64, pad_id=tok.pad_token_id)
         t_ours = min(t_ours, time.perf_counter() - t)
 
-    emb = sum(p.numel() for name, p in model.named_parameters() if "embeddings" in name)
-    non_emb = sum(p.numel() for p in model.parameters()) - emb
     tokens = int(enc.lengths.sum())
-    flops = 2 * non_emb * tokens
+    flops = useful_flops(model, enc)
     peak = matmul_peak(device)
     return {"n": n, "tokens": tokens, "pipeline_s": t_pipe, "ftaudit_s": t_ours, "speedup": t_pipe / t_ours,
             "useful_gflops": flops / t_ours / 1e9, "peak_gflops": peak / 1e9, "share_of_peak": flops / t_ours / peak,
