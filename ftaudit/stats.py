@@ -70,3 +70,35 @@ def contrast(correct: np.ndarray, group: np.ndarray, level: float = IMPACT_LEVEL
     return Contrast(n=n, correct=k, n_rest=n_rest, rest_correct=k_rest, accuracy=acc, accuracy_ci=ci,
                     rest_accuracy=rest, rest_accuracy_ci=rest_ci, difference=diff, difference_ci=diff_ci, level=level)
 
+
+
+@dataclass(frozen=True)
+class PairedGain:
+    """Accuracy of one model at two points on the same examples; `gain` = after - before (positive: it improved)."""
+
+    n: int
+    before: float
+    after: float
+    improved: int  # wrong before, right after
+    worsened: int  # right before, wrong after
+    gain: float
+    gain_ci: tuple[float, float]
+    level: float = IMPACT_LEVEL
+
+
+def paired_gain(before: np.ndarray, after: np.ndarray, level: float = IMPACT_LEVEL) -> PairedGain | None:
+    """The accuracy gain from `before` to `after` (bool per example, the same examples), with an interval that
+    conditions on the discordant pairs (as McNemar's test does): of the m = b + c examples that changed, b improved;
+    with (l, u) the Wilson interval of b / m, the gain (b - c) / n lies in ((2l - 1) m / n, (2u - 1) m / n).
+    None when there are no examples."""
+    before = np.asarray(before, dtype=bool)
+    after = np.asarray(after, dtype=bool)
+    n = len(before)
+    if n == 0 or len(after) != n:
+        return None
+    b = int((~before & after).sum())
+    c = int((before & ~after).sum())
+    m = b + c
+    low, high = wilson(b, m, level) if m else (0.5, 0.5)
+    return PairedGain(n=n, before=float(before.mean()), after=float(after.mean()), improved=b, worsened=c,
+                      gain=(b - c) / n, gain_ci=((2 * low - 1) * m / n, (2 * high - 1) * m / n), level=level)

@@ -31,3 +31,28 @@ def test_an_empty_side_has_no_difference():
     c = contrast(np.array([True, False]), np.array([True, True]))
     assert c.accuracy == 0.5 and c.rest_accuracy is None and c.difference is None and c.difference_ci is None
     assert c.level == IMPACT_LEVEL == 0.90
+
+
+def test_paired_gain_counts_the_rows_that_changed_and_bounds_the_gain():
+    from ftaudit.stats import paired_gain
+
+    before = np.array([False] * 40 + [True] * 460)
+    after = before.copy()
+    after[:30] = True  # 30 of the 40 wrong rows became right
+    after[100:105] = False  # 5 right rows became wrong
+    g = paired_gain(before, after)
+    assert (g.n, g.improved, g.worsened) == (500, 30, 5)
+    assert g.gain == pytest.approx(25 / 500) and g.after - g.before == pytest.approx(g.gain)
+    low, high = g.gain_ci
+    assert 0 < low < g.gain < high  # 30 of 35 changes improved: beyond noise
+    # the bound is Wilson's on 30 of 35, mapped onto the gain scale
+    wl, wh = wilson(30, 35)
+    assert (low, high) == pytest.approx(((2 * wl - 1) * 35 / 500, (2 * wh - 1) * 35 / 500))
+    even = before.copy()
+    even[:6] = True  # 6 up
+    even[200:204] = False  # 4 down
+    g = paired_gain(before, even)
+    assert g.gain > 0 > g.gain_ci[0]  # a gain of 2 rows in 500 is within noise
+    same = paired_gain(before, before)
+    assert same.gain == 0 and same.gain_ci == (0.0, 0.0)
+    assert paired_gain(np.zeros(0, bool), np.zeros(0, bool)) is None
