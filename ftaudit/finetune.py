@@ -7,6 +7,7 @@ splits, the validation hold-out, the `--seeds` comparison, saving, and reading a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ftaudit.data import LabelSpace, RawSplit, TextSplit, encode_labels, resolve
     stratified_sample
 from ftaudit.errors import NotMainProcess, UsageError
 from ftaudit.jsonfile import Fields, read_json
-from ftaudit.training import new_classifier, train_classifier
+from ftaudit.training import Checkpoint, new_classifier, train_classifier
 from ftaudit.training_run import RECORD_META, SeedRun, TrainingRecord
 
 
@@ -60,9 +61,35 @@ def score(model: Any, tokenizer: Any, split: TextSplit, *, max_length: int, devi
     return float((pred == split.labels).mean()), float(counts.max() / len(pred))
 
 
+# The audited fine-tune predicts a stratified sample of the audit's test rows after this share of its steps, so the
+# dynamics probe can measure what the last third of training bought on test (the `undertrained` cause's impact).
+# One forward pass over at most CHECKPOINT_ROWS rows: about 6% of a 2-epoch fine-tune of 1,000 rows.
+CHECKPOINT_FRACTION = 2 / 3
+CHECKPOINT_ROWS = 512
+
+
+def test_checkpoint(tokenizer: Any, test: TextSplit, *, max_length: int, batch_size: int, seed: int
+                    ) -> tuple[np.ndarray, Checkpoint]:
+    """(rows of `test`, the Checkpoint that predicts them): a stratified sample of at most CHECKPOINT_ROWS."""
+    from ftaudit.inference import encode, predict_logits
+
+    rows = stratified_sample(test.labels, min(CHECKPOINT_ROWS, len(test)), seed)
+    part = test.subset(rows)
+    enc = encode(tokenizer, part.texts, part.pairs, max_length)
+    pad_id = int(getattr(tokenizer, "pad_token_id", None) or 0)
+
+    def evaluate(model: Any) -> np.ndarray:
+        device = next(model.parameters()).device
+        return predict_logits(model, enc, device=device, batch_size=batch_size, pad_id=pad_id).argmax(axis=1)
+
+    return rows, Checkpoint(CHECKPOINT_FRACTION, evaluate)
+
+
 def train_seeds(config: AuditConfig, base_files: Any, tokenizer: Any, train: TextSplit, labels: LabelSpace,
-                eval_split: TextSplit, device: Any, progress: Any) -> tuple[Any, TrainingRecord]:
-    """`--seeds K` fine-tunes (seed, seed+1, ...); returns the first seed's model and its record with every run."""
+                eval_split: TextSplit, device: Any, progress: Any,
+                checkpoint: tuple[np.ndarray, Checkpoint] | None = None) -> tuple[Any, TrainingRecord]:
+    """`--seeds K` fine-tunes (seed, seed+1, ...); returns the first seed's model and its record with every run.
+    `checkpoint` (rows, Checkpoint) evaluates the first seed part-way; the record keeps the rows it predicted."""
     k = config.train.seeds
     task = progress.task(f"seeds ({k} fine-tunes)", total=k) if progress and k > 1 else None
     first: tuple[Any, TrainingRecord] | None = None
@@ -78,7 +105,9 @@ def train_seeds(config: AuditConfig, base_files: Any, tokenizer: Any, train: Tex
         seed = config.run.seed + i
         model, rec = train_classifier(new_model, tokenizer, train, labels, train_cfg=config.train,
                                       max_length=config.data.max_length, device=device, seed=seed,
-                                      progress=progress)
+                                      progress=progress, checkpoint=checkpoint[1] if checkpoint and i == 0 else None)
+        if checkpoint and i == 0 and rec.checkpoint_step is not None:
+            rec = replace(rec, checkpoint_rows=checkpoint[0])
         acc = share = None
         diverged = rec.run.nonfinite_step is not None
         if not diverged:
@@ -140,8 +169,16 @@ def fine_tune_for_audit(config: AuditConfig, raw: dict[str, RawSplit], staging: 
         notes.append(f"--batch-size {config.train.batch_size} is larger than the {len(train)} training rows: "
                      f"each epoch is a single batch of {len(train)}")
     eval_split = splits.get("validation") or splits["test"]
+    audit_splits = {name: sample_split(s, config.run.max_eval_examples, config.run.seed, notes)
+                    for name, s in splits.items()}
+    test = audit_splits.get("test")
+    checkpoint = test_checkpoint(tokenizer, test, max_length=config.data.max_length,
+                                 batch_size=config.run.eval_batch_size, seed=config.run.seed) \
+        if test is not None and len(test) else None
     with phases("fine-tune"):
-        model, record = train_seeds(config, base_files, tokenizer, train, labels, eval_split, device, progress)
+        model, record = train_seeds(config, base_files, tokenizer, train, labels, eval_split, device, progress,
+                                    checkpoint)
+    phases.move(record.checkpoint_seconds, "fine-tune", "probe dynamics checkpoint")  # audit work, not training
     if not _is_main_process():
         raise NotMainProcess("this process is not rank 0 of `accelerate launch`: it trained, rank 0 audits")
     if config.train.seeds > 1:
@@ -160,8 +197,6 @@ def fine_tune_for_audit(config: AuditConfig, raw: dict[str, RawSplit], staging: 
         notes.append(f"trained a LoRA adapter (r = {adapter.rank}, alpha = {adapter.alpha:g}, on "
                      f"{', '.join(adapter.target_modules)}) and the new head; the audit is of the base with the "
                      "adapter merged in, and the adapter is saved in the model folder")
-    audit_splits = {name: sample_split(s, config.run.max_eval_examples, config.run.seed, notes)
-                    for name, s in splits.items()}
     return AuditContext(config=config, splits=audit_splits, labels=labels, mode="fine-tune", device=device,
                         model=model, tokenizer=tokenizer, model_ref=str(Path(config.output.out) / "model"),
                         base=modeling.base_weights(base_files), notes=notes, progress=progress, training=record,

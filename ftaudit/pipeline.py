@@ -43,6 +43,12 @@ class Phases:
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
+    def move(self, seconds: float, source: str, target: str) -> None:
+        """Count `seconds` of phase `source` as phase `target` (work done inside one phase on behalf of another)."""
+        if seconds > 0 and source in self.seconds:
+            self.seconds[source] -= seconds
+            self.seconds[target] = self.seconds.get(target, 0.0) + seconds
+
 
 def read_splits(config: AuditConfig) -> dict[str, RawSplit]:
     d = config.data

@@ -10,6 +10,7 @@ example.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -137,12 +138,26 @@ def random_batches(n: int, batch_size: int, steps: int, seed: int) -> list[list[
 # --------------------------------------------------------------------------- the loop
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """Evaluate the model once, part-way through training: `evaluate(model)` (in eval mode) returns what the
+    record keeps as `checkpoint_pred` (the audited fine-tune: its predicted class of each checkpoint row)."""
+
+    fraction: float  # of the steps, after which to evaluate
+    evaluate: Callable[[Any], Any]
+
+    def step_of(self, total: int) -> int | None:
+        """The 1-based step after which to evaluate; None when the run has no step strictly inside it."""
+        step = int(round(self.fraction * total))
+        return step if 1 <= step < total else None
+
+
 def train_classifier(new_model: Callable[[], Any], tokenizer: Any, train: TextSplit, labels: LabelSpace, *,
                      train_cfg: TrainConfig, max_length: int, device: Any, seed: int, progress: Any = None,
                      record: bool = True, encodings: Any = None, lr_at: Callable[[int], float] | None = None,
                      batches: Sequence[Sequence[int]] | None = None, max_steps: int | None = None,
-                     stop: Callable[[float], bool] | None = None, task_name: str | None = None
-                     ) -> tuple[Any, TrainingRecord]:
+                     stop: Callable[[float], bool] | None = None, task_name: str | None = None,
+                     checkpoint: Checkpoint | None = None) -> tuple[Any, TrainingRecord]:
     """Fine-tune a sequence classifier on `train`; return (model in eval mode on `device`, TrainingRecord).
 
     new_model: builds the classifier to train (e.g. `new_classifier`, or one with layers removed); it is called
@@ -153,6 +168,8 @@ def train_classifier(new_model: Callable[[], Any], tokenizer: Any, train: TextSp
     batches: the training rows of each step, in order (default: `train_cfg.epochs` shuffled passes);
     max_steps: stop after this many steps; stop(loss): called after each step with its (finite) loss, True ends
     training. Training also stops at the first non-finite loss (`record.run.nonfinite_step`).
+    checkpoint: evaluates the model part-way through (`Checkpoint`); the record keeps what it returned, and the
+    training itself is unchanged by it (no dropout or random draw happens in eval mode).
     Runs under `accelerate launch`.
     """
     import torch
@@ -204,6 +221,11 @@ def train_classifier(new_model: Callable[[], Any], tokenizer: Any, train: TextSp
     pred = torch.full((epochs, n), -1, dtype=torch.int16, device=dev) if record else None
     nonfinite = False
     step = 0
+    # this process's own steps: under data parallelism each runs len(loader) per epoch, fewer than `total` counts
+    # (accelerate advances the schedule once per process each step, so the schedule itself spans `total`)
+    own_steps = min(len(loader) * epochs, total)
+    check_at = checkpoint.step_of(own_steps) if checkpoint is not None else None
+    checked: tuple[int, Any, float] | None = None  # (step, what it returned, seconds)
     task = progress.task(task_name or f"fine-tune seed {seed}", total=total) if progress else None
     model.train()
     for epoch in range(epochs):
@@ -238,6 +260,12 @@ def train_classifier(new_model: Callable[[], Any], tokenizer: Any, train: TextSp
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            if step == check_at:
+                assert checkpoint is not None
+                began = time.perf_counter()
+                model.eval()
+                checked = (step, checkpoint.evaluate(accelerator.unwrap_model(model)), time.perf_counter() - began)
+                model.train()
             if task:
                 task.advance()
             if step >= total or (stop is not None and stop(float(loss.detach()))):
@@ -261,6 +289,9 @@ def train_classifier(new_model: Callable[[], Any], tokenizer: Any, train: TextSp
         frozen_encoder=train_cfg.freeze_encoder, lora_rank=_lora_rank(model), labels=train.labels if record else None,
         texts=train.texts if record else None, gold_prob=gold_prob.cpu().numpy() if record else None,
         margin=margin.cpu().numpy() if record else None, pred=pred.cpu().numpy() if record else None)
+    if checked is not None:
+        rec = replace(rec, checkpoint_step=checked[0], checkpoint_pred=np.asarray(checked[1]),
+                      checkpoint_seconds=checked[2])
     return model, rec
 
 

@@ -75,6 +75,13 @@ class TrainingRecord:
     eval_name: str = ""  # split scored after training for the seed comparison ("validation" | "test")
     eval_accuracy: float | None = None
     seed_runs: tuple[SeedRun, ...] = ()  # every seed of a --seeds run, this one first
+    # The fine-tune's own test checkpoint (fine-tune mode only; not saved with the record, whose test split may
+    # not be the next audit's): after step `checkpoint_step` the model predicted `checkpoint_pred` on the audit's
+    # test rows `checkpoint_rows`.
+    checkpoint_step: int | None = None
+    checkpoint_rows: np.ndarray | None = None  # int64 [k] indices into the audited test split
+    checkpoint_pred: np.ndarray | None = None  # int64 [k]
+    checkpoint_seconds: float = 0.0  # its wall time, part of `run.seconds` (the audit counts it as the probe's)
 
     @classmethod
     def from_steps(cls, *, source: str, seed: int, epochs: int, steps: int, batch_size: int, lr: float,

@@ -78,3 +78,25 @@ def test_a_frozen_encoder_trains_only_the_head(core):
     new_model, *_rest, cfg = core
     rec = train(core, new_model=lambda: new_model(freeze=True), cfg=dataclasses.replace(cfg, freeze_encoder=True))
     assert rec.grad_layers == ("head",) and rec.run.frozen_encoder
+
+
+def test_a_checkpoint_evaluates_part_way_without_changing_the_training(core):
+    import torch
+
+    from ftaudit.training import Checkpoint
+
+    seen: list[tuple[bool, int]] = []
+
+    def evaluate(model):
+        seen.append((model.training, sum(1 for _ in model.parameters())))
+        return np.array([1, 0, 1])
+
+    plain = train(core)
+    checked = train(core, checkpoint=Checkpoint(2 / 3, evaluate))
+    assert checked.checkpoint_step == 5 and list(checked.checkpoint_pred) == [1, 0, 1]  # round(2/3 x 8) = 5
+    assert len(seen) == 1 and seen[0][0] is False  # evaluated once, in eval mode
+    assert plain.checkpoint_step is None and plain.checkpoint_pred is None
+    np.testing.assert_array_equal(plain.step_loss, checked.step_loss)  # training after it is unchanged
+    np.testing.assert_array_equal(plain.margin, checked.margin)
+    assert Checkpoint(2 / 3, evaluate).step_of(1) is None  # a one-step run has no part-way point
+    assert torch.is_grad_enabled()
