@@ -20,8 +20,9 @@ IMPACT = {"impact": 0.2, "impact_ci_low": 0.1, "impact_ci_high": 0.3}  # a clear
 NO_IMPACT = {"impact": 0.01, "impact_ci_low": -0.04, "impact_ci_high": 0.06}  # within noise
 LEARNED = {"train_accuracy_ci_low": 0.97, "train_majority_share": 0.5, "test_lead_ci_low": -0.45}
 # Findings of the rules whose causes need a measured impact carry a clear one unless the test gives numbers.
+STILL_RISING = {"late_gain": 0.06, "late_gain_ci_low": 0.03, "late_gain_ci_high": 0.09}  # test rose late in training
 MEASURED = {"gap-too-large": LEARNED, "train-test-leakage": IMPACT, "class-imbalance": IMPACT,
-            "truncation-heavy": IMPACT, "distribution-shift": IMPACT}
+            "truncation-heavy": IMPACT, "distribution-shift": IMPACT, "still-improving": STILL_RISING}
 
 
 def f(code: str, severity: Severity, numbers: dict | None = None, message: str = "") -> Finding:
@@ -364,6 +365,22 @@ def test_truncation_explains_unfittable_examples_better_than_label_noise():
 
 
 # ---------------------------------------------------------------------------------- measured impact (issue 23)
+
+
+def test_a_falling_loss_is_undertrained_only_when_test_accuracy_was_still_rising():
+    # sms_spam x B: 98.0-98.5% test, the loss still falling (-20% over the last fifth) and an under-confident model
+    flat = {"late_gain": 0.002, "late_gain_ci_low": -0.006, "late_gain_ci_high": 0.01}
+    findings = [f("loss-barely-fell", P), f("training-collapsed", P), f("gap-too-large", P),
+                f("calibration-poor", W, {"mean_confidence": 0.9, "accuracy": 0.98})]
+    d = diagnose([f("still-improving", W, flat), *findings])
+    assert codes(d) == ["healthy"] and [n.code for n in d.also_noticed] == ["undertrained"]
+    assert "did not rise beyond noise over the last third" in d.also_noticed[0].why
+    assert "late_gain_ci_low = -0.006" in d.also_noticed[0].why
+    rising = diagnose([f("still-improving", W, STILL_RISING), *findings])
+    assert codes(rising) == ["undertrained"]
+    # a loaded fine-tune has no checkpoint: nothing measured what more steps would buy
+    unmeasured = diagnose([f("still-improving", W, {"late_gain": None, "late_gain_ci_low": None}), *findings])
+    assert codes(unmeasured) == ["healthy"] and "could not measure late_gain_ci_low" in unmeasured.also_noticed[0].why
 
 
 def test_truncation_whose_cut_examples_score_like_uncut_ones_is_only_noticed():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -30,8 +31,19 @@ def test_fine_tune_saves_and_audits_the_model(tiny, cli, tmp_path):
     dyn = next(p for p in data["probes"] if p["name"] == "dynamics")["result"]
     assert dyn["source"] == "fine-tune" and dyn["n_tracked"] == 360  # 10% held out for validation
     assert dyn["test_accuracy"] > 0.8
+    # the checkpoint after 2/3 of the steps: what the last third bought on a stratified sample of test
+    n_test = len(Path(tiny["test"]).read_text().splitlines()) - 1
+    assert dyn["checkpoint_rows"] == min(512, n_test) and dyn["checkpoint_step"] == round(2 / 3 * dyn["steps"])
+    assert dyn["late_gain"] == pytest.approx(dyn["end_accuracy"] - dyn["checkpoint_accuracy"])
+    low, high = dyn["late_gain_ci"]
+    assert low <= dyn["late_gain"] <= high and by_code["still-improving"]["numbers"]["late_gain_ci_low"] == low
+    phases = data["run"]["phases"]  # the checkpoint's pass is the audit's time, not the fine-tune's
+    assert 0 < phases["probe dynamics checkpoint"] < phases["fine-tune"]
+    if n_test <= 512:
+        assert dyn["end_accuracy"] == pytest.approx(dyn["test_accuracy"])
     assert any("held out" in n for n in data["run"]["notes"])
-    assert "Label-noise candidates" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "Label-noise candidates" in html and "What the last third of training bought: on " in html
     # the saved model is audited again later, with its recorded training and its base found from config.json
     again = tmp_path / "again"
     r = cli("run", "--model", model, "--train", tiny["train"], "--test", tiny["test"], "--probes", "drift,dynamics",
@@ -39,6 +51,8 @@ def test_fine_tune_saves_and_audits_the_model(tiny, cli, tmp_path):
     assert r.code == 0, r.out + r.err
     data2, by_code2 = findings(again)
     assert by_code2["training-collapsed"]["severity"] == "pass" and data2["run"]["base"] == str(tiny["base"])
+    dyn2 = next(p for p in data2["probes"] if p["name"] == "dynamics")["result"]
+    assert dyn2["checkpoint_rows"] == 0 and dyn2["late_gain"] is None  # the checkpoint belongs to its own audit
 
 
 def test_a_huge_learning_rate_collapses_and_is_diagnosed(tiny, cli, tmp_path):
@@ -142,5 +156,6 @@ def test_data_parallel_fine_tune_in_two_processes(tiny, tmp_path):
     dyn = next(p for p in data["probes"] if p["name"] == "dynamics")["result"]
     assert dyn["steps"] == 4 * math.ceil(400 / (2 * 16))  # each step: one batch of 16 per process
     assert dyn["n_tracked"] == 400  # margins gathered from both processes
+    assert dyn["checkpoint_rows"] > 0 and dyn["checkpoint_step"] == round(2 / 3 * dyn["steps"])
     assert by_code["training-collapsed"]["severity"] == "pass" and dyn["test_accuracy"] > 0.8
     assert (out / "model" / "model.safetensors").is_file()

@@ -84,6 +84,18 @@ def test_still_improving_only_when_the_loss_is_not_yet_fitted():
     assert judge("still-improving", healthy(final_loss=0.05, late_drop=0.3)).severity is Severity.PASS
 
 
+def test_still_improving_reports_what_the_last_third_bought_on_test():
+    rising = healthy(final_loss=0.4, late_drop=0.3, checkpoint_step=60, checkpoint_rows=500, checkpoint_accuracy=0.7,
+                     end_accuracy=0.76, late_gain=0.06, late_gain_ci=(0.035, 0.085))
+    f = judge("still-improving", rising)
+    assert f.severity is Severity.WARN
+    assert "on 500 test rows, accuracy went from 70.0% after step 60 to 76.0% at the end" in f.message
+    assert "+6.0 points (90% CI +3.5 to +8.5)" in f.message
+    assert f.numbers["late_gain_ci_low"] == 0.035 and f.numbers["checkpoint_rows"] == 500
+    bare = judge("still-improving", healthy(final_loss=0.4, late_drop=0.3))
+    assert bare.numbers["late_gain_ci_low"] is None and "no test checkpoint was recorded" in bare.message
+
+
 def test_loss_barely_fell():
     f = judge("loss-barely-fell", healthy(final_loss=0.65, test_accuracy=0.7, test_majority_share=0.6))
     assert f.severity is Severity.WARN and "0.700 to 0.650" in f.message

@@ -21,6 +21,7 @@ from ftaudit.options import opt
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import INLINE, ProbeResult
+from ftaudit.stats import PairedGain, paired_gain
 from ftaudit.training_run import SeedRun, TrainingRun
 
 if TYPE_CHECKING:
@@ -84,6 +85,14 @@ class DynamicsResult(ProbeResult):
     positive_aum_median: float | None = None  # median AUM of the tracked examples with a positive one (logits)
     negative_aum: tuple[float, ...] = ()  # AUM of every tracked example below 0, ascending
     lowest: tuple[MarginExample, ...] = ()  # the examples of negative_aum[:max_listed], in that order
+    # What the last third of training bought on test (fine-tune mode): accuracy on a stratified sample of the test
+    # rows after step checkpoint_step and at the end, paired (stats.paired_gain); None without a checkpoint.
+    checkpoint_step: int | None = None
+    checkpoint_rows: int = 0
+    checkpoint_accuracy: float | None = None
+    end_accuracy: float | None = None  # the same rows at the end of training
+    late_gain: float | None = None  # end_accuracy - checkpoint_accuracy
+    late_gain_ci: tuple[float, float] | None = None  # 90%, conditional on the rows that changed (McNemar)
 
     @staticmethod
     def upgrade(data: dict[str, Any]) -> dict[str, Any]:
@@ -213,12 +222,16 @@ class DynamicsProbe(Probe):
                            for i in below[:opts.max_listed])
             grid = _cartography(conf[seen], var[seen])
         test_acc = test_share = baseline = None
+        gained: PairedGain | None = None
         if ctx.model is not None and "test" in ctx.splits and len(ctx.splits["test"]):
             preds = ctx.predictions("test")
             pred = preds.pred
             test_acc = float(preds.correct.mean())
             test_share = float(np.bincount(pred, minlength=n_classes).max() / len(pred))
             baseline = float(np.bincount(preds.labels, minlength=n_classes).max() / len(preds.labels))
+            if rec.checkpoint_pred is not None and rec.checkpoint_rows is not None:
+                rows = np.asarray(rec.checkpoint_rows, dtype=np.int64)
+                gained = paired_gain(np.asarray(rec.checkpoint_pred) == preds.labels[rows], preds.correct[rows])
         return DynamicsResult(
             run=rec.run, n_classes=n_classes, label_entropy=h, loss_steps=xs, loss=ys,
             lr_curve=lrs, initial_loss=initial, final_loss=end,
@@ -229,7 +242,10 @@ class DynamicsProbe(Probe):
             train_accuracy=train_acc, train_majority_share=train_share,
             test_accuracy=test_acc, test_majority_share=test_share, majority_baseline=baseline,
             n_tracked=n_tracked, cartography=grid, seed_metric=f"{rec.eval_name} accuracy" if rec.eval_name else "",
-            seeds=rec.seed_runs, positive_aum_median=typical, negative_aum=negative, lowest=lowest)
+            seeds=rec.seed_runs, positive_aum_median=typical, negative_aum=negative, lowest=lowest,
+            checkpoint_step=rec.checkpoint_step if gained else None, checkpoint_rows=gained.n if gained else 0,
+            checkpoint_accuracy=gained.before if gained else None, end_accuracy=gained.after if gained else None,
+            late_gain=gained.gain if gained else None, late_gain_ci=gained.gain_ci if gained else None)
 
 
 @contextlib.contextmanager

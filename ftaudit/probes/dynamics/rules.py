@@ -121,12 +121,27 @@ def _vanishing(r: DynamicsResult, threshold: T) -> Judgement | None:
     return Judgement(Severity.PASS, text, numbers, VANISHING.name)
 
 
+def late_test_gain(r: DynamicsResult) -> tuple[dict[str, float | int | None], str]:
+    """(numbers, text) of what the last third of training bought on test: the undertrained cause's impact."""
+    ci = r.late_gain_ci
+    numbers: dict[str, float | int | None] = {
+        "late_gain": r.late_gain, "late_gain_ci_low": ci[0] if ci else None, "late_gain_ci_high": ci[1] if ci else None,
+        "checkpoint_step": r.checkpoint_step, "checkpoint_rows": r.checkpoint_rows,
+        "checkpoint_accuracy": r.checkpoint_accuracy, "end_accuracy": r.end_accuracy}
+    if r.late_gain is None or ci is None:
+        return numbers, "no test checkpoint was recorded part-way (only ftaudit's own fine-tune records one)"
+    return numbers, (f"on {r.checkpoint_rows} test rows, accuracy went from {pct(r.checkpoint_accuracy)} after step "
+                     f"{r.checkpoint_step} to {pct(r.end_accuracy)} at the end of the {r.run.steps} steps: "
+                     f"{r.late_gain * 100:+.1f} points (90% CI {ci[0] * 100:+.1f} to {ci[1] * 100:+.1f})")
+
+
 def _still_improving(r: DynamicsResult, threshold: T) -> Judgement | None:
     if r.late_drop is None or _failed(r, threshold):
         return None
     limit = threshold(STILL_IMPROVING.name)
+    gain, gain_text = late_test_gain(r)
     numbers = {"late_drop": r.late_drop, "final_loss": r.final_loss, "epochs": r.run.epochs,
-               "label_entropy": r.label_entropy}
+               "label_entropy": r.label_entropy, **gain}
     floor = threshold(STILL_IMPROVING_FLOOR.name)
     if r.final_loss is not None and r.label_entropy and r.final_loss < floor * r.label_entropy:
         return Judgement(Severity.PASS, f"the training loss ended at {r.final_loss:.3f}, "
@@ -136,9 +151,10 @@ def _still_improving(r: DynamicsResult, threshold: T) -> Judgement | None:
     if r.late_drop >= limit:
         return Judgement(Severity.WARN, f"the training loss was still falling at the end: down {pct(r.late_drop)} "
                                         f"from the 60-80% to the 80-100% window of the {r.run.steps} steps "
-                                        f"({r.run.epochs} epochs): train longer", numbers, STILL_IMPROVING.name)
+                                        f"({r.run.epochs} epochs): train longer; {gain_text}", numbers,
+                         STILL_IMPROVING.name)
     return Judgement(Severity.PASS, f"the training loss levelled off: {pct(r.late_drop)} change over the last "
-                                    "20% of steps", numbers, STILL_IMPROVING.name)
+                                    f"20% of steps; {gain_text}", numbers, STILL_IMPROVING.name)
 
 
 def _barely_fell(r: DynamicsResult, threshold: T) -> Judgement | None:
@@ -225,7 +241,8 @@ RULES = (
          emits=("lower_to_top_ratio", "lowest_layer_norm", "top_layer_norm")),
     Rule("still-improving", "the training loss levelled off by the end (not under-trained)", "dynamics",
          _still_improving, (STILL_IMPROVING, STILL_IMPROVING_FLOOR),
-         emits=("late_drop", "final_loss", "epochs", "label_entropy")),
+         emits=("late_drop", "final_loss", "epochs", "label_entropy", "late_gain", "late_gain_ci_low",
+                "late_gain_ci_high", "checkpoint_step", "checkpoint_rows", "checkpoint_accuracy", "end_accuracy")),
     Rule("loss-barely-fell", "the training loss fell well below its initial value", "dynamics", _barely_fell,
          (BARELY_FELL,),
          emits=("initial_loss", "final_loss", "ratio", "lr")),
