@@ -62,3 +62,21 @@ def test_the_rarest_class_recall_is_measured_against_the_other_classes():
     assert (c.n, c.accuracy, c.rest_accuracy, c.difference) == (100, 0.0, 1.0, 1.0)
     assert BalanceProbe().run(data_context((sentences(10, 1), [0, 1] * 5), (sentences(4, 2), [0, 1] * 2))
                               ).rarest_recall is None  # no model
+
+
+def test_with_three_classes_the_rarest_is_compared_with_the_other_minority_classes():
+    from ftaudit.probes.balance import rarest_recall
+
+    test = np.array([0] * 100 + [1] * 80 + [2] * 20)  # 0 is the train majority, 2 the rarest train class
+    collapsed = test == 0  # every prediction on the majority: every minority class is missed alike
+    c = rarest_recall(collapsed, test, rarest=2, majority=0, classes=3)
+    assert (c.n, c.n_rest, c.accuracy, c.rest_accuracy, c.difference) == (20, 80, 0.0, 0.0, 0.0)
+    assert c.difference_ci[0] < 0  # no cost of rarity beyond noise: the collapse is its own finding
+    # the rarest class missed while the other minority class is recognised: rarity costs recall
+    learned = (test == 0) | (test == 1)
+    c = rarest_recall(learned, test, rarest=2, majority=0, classes=3)
+    assert (c.accuracy, c.rest_accuracy) == (0.0, 1.0) and c.difference_ci[0] > 0
+    # two classes: the other class is the only comparison there is
+    binary = np.array([0] * 100 + [1] * 100)
+    c = rarest_recall(binary == 0, binary, rarest=1, majority=0, classes=2)
+    assert (c.n_rest, c.rest_accuracy) == (100, 1.0)

@@ -210,3 +210,15 @@ def test_conflicts_emit_their_share_of_the_errors():
     f = judge("conflicting-labels", DuplicatesProbe().run(ctx))
     assert f.numbers["split"] == "train" and f.numbers["error_share"] == 1.0
     assert "holding 1 of the model's 1 errors there" in f.message
+
+
+def test_a_collapse_onto_the_majority_is_no_cost_of_rarity_among_three_classes():
+    # emotion x B (issue 23): every test prediction on the train majority; the rarest class's 0% recall is every
+    # minority class's recall, so the comparison is with the other minority classes, not with the majority
+    train = np.r_[np.zeros(700, int), np.ones(280, int), np.full(20, 2)]
+    test = np.r_[np.zeros(100, int), np.ones(80, int), np.full(20, 2)]
+    ctx = data_context((sentences(1000, 1), train), (sentences(200, 2), test), labels=("a", "b", "c"))
+    with_predictions(ctx, "test", np.tile([3.0, 0.0, 0.0], (200, 1)))
+    f = judge("class-imbalance", BalanceProbe().run(ctx))
+    assert f.severity is Severity.WARN and f.numbers["impact"] == 0.0 and f.numbers["impact_ci_low"] < 0
+    assert "recall 0.0% on its examples (n=20) vs 0.0% on the other minority classes' examples (n=80)" in f.message

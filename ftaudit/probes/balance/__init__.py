@@ -35,7 +35,8 @@ class BalanceResult(ProbeResult):
     rarest_ratio: float  # rarest_share / uniform_share: 1 is balanced, 0 a class with no train examples
     label_tv: float  # total variation distance between train and test label distributions, 0..1
     label_chi2_p: float  # chi-squared test of homogeneity of train vs test label counts
-    rarest_recall: Contrast | None = None  # group = test examples of the rarest train class; None without a model
+    rarest_recall: Contrast | None = None  # group = test examples of the rarest train class, rest = the other classes'
+    # (with 3+ classes, the other minority classes': see `rarest_recall`); None without a model
 
 
 def label_shift(train: np.ndarray, test: np.ndarray) -> tuple[float, float]:
@@ -51,6 +52,18 @@ def label_shift(train: np.ndarray, test: np.ndarray) -> tuple[float, float]:
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     stat = float(((table - expected) ** 2 / expected).sum())
     return tv, float(chdtrc(table.shape[1] - 1, stat))
+
+
+def rarest_recall(correct: np.ndarray, labels: np.ndarray, rarest: int, majority: int, classes: int) -> Contrast:
+    """The rarest train class's test recall against the other classes' test examples; with three classes or more,
+    against the other minority classes' only (not the train majority's). Imbalance costs a class recall because it
+    is rare, so its recall must fall below that of the classes that are merely not the majority: a model collapsed
+    onto the majority class misses every minority class alike, and that is the collapse, not the rarity."""
+    group = labels == rarest
+    if classes > 2 and majority != rarest:
+        keep = labels != majority
+        return contrast(correct[keep], group[keep])
+    return contrast(correct, group)
 
 
 class BalanceProbe(Probe):
@@ -76,7 +89,8 @@ class BalanceProbe(Probe):
         tv, p = label_shift(counts["train"][present], counts["test"][present])
         recall = None
         if ctx.lacks(Need.MODEL) is None:
-            recall = contrast(ctx.predictions("test").correct, ctx.splits["test"].labels == present[rarest])
+            recall = rarest_recall(ctx.predictions("test").correct, ctx.splits["test"].labels, present[rarest],
+                                   present[int(np.argmax(train.shares))], len(present))
         return BalanceResult(labels=names, splits=splits, rarest_class=names[rarest],
                              rarest_share=train.shares[rarest], uniform_share=uniform,
                              rarest_ratio=train.shares[rarest] / uniform, label_tv=tv, label_chi2_p=p,

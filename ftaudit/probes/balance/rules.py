@@ -24,7 +24,8 @@ def _imbalance(r: BalanceResult, threshold: Limit) -> Judgement:
     text = (f"the rarest train class {r.rarest_class!r} has {pct(r.rarest_share)} of the rows, "
             f"{r.rarest_ratio:.2f}x the uniform {pct(r.uniform_share)}")
     if r.rarest_recall is not None and r.rarest_recall.difference is not None:
-        text += "; test " + impact_text(r.rarest_recall, "its examples", "the other classes' examples", "recall")
+        others = "the other minority classes' examples" if len(r.labels) > 2 else "the other classes' examples"
+        text += "; test " + impact_text(r.rarest_recall, "its examples", others, "recall")
     if r.rarest_share == 0:
         return Judgement(Severity.FAIL, f"{text}: the model cannot learn a class it never sees", numbers,
                          MIN_CLASS_RATIO.name)
