@@ -192,12 +192,17 @@ def test_evidence_carries_the_numbers_and_against_lists_the_passing_checks():
     assert "train accuracy 100.0% vs test 61.0%" in d.verdict
 
 
+FAR = {"encoder_relative_drift": 0.063}  # MiniLM at lr 1e-3 without warm-up on 600 reviews (calibration set)
+
+
 def test_conjunctions_explain_themselves():
-    d = diagnose([f("training-collapsed", F), f("class-imbalance", P, message="the rarest class has 49%")])
+    d = diagnose([f("training-collapsed", F), f("class-imbalance", P, message="the rarest class has 49%"),
+                  f("encoder-frozen", P, FAR)])
     high = d.root_causes[0]
     assert high.code == "lr-too-high"
     assert any("class-imbalance (pass): the rarest class has 49%" == e for e in high.evidence)
-    assert any(e.startswith("training-collapsed + class-imbalance:") and "balanced" in e for e in high.evidence)
+    assert any(e.startswith("training-collapsed + class-imbalance + encoder-frozen:") and "balanced" in e
+               for e in high.evidence)
 
 
 # ---------------------------------------------------------------------------------- pairs not to confuse
@@ -228,7 +233,8 @@ def test_a_one_seed_learning_curve_counts_less_than_a_repeated_one():
 
 
 def test_lr_too_high_vs_class_imbalance_both_put_everything_on_one_class():
-    balanced = diagnose([f("training-collapsed", F), f("class-imbalance", P), f("no-better-than-baseline", F)])
+    balanced = diagnose([f("training-collapsed", F), f("class-imbalance", P), f("no-better-than-baseline", F),
+                         f("encoder-frozen", P, FAR)])
     assert codes(balanced)[0] == "lr-too-high"
     assert "class-imbalance" not in codes(balanced)
     skewed = diagnose([f("training-collapsed", F), f("class-imbalance", W), f("no-better-than-baseline", F)])
@@ -259,12 +265,23 @@ def test_lr_too_low_vs_frozen_encoder():
     assert codes(crawling)[0] == "lr-too-low"  # frozen-encoder may follow: a bf16 save also moves a frozen encoder
 
 
+def test_a_collapse_at_ordinary_steps_does_not_blame_the_learning_rate():
+    # rte x B (issue 23): 800 sentence pairs, lr 5e-5, 50 steps: the loss stays at H(y) and 72% of test predictions
+    # are one class, but the encoder moved 0.3% (relative L2), as ordinary fine-tunes do; at lr 1e-3 it moved 6.3%
+    unlearnable = [f("training-collapsed", F), f("class-imbalance", P), f("no-better-than-baseline", W),
+                   f("drift-too-large", P), f("encoder-frozen", P, {"encoder_relative_drift": 0.0032})]
+    assert "lr-too-high" not in codes(diagnose(unlearnable))
+    far = diagnose([*unlearnable[:-1], f("encoder-frozen", P, FAR)])
+    assert codes(far)[0] == "lr-too-high"
+    assert any("moved far from its pre-trained weights" in e for e in far.root_causes[0].evidence)
+
+
 def test_a_collapse_with_unmoved_weights_is_a_learning_rate_too_low_not_too_high():
     tiny_steps = diagnose([f("training-collapsed", F), f("class-imbalance", P), f("loss-barely-fell", W),
                            f("drift-too-large", P, {"relative_drift": 2e-5})])
     assert codes(tiny_steps) == ["lr-too-low"]
     big_steps = diagnose([f("training-collapsed", F), f("class-imbalance", P), f("loss-barely-fell", W),
-                          f("drift-too-large", W, {"relative_drift": 0.9})])
+                          f("drift-too-large", W, {"relative_drift": 0.9}), f("encoder-frozen", P, FAR)])
     assert codes(big_steps)[0] == "lr-too-high"
     assert "lr-too-low" not in codes(big_steps)
 
