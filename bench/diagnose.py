@@ -51,7 +51,7 @@ def run(r: Run, base: str, workdir: Path, again: bool = False, gate: bool = True
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         seconds = time.perf_counter() - start
-    row = {"id": r.id, "set": r.set, "corpus": r.corpus.name, "recipe": r.recipe.name, "scenario": r.scenario.name,
+    row = {"id": r.id, "set": r.set, "seen": r.seen, "corpus": r.corpus.name, "recipe": r.recipe.name, "scenario": r.scenario.name,
            "expected": list(r.scenario.expected), "exit": proc.returncode, "seconds": round(seconds, 1),
            "n_train": len(train), "n_test": len(test)}
     if proc.returncode not in (0, 1) or not result_file.exists():
@@ -158,8 +158,10 @@ def summaries(rows: list[dict]) -> dict:
             groups[r["set"]][r[key]].append(r)
         return {s: {k: summary(g) for k, g in groups[s].items()} for s in SETS if s in groups}
 
+    untouched = [r for r in rows if r["set"] == "held-out" and not r.get("seen")]
     return {"all": summary(rows), "by_set": {s: summary([r for r in rows if r["set"] == s])
                                              for s in SETS if any(r["set"] == s for r in rows)},
+            "held_out_untouched": summary(untouched) if untouched else None,
             "by_corpus": by("corpus"), "by_recipe": by("recipe")}
 
 
@@ -208,13 +210,16 @@ def markdown(rows: list[dict], meta: dict) -> str:
                         ("calibration", "Calibration (in-sample: the rules were tuned on these runs)")):
         if name in s["by_set"]:
             lines += [f"**{title}**: {_sentence(s['by_set'][name])}.", ""]
+        if name == "held-out" and s["held_out_untouched"]:
+            lines += [f"**Held-out, untouched (never read before a rule change; planted.SEEN)**: "
+                      f"{_sentence(s['held_out_untouched'])}.", ""]
     lines += [*_table("corpus", s["by_corpus"]), "", *_table("recipe", s["by_recipe"]), "",
               "| run | set | planted cause | top-3 diagnosed | top-1 | unplanted top-3 | test acc. | wall time |",
               "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         diag = ", ".join(r["diagnosed"]) or f"error: {r.get('error', '')}"
         acc = "n/a" if r["test_accuracy"] is None else f"{r['test_accuracy']:.3f}"
-        lines.append(f"| {r['id']} | {r['set']} | {' / '.join(r['expected'])} | {diag} | "
+        lines.append(f"| {r['id']} | {r['set']}{' (seen)' if r.get('seen') else ''} | {' / '.join(r['expected'])} | {diag} | "
                      f"{'hit' if r['hit1'] else 'miss'} | {', '.join(r['unplanted_in_top3']) or '-'} | {acc} "
                      f"| {r['seconds']:.0f} s |")
     for r in rows:
@@ -291,8 +296,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{row['id']:<42} {row['set']:<11} {' / '.join(row['expected']):<28} {diag[:46]:<46} "
               f"{'hit' if row['hit1'] else 'MISS':<5} {acc:>8} {row['seconds']:>5.0f}s", flush=True)
         write(rows, meta, stem)  # after every run
-    for name, s in summaries(rows)["by_set"].items():
+    every = summaries(rows)
+    for name, s in every["by_set"].items():
         print(f"{name}: {_sentence(s)}")
+    if every["held_out_untouched"]:
+        print(f"held-out, untouched: {_sentence(every['held_out_untouched'])}")
 
 
 if __name__ == "__main__":

@@ -155,3 +155,20 @@ def test_the_label_noise_data_flips_the_asked_share_of_a_recipe_sample():
     assert len(train) == 1000 and len(test) == 600
     assert 0.26 <= sum(bool(r.get("flipped")) for r in train) / len(train) <= 0.34
     assert not any(r.get("flipped") for r in test)
+
+
+def test_seen_held_out_runs_are_scored_apart_as_well():
+    from bench.planted import SEEN, plan
+
+    seen = [r for r in plan() if r.seen]
+    assert {r.id for r in seen} == set(SEEN) and all(r.set == "held-out" for r in seen)  # ids that exist, held out
+    rows_ = [row("held-out", "sms_spam", "B", "healthy", ["healthy"]),
+             row("held-out", "rte", "A", "leakage", ["overfitting"])]
+    rows_[0]["seen"] = True
+    s = diagnose.summaries(rows_)
+    assert s["by_set"]["held-out"]["n"] == 2
+    assert s["held_out_untouched"] == {"n": 1, "top1": 0, "top3": 0, "healthy": 0, "false_alarms": 0,
+                                       "unplanted": 1, "errors": 0}
+    md = diagnose.markdown(rows_, {"date": "today", "machine": "toy"})
+    assert "**Held-out, untouched" in md and "| sms_spam/B/x | held-out (seen) |" in md
+    assert diagnose.summaries(rows_[:1])["held_out_untouched"] is None
