@@ -8,7 +8,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 from ftaudit.config import AuditConfig
 from ftaudit.data import LabelSpace, TextSplit
-from ftaudit.inference import Encodings, Predictions, encode, predict_logits
+from ftaudit.inference import Encodings, Predictions, encode, pad_id_of, predict_logits
 
 T = TypeVar("T")
 
@@ -96,8 +96,7 @@ class AuditContext:
 
     @property
     def pad_id(self) -> int:
-        pad = getattr(self.tokenizer, "pad_token_id", None)
-        return int(pad) if pad is not None else 0
+        return pad_id_of(self.tokenizer)
 
     def encodings(self, split: str) -> Encodings:
         """The split tokenized by the model's tokenizer with --max-length; computed once."""

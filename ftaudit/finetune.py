@@ -48,16 +48,21 @@ def hold_out(train: TextSplit, fraction: float, seed: int) -> tuple[TextSplit, T
     return train.subset(rest), train.subset(held, name="validation")
 
 
+def predicted_classes(model: Any, tokenizer: Any, enc: Any, *, device: Any, batch_size: int) -> np.ndarray:
+    """The class `model` predicts for each encoded row."""
+    from ftaudit.inference import pad_id_of, predict_logits
+
+    return predict_logits(model, enc, device=device, batch_size=batch_size, pad_id=pad_id_of(tokenizer)).argmax(axis=1)
+
+
 def score(model: Any, tokenizer: Any, split: TextSplit, *, max_length: int, device: Any,
           batch_size: int) -> tuple[float, float]:
     """(accuracy, share of the most-predicted class) of `model` on `split`."""
-    from ftaudit.inference import encode, predict_logits
+    from ftaudit.inference import encode
 
-    enc = encode(tokenizer, split.texts, split.pairs, max_length)
-    logits = predict_logits(model, enc, device=device, batch_size=batch_size,
-                            pad_id=int(getattr(tokenizer, "pad_token_id", None) or 0))
-    pred = logits.argmax(axis=1)
-    counts = np.bincount(pred, minlength=logits.shape[1])
+    pred = predicted_classes(model, tokenizer, encode(tokenizer, split.texts, split.pairs, max_length),
+                             device=device, batch_size=batch_size)
+    counts = np.bincount(pred, minlength=model.config.num_labels)
     return float((pred == split.labels).mean()), float(counts.max() / len(pred))
 
 
@@ -71,16 +76,15 @@ CHECKPOINT_ROWS = 512
 def test_checkpoint(tokenizer: Any, test: TextSplit, *, max_length: int, batch_size: int, seed: int
                     ) -> tuple[np.ndarray, Checkpoint]:
     """(rows of `test`, the Checkpoint that predicts them): a stratified sample of at most CHECKPOINT_ROWS."""
-    from ftaudit.inference import encode, predict_logits
+    from ftaudit.inference import encode
 
     rows = stratified_sample(test.labels, min(CHECKPOINT_ROWS, len(test)), seed)
     part = test.subset(rows)
     enc = encode(tokenizer, part.texts, part.pairs, max_length)
-    pad_id = int(getattr(tokenizer, "pad_token_id", None) or 0)
 
-    def evaluate(model: Any) -> np.ndarray:
-        device = next(model.parameters()).device
-        return predict_logits(model, enc, device=device, batch_size=batch_size, pad_id=pad_id).argmax(axis=1)
+    def evaluate(model: Any) -> np.ndarray:  # on the device the training put the model on
+        return predicted_classes(model, tokenizer, enc, device=next(model.parameters()).device,
+                                 batch_size=batch_size)
 
     return rows, Checkpoint(CHECKPOINT_FRACTION, evaluate)
 

@@ -98,6 +98,12 @@ def collate(enc: Encodings, index: np.ndarray, pad_id: int, device: Any) -> dict
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def pad_id_of(tokenizer: Any) -> int:
+    """The tokenizer's padding id (0 when it has none)."""
+    pad = getattr(tokenizer, "pad_token_id", None)
+    return int(pad) if pad is not None else 0
+
+
 def predict_logits(model: Any, enc: Encodings, *, device: Any, batch_size: int, pad_id: int,
                    progress: Any = None) -> np.ndarray:
     """Logits [n, C] as float32, in the order of `enc`; inference mode, autocast on GPU."""

@@ -175,14 +175,14 @@ def train_classifier(new_model: Callable[[], Any], tokenizer: Any, train: TextSp
     import torch
     from accelerate.utils import set_seed
 
-    from ftaudit.inference import collate, encode
+    from ftaudit.inference import collate, encode, pad_id_of
 
     start = time.perf_counter()
     set_seed(seed)
     model = new_model()
     enc = encodings if encodings is not None else encode(tokenizer, train.texts, train.pairs, max_length)
     n = len(enc)
-    pad_id = int(getattr(tokenizer, "pad_token_id", None) or 0)
+    pad_id = pad_id_of(tokenizer)
     gold_all = torch.as_tensor(train.labels, dtype=torch.long)
 
     def collate_rows(rows: list[int]) -> dict[str, Any]:

@@ -149,7 +149,7 @@ def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer
     Test is scored on its rows `test_index` (all of it when None). With the audit's tokenizer the shared encodings
     are reused; another model's tokenizer encodes afresh.
     """
-    from ftaudit.inference import Predictions, encode, predict_logits
+    from ftaudit.inference import Predictions, encode, pad_id_of, predict_logits
 
     test_rows = np.arange(len(ctx.splits["test"])) if test_index is None else np.asarray(test_index)
     if tokenizer is None:
@@ -161,7 +161,7 @@ def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer
         test, train = ctx.splits["test"].subset(test_rows), ctx.splits["train"].subset(train_index)
         test_enc = encode(tokenizer, test.texts, test.pairs, max_length)
         train_enc = encode(tokenizer, train.texts, train.pairs, max_length)
-        pad_id = int(tokenizer.pad_token_id or 0)
+        pad_id = pad_id_of(tokenizer)
     batch = ctx.config.run.eval_batch_size
     test_logits = predict_logits(model, test_enc, device=ctx.device, batch_size=batch, pad_id=pad_id)
     train_logits = predict_logits(model, train_enc, device=ctx.device, batch_size=batch, pad_id=pad_id)
