@@ -74,7 +74,7 @@ def pct(x: float | None) -> str:
 
 
 IMPACT_KEYS = ("impact", "impact_ci_low", "impact_ci_high", "impact_n", "impact_n_rest", "impact_accuracy",
-               "impact_rest_accuracy")  # what impact_numbers() emits: rules that use it add these to `emits`
+               "impact_rest_accuracy", "impact_strata", "impact_unadjusted")  # what impact_numbers() emits: rules that use it add these to `emits`
 
 
 def impact_numbers(c: Contrast | None, *, sign: int = 1) -> dict[str, float | int | None]:
@@ -84,16 +84,23 @@ def impact_numbers(c: Contrast | None, *, sign: int = 1) -> dict[str, float | in
         return {"impact": None, "impact_ci_low": None, "impact_ci_high": None,
                 "impact_n": c.n if c else None, "impact_n_rest": c.n_rest if c else None}
     lo, hi = c.difference_ci if sign > 0 else (-c.difference_ci[1], -c.difference_ci[0])
+    unadjusted = None if c.unadjusted_difference is None else sign * c.unadjusted_difference
     return {"impact": sign * c.difference, "impact_ci_low": lo, "impact_ci_high": hi, "impact_n": c.n,
-            "impact_n_rest": c.n_rest, "impact_accuracy": c.accuracy, "impact_rest_accuracy": c.rest_accuracy}
+            "impact_n_rest": c.n_rest, "impact_accuracy": c.accuracy, "impact_rest_accuracy": c.rest_accuracy,
+            "impact_strata": c.strata, "impact_unadjusted": unadjusted}
 
 
 def impact_text(c: Contrast | None, group: str, rest: str, measure: str = "accuracy") -> str:
-    """'accuracy 62.0% on cut examples (n=120) vs 81.0% on uncut ones (n=80): -19.0 points (90% CI -31.2 to -6.1)'."""
+    """'accuracy 62.0% on cut examples (n=120) vs 81.0% on uncut ones (n=80): -19.0 points (90% CI -31.2 to -6.1)';
+    within class, the rest's accuracy is said to be weighted to the group's class mix, next to the unweighted gap."""
     if c is None:
         return ""
     if c.difference is None or c.difference_ci is None:
         return f"no {rest if c.n else group} to compare {measure} with"
     lo, hi = -c.difference_ci[1], -c.difference_ci[0]
-    return (f"{measure} {pct(c.accuracy)} on {group} (n={c.n}) vs {pct(c.rest_accuracy)} on {rest} (n={c.n_rest}): "
-            f"{-100 * c.difference:+.1f} points ({100 * c.level:.0f}% CI {100 * lo:+.1f} to {100 * hi:+.1f})")
+    within = ""
+    if c.strata >= 2 and c.unadjusted_difference is not None:
+        within = (f", within class (the rest weighted to the group's mix of {c.strata} classes; "
+                  f"{-100 * c.unadjusted_difference:+.1f} points unweighted)")
+    return (f"{measure} {pct(c.accuracy)} on {group} (n={c.n}) vs {pct(c.rest_accuracy)} on {rest} (n={c.n_rest})"
+            f"{within}: {-100 * c.difference:+.1f} points ({100 * c.level:.0f}% CI {100 * lo:+.1f} to {100 * hi:+.1f})")

@@ -73,6 +73,21 @@ def test_cut_examples_that_score_lower_show_the_cost():
     assert basis == "cut-vs-uncut" and c.difference == pytest.approx(0.5) and c.difference_ci[0] > 0.3
 
 
+def test_a_one_class_model_is_not_charged_for_the_label_mix_of_the_cut_examples():
+    # rte/A/lr-too-high: the model predicts one class; the cut pairs are mostly of the other, so they score lower
+    # without the cut costing anything. Within class both sides score the same.
+    from ftaudit.probes.truncation import truncation_impact
+
+    full = np.r_[np.full(100, 20), np.full(100, 8)]  # 100 cut, 100 not
+    labels = np.r_[np.ones(70, int), np.zeros(30, int), np.ones(30, int), np.zeros(70, int)]  # cut: 70% class 1
+    correct = labels == 0  # always predicts class 0
+    plain, _ = truncation_impact(full, 10, correct)
+    assert plain.difference == pytest.approx(0.4) and plain.difference_ci[0] > 0.25  # 30% vs 70%: a false cost
+    c, basis = truncation_impact(full, 10, correct, labels)
+    assert basis == "cut-vs-uncut" and c.strata == 2 and c.difference == pytest.approx(0.0)
+    assert c.difference_ci[0] < 0 < c.difference_ci[1] and c.unadjusted_difference == pytest.approx(0.4)
+
+
 def test_when_every_example_is_cut_the_more_cut_half_is_compared():
     from ftaudit.probes.truncation import truncation_impact
 

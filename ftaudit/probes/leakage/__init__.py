@@ -125,8 +125,9 @@ class LeakageProbe(Probe):
         leaked_acc = clean_acc = impact = None
         if ctx.lacks(Need.MODEL) is None:
             correct = ctx.predictions("test").correct
-            impact = contrast(correct, leaked)
-            leaked_acc, clean_acc = impact.accuracy, impact.rest_accuracy
+            plain = contrast(correct, leaked)
+            leaked_acc, clean_acc = plain.accuracy, plain.rest_accuracy
+            impact = contrast(correct, leaked, labels=test.labels)  # within class: the leaked rows' mix may differ
         return LeakageResult(
             n_train=len(train), n_test=len(test), exact=int(exact.sum()), near=int((leaked & ~exact).sum()),
             leaked_share=float(leaked.mean()) if len(test) else 0.0, label_disagreements=int(disagree.sum()),

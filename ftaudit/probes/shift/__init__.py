@@ -91,9 +91,10 @@ def length_unlikeness(train_len: np.ndarray, test_len: np.ndarray) -> np.ndarray
 
 
 def compare(train_keys: Sequence[str], test_keys: Sequence[str], seed: int,
-            correct: np.ndarray | None = None) -> ShiftResult:
+            correct: np.ndarray | None = None, labels: np.ndarray | None = None) -> ShiftResult:
     """Length and vocabulary comparison of two lists of normalised texts; with `correct` (bool per test example),
-    the accuracy of the test examples least like train on each axis against the rest."""
+    the accuracy of the test examples least like train on each axis against the rest, within class when `labels`
+    (the gold class per test example) are given: a shift that follows the classes is not charged as a cost."""
     train_docs = [k.split() for k in train_keys]
     test_docs = [k.split() for k in test_keys]
     train_len = np.fromiter((len(d) for d in train_docs), dtype=np.int64, count=len(train_docs))
@@ -114,8 +115,8 @@ def compare(train_keys: Sequence[str], test_keys: Sequence[str], seed: int,
     if correct is not None and len(test_docs) and len(train_docs):
         oov_share = np.fromiter((sum(w not in vocab for w in d) / len(d) if d else 0.0 for d in test_docs),
                                 dtype=np.float64, count=len(test_docs))
-        length_impact = contrast(correct, least_like(length_unlikeness(train_len, test_len)))
-        vocabulary_impact = contrast(correct, least_like(oov_share))
+        length_impact = contrast(correct, least_like(length_unlikeness(train_len, test_len)), labels=labels)
+        vocabulary_impact = contrast(correct, least_like(oov_share), labels=labels)
     return ShiftResult(
         n_train=len(train_keys), n_test=len(test_keys), quantiles=QUANTILES,
         train_length_quantiles=tuple(float(v) for v in np.quantile(train_len, QUANTILES)),
@@ -139,5 +140,7 @@ class ShiftProbe(Probe):
     result_type = ShiftResult
 
     def run(self, ctx: "AuditContext") -> ShiftResult:
-        correct = ctx.predictions("test").correct if ctx.lacks(Need.MODEL) is None else None
-        return compare(context_keys(ctx, "train"), context_keys(ctx, "test"), ctx.seed, correct)
+        if ctx.lacks(Need.MODEL) is not None:
+            return compare(context_keys(ctx, "train"), context_keys(ctx, "test"), ctx.seed)
+        test = ctx.predictions("test")
+        return compare(context_keys(ctx, "train"), context_keys(ctx, "test"), ctx.seed, test.correct, test.labels)

@@ -1,6 +1,7 @@
 """TruncationProbe: the share of examples and of tokens that max_length cuts, with the model's own tokenizer, and
 what the cut costs: test accuracy on cut vs uncut examples (or, when nearly every example is cut, on the more-cut
-half vs the less-cut half, by the share of each example's tokens cut)."""
+half vs the less-cut half, by the share of each example's tokens cut), within class: long texts are often mostly of
+one class, and a model that predicts that class badly would otherwise look hurt by the cut."""
 
 from __future__ import annotations
 
@@ -43,19 +44,21 @@ class TruncationResult(ProbeResult):
     impact_basis: str = ""  # "cut-vs-uncut" | "more-vs-less-cut" | "" (no model, or too few examples)
 
 
-def truncation_impact(full_lengths: np.ndarray, max_length: int, correct: np.ndarray) -> tuple[Contrast | None, str]:
-    """Accuracy of cut vs uncut examples; with fewer than MIN_GROUP uncut, of the more-cut half vs the rest."""
+def truncation_impact(full_lengths: np.ndarray, max_length: int, correct: np.ndarray,
+                      labels: np.ndarray | None = None) -> tuple[Contrast | None, str]:
+    """Accuracy of cut vs uncut examples; with fewer than MIN_GROUP uncut, of the more-cut half vs the rest; within
+    class when `labels` are given (stats.contrast)."""
     full = np.asarray(full_lengths, dtype=np.int64)
     cut = full > max_length
     if (~cut).sum() >= MIN_GROUP and cut.any():
-        return contrast(correct, cut), "cut-vs-uncut"
+        return contrast(correct, cut, labels=labels), "cut-vs-uncut"
     if cut.sum() < 2 * MIN_GROUP:
         return None, ""
     share = np.maximum(full - max_length, 0) / np.maximum(full, 1)
     more = share > np.median(share)
     if not more.any() or more.all():  # every example loses the same share: no dose to compare
         return None, ""
-    return contrast(correct, more), "more-vs-less-cut"
+    return contrast(correct, more, labels=labels), "more-vs-less-cut"
 
 
 def split_truncation(name: str, full_lengths: np.ndarray, max_length: int) -> SplitTruncation:
@@ -87,8 +90,9 @@ class TruncationProbe(Probe):
         max_length = ctx.config.data.max_length
         impact, basis = None, ""
         if ctx.lacks(Need.MODEL) is None and "test" in ctx.splits:
-            impact, basis = truncation_impact(ctx.encodings("test").full_lengths, max_length,
-                                              ctx.predictions("test").correct)
+            test = ctx.predictions("test")
+            impact, basis = truncation_impact(ctx.encodings("test").full_lengths, max_length, test.correct,
+                                              test.labels)
         return TruncationResult(max_length=max_length, quantiles=QUANTILES, splits=tuple(
             split_truncation(name, ctx.encodings(name).full_lengths, max_length) for name in ctx.splits),
             impact=impact, impact_basis=basis)
