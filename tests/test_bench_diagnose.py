@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +174,36 @@ def test_seen_held_out_runs_are_scored_apart_as_well():
     md = diagnose.markdown(rows_, {"date": "today", "machine": "toy"})
     assert "**Held-out, untouched" in md and "| sms_spam/B/x | held-out (seen) |" in md
     assert diagnose.summaries(rows_[:1])["held_out_untouched"] is None
+
+
+def test_rejudge_takes_remeasured_probe_results_in_place_of_the_stored_ones(tmp_path):
+    # --reprobe: a probe measured again on the saved model replaces the stored measurement before the rules judge
+    from bench.diagnose import rejudge
+
+    def real(value, key=""):  # the golden file's "<volatile>" timings and version, as a run writes them
+        if isinstance(value, dict):
+            return {k: real(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [real(v) for v in value]
+        if value != "<volatile>":
+            return value
+        return {"phases": {}, "ftaudit_version": "0", "started": "2026-12-07T00:00:00+00:00"}.get(key, 1.0)
+
+    data = real(json.loads((Path(__file__).parent / "golden" / "tiny-truncation.json").read_text()))
+    stored = tmp_path / "result.json"
+    stored.write_text(json.dumps(data))
+    assert rejudge(stored)["diagnosis"]["root_causes"][0]["code"] == "truncation"
+    cut = next(p for p in data["probes"] if p["name"] == "truncation")["result"]
+    cut["impact"].update(difference=0.0, difference_ci=[-0.1, 0.1], rest_accuracy=cut["impact"]["accuracy"])
+    again = tmp_path / "remeasured.json"
+    again.write_text(json.dumps(data))
+    result = rejudge(stored, remeasured=again)
+    assert "truncation" not in [c["code"] for c in result["diagnosis"]["root_causes"]]
+    assert "truncation" in [c["code"] for c in result["diagnosis"]["also_noticed"]]
+    finding = next(f for f in result["findings"] if f["code"] == "truncation-heavy")
+    assert finding["numbers"]["impact"] == 0.0
+    gap = next(p for p in data["probes"] if p["name"] == "gap")["result"]
+    gap["test"]["accuracy"] += 0.01  # a saved model that does not reproduce the stored predictions
+    again.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="not the stored run's"):
+        rejudge(stored, remeasured=again)
