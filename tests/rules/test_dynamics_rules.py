@@ -120,6 +120,22 @@ def test_label_noise_is_judged_on_a_model_that_learned_even_when_the_loss_stays_
     assert judge("label-noise-suspected", no_test).severity is Severity.SKIP
 
 
+def test_learning_something_is_a_share_of_the_majority_baselines_error_not_fixed_points():
+    # bench.noise on sms_spam (87.3% ham, 28% of training labels flipped): test accuracy 92.0% is 4.7 points above
+    # the baseline but removes 37% of its error, and the flagged examples were 99% flipped ones
+    spam = healthy(final_loss=0.514, test_accuracy=0.92, majority_baseline=0.873, n_flagged=214, n_tracked=1000)
+    f = judge("label-noise-suspected", spam)
+    assert f.severity is Severity.WARN and f.numbers["noise_rate"] == pytest.approx(0.214)
+    # a balanced binary task needs what it needed before: 10% of a 50% baseline's error is 5 points
+    assert judge("label-noise-suspected", healthy(test_accuracy=0.549, majority_baseline=0.5)).severity is Severity.SKIP
+    assert judge("label-noise-suspected", healthy(test_accuracy=0.551, majority_baseline=0.5,
+                                                  n_flagged=280)).severity is Severity.WARN
+    # nine classes, a 23% majority: 28% accuracy removes 6.5% of its error, too little to read the margins
+    f = judge("label-noise-suspected", healthy(test_accuracy=0.28, majority_baseline=0.23, n_flagged=280))
+    assert f.severity is Severity.SKIP and f.numbers["skill"] == pytest.approx(0.05 / 0.77)
+    assert "6.5% of the majority baseline's error" in f.message
+
+
 def test_seed_instability_from_failed_share_or_spread():
     seeds = (SeedRun(0, 0.88, 0.5, 0.1, False), SeedRun(1, 0.5, 1.0, 0.69, False),
              SeedRun(2, 0.87, 0.5, 0.1, False))
