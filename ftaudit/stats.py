@@ -93,11 +93,10 @@ def contrast(correct: np.ndarray, group: np.ndarray, level: float = IMPACT_LEVEL
 def _within_class(correct: np.ndarray, group: np.ndarray, labels: np.ndarray, level: float) -> Contrast:
     plain = contrast(correct, group, level)
     shared = [c for c in np.unique(labels) if (group & (labels == c)).any() and (~group & (labels == c)).any()]
+    keep = np.isin(labels, shared)
     if len(shared) <= 1:  # one class on both sides (or none): the plain contrast of those examples
-        keep = np.isin(labels, shared)
         one = contrast(correct[keep], group[keep], level)
         return replace(one, strata=len(shared), unadjusted_difference=plain.difference)
-    keep = np.isin(labels, shared)
     n, k = int((group & keep).sum()), int((correct & group & keep).sum())
     n_rest, k_rest = int((~group & keep).sum()), int((correct & ~group & keep).sum())
     rest = low_sq = high_sq = 0.0
