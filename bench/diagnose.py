@@ -61,16 +61,18 @@ def run(r: Run, base: str, workdir: Path, again: bool = False, gate: bool = True
            "expected": list(r.scenario.expected), "exit": proc.returncode, "seconds": round(seconds, 1),
            "n_train": len(train), "n_test": len(test)}
     if proc.returncode not in (0, 1) or not result_file.exists():
-        row.update(diagnosed=[], hit1=False, hit3=False, unplanted_in_top3=[], test_accuracy=None,
-                   error=(proc.stderr.strip().splitlines() or ["no output"])[-1][:200])
-        return row
+        return _failed(row, (proc.stderr.strip().splitlines() or ["no output"])[-1])
     try:
         result = rejudge(result_file, gate, remeasured) if again else json.loads(result_file.read_text())
     except ValueError as e:  # a saved model that does not reproduce its run: the row says so
-        row.update(diagnosed=[], hit1=False, hit3=False, unplanted_in_top3=[], test_accuracy=None, error=str(e)[:200])
-        return row
+        return _failed(row, str(e))
     row.update(details(result, folder / "report", train, r.corpus.marker_column))
     row.update(score(result, r.scenario.expected))
+    return row
+
+
+def _failed(row: dict, error: str) -> dict:
+    row.update(diagnosed=[], hit1=False, hit3=False, unplanted_in_top3=[], test_accuracy=None, error=error[:200])
     return row
 
 
