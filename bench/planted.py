@@ -94,7 +94,9 @@ SETS = ("calibration", "held-out")
 # never moves), but their score is no longer out-of-sample, so the summary also scores the untouched held-out runs
 # apart. Read on 2026-12-02 (first held-out measurement) and 2026-12-07 (second), before the rule changes of
 # 2026-12-07: undertrained's measured impact, class-imbalance among three classes or more, and the lr-too-high
-# collapse row's drift condition (README, "Third held-out measurement").
+# collapse row's drift condition (README, "Third held-out measurement"). Then the third measurement's untouched runs
+# (rte x A and emotion x B, read on 2026-12-07 afternoon), before the within-class data impacts and
+# label_noise_min_skill (README, "Fourth held-out measurement").
 SEEN = frozenset(
     [f"{c}/A/{s}" for c in ("sms_spam", "emotion") for s in ("healthy", "healthy-seed1", "lr-too-high",
                                                               "label-noise", "shortcut-train-only", "leakage",
@@ -103,7 +105,11 @@ SEEN = frozenset(
                                           "shortcut-train-and-test")]
     + [f"sms_spam/B/{s}" for s in ("healthy", "healthy-seed1", "shortcut-train-only")]
     + ["sms_spam/A/distribution-shift", "emotion/B/healthy", "emotion/B/healthy-seed1", "rte/A/healthy",
-       "rte/B/healthy", "rte/B/healthy-seed1"])
+       "rte/B/healthy", "rte/B/healthy-seed1"]
+    + [f"rte/A/{s}" for s in ("lr-too-high", "label-noise", "shortcut-train-only", "leakage", "class-imbalance",
+                              "truncation", "seed-instability", "distribution-shift")]
+    + [f"emotion/B/{s}" for s in ("lr-too-high", "label-noise", "shortcut-train-only", "leakage", "truncation",
+                                  "distribution-shift")])
 
 # ---- transforms: (train, test, rng, corpus) -> (train, test); label-generic, never mutating the rows they get
 
