@@ -73,8 +73,9 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+# what impact_numbers() emits: rules that use it add these to `emits`
 IMPACT_KEYS = ("impact", "impact_ci_low", "impact_ci_high", "impact_n", "impact_n_rest", "impact_accuracy",
-               "impact_rest_accuracy", "impact_strata", "impact_unadjusted")  # what impact_numbers() emits: rules that use it add these to `emits`
+               "impact_rest_accuracy", "impact_strata", "impact_unadjusted")
 
 
 def impact_numbers(c: Contrast | None, *, sign: int = 1) -> dict[str, float | int | None]:
