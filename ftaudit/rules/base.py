@@ -93,15 +93,19 @@ def impact_numbers(c: Contrast | None, *, sign: int = 1) -> dict[str, float | in
 
 def impact_text(c: Contrast | None, group: str, rest: str, measure: str = "accuracy") -> str:
     """'accuracy 62.0% on cut examples (n=120) vs 81.0% on uncut ones (n=80): -19.0 points (90% CI -31.2 to -6.1)';
-    within class, the rest's accuracy is said to be weighted to the group's class mix, next to the unweighted gap."""
+    within class, the rest's accuracy is said to be weighted to the group's class mix (or, with one class on both
+    sides, that only that class is compared), next to the unweighted gap."""
     if c is None:
         return ""
     if c.difference is None or c.difference_ci is None:
         return f"no {rest if c.n else group} to compare {measure} with"
     lo, hi = -c.difference_ci[1], -c.difference_ci[0]
     within = ""
-    if c.strata >= 2 and c.unadjusted_difference is not None:
-        within = (f", within class (the rest weighted to the group's mix of {c.strata} classes; "
-                  f"{-100 * c.unadjusted_difference:+.1f} points unweighted)")
+    unadjusted = c.unadjusted_difference
+    if unadjusted is not None and (c.strata >= 2 or abs(unadjusted - c.difference) > 1e-12):
+        # one shared class: the others were held by one side only and left out, which the reader must see
+        scope = (f"the rest weighted to the group's mix of {c.strata} classes" if c.strata >= 2 else
+                 "only the one class both sides hold")
+        within = f", within class ({scope}; {-100 * unadjusted:+.1f} points unweighted)"
     return (f"{measure} {pct(c.accuracy)} on {group} (n={c.n}) vs {pct(c.rest_accuracy)} on {rest} (n={c.n_rest})"
             f"{within}: {-100 * c.difference:+.1f} points ({100 * c.level:.0f}% CI {100 * lo:+.1f} to {100 * hi:+.1f})")

@@ -112,3 +112,17 @@ def test_the_probe_measures_impact_from_the_shared_test_predictions(tokenizer):
     assert r.impact_basis == "cut-vs-uncut"
     assert (r.impact.accuracy, r.impact.rest_accuracy) == (0.0, 1.0)
     assert r.impact.n == int((full > 10).sum())
+
+
+def test_when_one_class_is_only_cut_the_message_says_what_was_left_out():
+    # sms_spam/B/truncation: every spam text is cut and the model predicts 'ham' everywhere; within class only ham
+    # compares (100% vs 100%), and the message must show the unweighted gap that the comparison left out
+    from ftaudit.probes.truncation import truncation_impact
+    from ftaudit.rules.base import impact_text
+
+    full = np.r_[np.full(80, 20), np.full(100, 20), np.full(30, 8)]  # 80 spam cut, 100 ham cut, 30 ham uncut
+    labels = np.r_[np.ones(80, int), np.zeros(130, int)]
+    c, _ = truncation_impact(full, 10, labels == 0, labels)
+    assert c.strata == 1 and c.difference == 0 and c.unadjusted_difference == pytest.approx(80 / 180)
+    text = impact_text(c, "cut test examples", "uncut ones")
+    assert "within class (only the one class both sides hold; -44.4 points unweighted)" in text
