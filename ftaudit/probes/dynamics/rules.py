@@ -1,7 +1,9 @@
 """Rules over the training dynamics: collapse, divergence, vanishing gradients, under-training, label noise, seeds.
 
 Collapse follows the failed-run definition of Dodge et al. 2020 and Mosbach et al. 2021: the loss stays near the
-label entropy H(y) and the classifier predicts (nearly) one class, scoring no better than the majority baseline.
+label entropy H(y) and the classifier predicts (nearly) one class or scores no better than the majority baseline; or,
+whatever the loss, it predicts (nearly) one class on test and scores no better than that baseline there (a run that
+fit its training rows but learned nothing that transfers has failed as surely).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def collapse_evidence(r: DynamicsResult, threshold: T) -> tuple[bool, dict[str, 
     text = (f"final training loss {r.final_loss:.3f} vs label entropy H(y) = {r.label_entropy:.3f}; "
             f"{pct(share)} of {where} predictions are one class; accuracy {pct(acc)}"
             + (f" vs majority baseline {pct(r.majority_baseline)}" if r.majority_baseline is not None else ""))
-    return near_chance and (one_class or no_better), numbers, text
+    return (near_chance and (one_class or no_better)) or (one_class and no_better), numbers, text
 
 
 def _failed(r: DynamicsResult, threshold: T) -> bool:
@@ -80,7 +82,9 @@ def _collapsed(r: DynamicsResult, threshold: T) -> Judgement | None:
     if not text:
         return None
     if collapsed:
-        return Judgement(Severity.FAIL, f"training collapsed: {text}", numbers, COLLAPSE_LOSS.name)
+        near_chance = r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy
+        return Judgement(Severity.FAIL, f"training collapsed: {text}", numbers,
+                         COLLAPSE_LOSS.name if near_chance else COLLAPSE_SHARE.name)
     return Judgement(Severity.PASS, f"training left chance level: {text}", numbers, COLLAPSE_LOSS.name)
 
 
