@@ -40,7 +40,7 @@ class CauseSpec:
     summary: str
     next: str  # the imperative the verdict ends with
     remedies: tuple[Remedy, ...]
-    impact: tuple["Condition", ...] = ()  # all must hold for the cause to be named (its measured impact)
+    impact: tuple["Condition | AnyOf", ...] = ()  # all must hold for the cause to be named (its measured impact)
     no_impact: str = ""  # what it means when they do not, for the "also noticed" list
 
 
@@ -101,6 +101,30 @@ class Condition:
         return f"{self.finding}: {self.left} = {value:.3g}, needs {self.op} {self.right}"
 
 
+@dataclass(frozen=True)
+class AnyOf:
+    """An `impact` clause met by any of its conditions: one cost measured two ways (in causes.toml, a list inside
+    the list)."""
+
+    options: tuple[Condition, ...]
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.finding for c in self.options))
+
+    def holds(self, findings: Mapping[str, Finding], constants: Mapping[str, float] | None = None) -> bool:
+        return any(c.holds(findings, constants) for c in self.options)
+
+    def explain(self, findings: Mapping[str, Finding]) -> str:
+        return " nor ".join(c.explain(findings) for c in self.options)
+
+
+def _impact_clause(item: Any, constants: Mapping[str, float]) -> Condition | AnyOf:
+    if isinstance(item, str):
+        return Condition.parse(item, constants)
+    return AnyOf(tuple(Condition.parse(t, constants) for t in item))
+
+
 def _number(value: Any) -> float | None:
     try:
         x = float(value)
@@ -148,7 +172,8 @@ class Table:
 
     def finding_codes(self) -> set[str]:
         return ({code for ev in self.evidence for code in ev.codes}
-                | {c.finding for spec in self.causes.values() for c in spec.impact})
+                | {code for spec in self.causes.values() for c in spec.impact
+                   for code in (c.findings if isinstance(c, AnyOf) else (c.finding,))})
 
 
 @lru_cache(maxsize=1)
@@ -163,7 +188,7 @@ def parse_table(raw: Mapping[str, Any]) -> Table:
     for code, spec in raw["causes"].items():
         remedies = tuple(Remedy(action=r["action"], reason=r["reason"], reference=r.get("reference", ""))
                          for r in spec.get("remedies", ()))
-        impact = tuple(Condition.parse(t, constants) for t in spec.get("impact", ()))
+        impact = tuple(_impact_clause(t, constants) for t in spec.get("impact", ()))
         if impact and not spec.get("no_impact"):
             raise ValueError(f"the cause {code!r} has `impact` conditions but no `no_impact` text for the report")
         causes[code] = CauseSpec(code=code, title=spec["title"], summary=spec["summary"], next=spec["next"],
@@ -237,7 +262,7 @@ def diagnose(findings: Iterable[Finding], table: Table | None = None) -> Diagnos
 
 
 def _noticed(spec: CauseSpec, tally: _Tally, by_code: Mapping[str, Finding],
-             missing: list[Condition]) -> Noticed:
+             missing: list[Condition | AnyOf]) -> Noticed:
     support = tally.supporting()
     why = f"{spec.no_impact} ({'; '.join(c.explain(by_code) for c in missing)})"
     return Noticed(code=spec.code, title=spec.title, why=why, evidence=tuple(_line(by_code[c]) for c in support),

@@ -1,7 +1,8 @@
 """TruncationProbe: the share of examples and of tokens that max_length cuts, with the model's own tokenizer, and
 what the cut costs: test accuracy on cut vs uncut examples (or, when nearly every example is cut, on the more-cut
 half vs the less-cut half, by the share of each example's tokens cut), within class: long texts are often mostly of
-one class, and a model that predicts that class badly would otherwise look hurt by the cut."""
+one class, and a model that predicts that class badly would otherwise look hurt by the cut; and what the cut removes
+from the data, whatever the model did (information.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import numpy as np
 
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import ProbeResult
-from ftaudit.stats import Contrast, contrast
+from ftaudit.probes.truncation.information import information_loss, whole_ids
+from ftaudit.stats import Contrast, PairedGain, contrast
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
@@ -42,6 +44,9 @@ class TruncationResult(ProbeResult):
     splits: tuple[SplitTruncation, ...]
     impact: Contrast | None = None  # test accuracy: group = cut examples (or the more-cut half), rest = the others
     impact_basis: str = ""  # "cut-vs-uncut" | "more-vs-less-cut" | "" (no model, or too few examples)
+    # test accuracy of a bag-of-words classifier from the cut texts (before) to the whole ones (after); None when
+    # nothing is cut
+    information: PairedGain | None = None
 
 
 def truncation_impact(full_lengths: np.ndarray, max_length: int, correct: np.ndarray,
@@ -95,4 +100,15 @@ class TruncationProbe(Probe):
                                               test.labels)
         return TruncationResult(max_length=max_length, quantiles=QUANTILES, splits=tuple(
             split_truncation(name, ctx.encodings(name).full_lengths, max_length) for name in ctx.splits),
-            impact=impact, impact_basis=basis)
+            impact=impact, impact_basis=basis, information=self._information(ctx))
+
+    @staticmethod
+    def _information(ctx: "AuditContext") -> PairedGain | None:
+        if not {"train", "test"} <= set(ctx.splits):
+            return None
+        cut, whole, labels = {}, {}, {}
+        for name in ("train", "test"):
+            s, enc = ctx.splits[name], ctx.encodings(name)
+            cut[name], whole[name], labels[name] = enc.input_ids, whole_ids(ctx.tokenizer, enc, s.texts, s.pairs), s.labels
+        return information_loss(cut["train"], whole["train"], labels["train"], cut["test"], whole["test"],
+                                labels["test"])

@@ -1,0 +1,73 @@
+"""What the cut removes from the data itself: a bag-of-words classifier on the texts as the model saw them vs whole.
+
+The cut-vs-uncut contrast reads the fine-tuned model, and it says nothing when the model predicts one class
+everywhere (every group scores its class share) or when one class is held only by cut examples. This measure does
+not read the model: TF-IDF over the tokenizer's own token ids, one logistic regression fitted on the cut training
+texts and one on the whole ones, scored on the same test examples (cut and whole). The paired gain from cut to whole
+(stats.paired_gain) is the accuracy the words beyond --max-length carry for a linear model: positive beyond noise
+means the cut removes evidence for the label, whatever the fine-tune did with the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ftaudit.inference import Encodings
+from ftaudit.stats import PairedGain, paired_gain
+
+
+def whole_ids(tokenizer: Any, enc: Encodings, texts: Sequence[str], pairs: Sequence[str] | None
+              ) -> list[tuple[int, ...]]:
+    """Token ids without truncation: the cut rows tokenized again whole, the others as encoded."""
+    ids = list(enc.input_ids)
+    long_rows = [i for i, n in enumerate(enc.full_lengths) if n > enc.max_length]
+    if long_rows:
+        out = tokenizer([texts[i] for i in long_rows], None if pairs is None else [pairs[i] for i in long_rows],
+                        truncation=False, padding=False, return_attention_mask=False, verbose=False)
+        for k, i in enumerate(long_rows):
+            ids[i] = tuple(out["input_ids"][k])
+    return ids
+
+
+def _counts(rows: Sequence[Sequence[int]], width: int):
+    from scipy.sparse import csr_matrix
+
+    indptr = np.cumsum([0] + [len(r) for r in rows])
+    cols = np.fromiter((t for r in rows for t in r), dtype=np.int64, count=int(indptr[-1]))
+    data = np.ones(len(cols), dtype=np.float64)
+    m = csr_matrix((data, cols, indptr), shape=(len(rows), width))
+    m.sum_duplicates()
+    return m
+
+
+def _correct(train_rows: Sequence[Sequence[int]], train_labels: np.ndarray, test_rows: Sequence[Sequence[int]],
+             test_labels: np.ndarray, width: int) -> np.ndarray:
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    tfidf = TfidfTransformer(sublinear_tf=True)
+    x_train = tfidf.fit_transform(_counts(train_rows, width))
+    x_test = tfidf.transform(_counts(test_rows, width))
+    model = LogisticRegression(max_iter=1000).fit(x_train, train_labels)
+    return model.predict(x_test) == test_labels
+
+
+def information_loss(train_cut: Sequence[Sequence[int]], train_whole: Sequence[Sequence[int]],
+                     train_labels: np.ndarray, test_cut: Sequence[Sequence[int]],
+                     test_whole: Sequence[Sequence[int]], test_labels: np.ndarray) -> PairedGain | None:
+    """Test accuracy of a bag-of-words classifier from cut texts (before) to whole texts (after), paired; None when
+    nothing is cut or train holds one class."""
+    train_labels = np.asarray(train_labels)
+    test_labels = np.asarray(test_labels)
+    if len(np.unique(train_labels)) < 2 or not len(test_labels):
+        return None
+    if list(map(tuple, train_cut)) == list(map(tuple, train_whole)) and \
+            list(map(tuple, test_cut)) == list(map(tuple, test_whole)):
+        return None
+    width = 1 + max(max((max(r, default=0) for r in rows), default=0)
+                    for rows in (train_cut, train_whole, test_cut, test_whole))
+    before = _correct(train_cut, train_labels, test_cut, test_labels, width)
+    after = _correct(train_whole, train_labels, test_whole, test_labels, width)
+    return paired_gain(before, after)
