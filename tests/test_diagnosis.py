@@ -414,6 +414,29 @@ def test_truncation_whose_cut_examples_score_like_uncut_ones_is_only_noticed():
     assert codes(costly) == ["truncation"] and costly.also_noticed == ()
 
 
+def test_truncation_that_removes_label_evidence_is_a_cause_even_when_the_model_cannot_show_it():
+    # sms_spam/B/truncation: --max-length 8, every test prediction 'ham', so cut and uncut examples score their class
+    # share; a bag-of-words classifier loses accuracy when it only sees the cut texts
+    blind = {**NO_IMPACT, "information_loss": 0.08, "information_loss_ci_low": 0.05, "information_loss_ci_high": 0.1}
+    d = diagnose([f("truncation-heavy", F, blind), f("gap-too-large", P)])
+    assert codes(d)[0] == "truncation" and d.also_noticed == ()
+    neither = {**NO_IMPACT, "information_loss": 0.004, "information_loss_ci_low": -0.01}
+    d = diagnose([f("truncation-heavy", F, neither), f("gap-too-large", P)])
+    assert codes(d) == ["healthy"]
+    why = d.also_noticed[0].why
+    assert "impact_ci_low = -0.04, needs > min_impact nor " in why and "information_loss_ci_low = -0.01" in why
+
+
+def test_an_impact_clause_may_list_alternatives():
+    table = parse_table({"causes": {
+        "healthy": {"title": "h", "summary": "s", "next": "n"},
+        "c": {"title": "t", "summary": "s", "next": "n", "no_impact": "none", "impact": [["a: x > 0", "b: y > 0"]]}},
+        "evidence": [{"cause": "c", "finding": "a", "warn": 1.0}]})
+    assert table.finding_codes() == {"a", "b"}
+    assert codes(diagnose([f("a", W, {"x": 0.0}), f("b", P, {"y": 0.2})], table)) == ["c"]
+    assert codes(diagnose([f("a", W, {"x": 0.0}), f("b", P, {"y": 0.0})], table)) == ["healthy"]
+
+
 def test_an_unmeasured_impact_is_not_a_root_cause():
     # a data-only audit (no model): the rule could not compare accuracies
     unmeasured = {"impact": None, "impact_ci_low": None, "impact_ci_high": None}

@@ -126,3 +126,35 @@ def test_when_one_class_is_only_cut_the_message_says_what_was_left_out():
     assert c.strata == 1 and c.difference == 0 and c.unadjusted_difference == pytest.approx(80 / 180)
     text = impact_text(c, "cut test examples", "uncut ones")
     assert "within class (only the one class both sides hold; -44.4 points unweighted)" in text
+
+
+def test_information_loss_is_positive_when_the_label_sits_beyond_the_cut():
+    from ftaudit.probes.truncation.information import information_loss
+
+    rng = np.random.default_rng(0)
+
+    def rows(n: int, where: str):
+        labels = rng.integers(0, 2, n)
+        head = rng.integers(10, 60, (n, 8))  # noise tokens
+        word = (100 + labels)[:, None]  # the token that decides the label
+        whole = [tuple(h) + tuple(w) for h, w in zip(head, word)] if where == "tail" else \
+            [tuple(w) + tuple(h) for h, w in zip(head, word)]
+        return labels, [r[:8] for r in whole], whole
+
+    y_train, cut_train, whole_train = rows(300, "tail")
+    y_test, cut_test, whole_test = rows(200, "tail")
+    g = information_loss(cut_train, whole_train, y_train, cut_test, whole_test, y_test)
+    assert g.after == 1.0 and g.before < 0.7 and g.gain_ci[0] > 0.2
+    y_train, cut_train, whole_train = rows(300, "head")  # the deciding token survives the cut
+    y_test, cut_test, whole_test = rows(200, "head")
+    g = information_loss(cut_train, whole_train, y_train, cut_test, whole_test, y_test)
+    assert g.before == g.after == 1.0 and g.gain == 0.0
+    assert information_loss(whole_train, whole_train, y_train, whole_test, whole_test, y_test) is None
+
+
+def test_the_probe_measures_information_loss_on_the_whole_texts(tokenizer):
+    ctx = context(tokenizer, 6)
+    r = TruncationProbe().run(ctx)
+    # the tiny rows carry two strong words anywhere among 6-11: the whole text is at least as informative
+    assert r.information is not None and r.information.n == 50 and r.information.after >= r.information.before
+    assert TruncationProbe().run(context(tokenizer, 64)).information is None

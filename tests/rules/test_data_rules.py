@@ -164,6 +164,22 @@ def test_truncation_emits_what_the_cut_costs():
     assert unmeasured.numbers["impact"] is None and "accuracy" not in unmeasured.message
 
 
+def test_truncation_emits_what_the_cut_removes_from_the_data():
+    from ftaudit.stats import paired_gain
+
+    splits = (split_truncation("train", [20] * 100, 10), split_truncation("test", [20] * 100, 10))
+    whole = np.arange(100) < 90
+    cut = np.arange(100) < 70  # the whole texts get 20 more examples right, none fewer
+    f = judge("truncation-heavy", TruncationResult(max_length=10, quantiles=QUANTILES, splits=splits,
+                                                   information=paired_gain(cut, whole)))
+    assert f.numbers["information_loss"] == pytest.approx(0.2) and f.numbers["information_loss_ci_low"] > 0.1
+    assert (f.numbers["information_cut_accuracy"], f.numbers["information_whole_accuracy"]) == (0.7, 0.9)
+    assert "a bag-of-words classifier scores 90.0% on the whole test texts vs 70.0% on the cut ones: +20.0 points" \
+        in f.message
+    unmeasured = judge("truncation-heavy", TruncationResult(max_length=10, quantiles=QUANTILES, splits=splits))
+    assert unmeasured.numbers["information_loss"] is None and "bag-of-words" not in unmeasured.message
+
+
 def test_leakage_impact_is_positive_when_leaked_rows_score_higher():
     train, test = sentences(1000, 1), sentences(200, 2)
     labels = random_labels(200, 2)

@@ -62,6 +62,19 @@ def test_collapse_needs_chance_loss_and_one_class():
         assert judge(code, dataclasses.replace(collapsed, late_drop=0.5)).severity is Severity.SKIP
 
 
+def test_one_class_at_the_majority_baseline_is_a_collapse_whatever_the_loss():
+    # sms_spam/B/truncation: the training loss left H(y) (0.318 vs 0.418) but every test prediction is 'ham', at the
+    # 87.0% majority baseline: the run learned nothing that transfers (the failed-run definition of Mosbach et al.)
+    failed = healthy(final_loss=0.318, label_entropy=0.418, test_accuracy=0.87, test_majority_share=1.0,
+                     majority_baseline=0.87)
+    f = judge("training-collapsed", failed)
+    assert f.severity is Severity.FAIL and f.threshold_name == "collapse_class_share"
+    # one class but clearly above the baseline (a skewed test set predicted well), or spread predictions at the
+    # baseline: not collapsed when the loss left chance level
+    for changes in ({"test_accuracy": 0.95}, {"test_majority_share": 0.7}):
+        assert judge("training-collapsed", dataclasses.replace(failed, **changes)).severity is Severity.PASS
+
+
 def test_divergence_from_nan_or_a_rising_loss():
     f = judge("training-diverged", healthy(nonfinite_step=17))
     assert f.severity is Severity.FAIL and "step 17" in f.message
