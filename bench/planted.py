@@ -96,7 +96,9 @@ SETS = ("calibration", "held-out")
 # 2026-12-07: undertrained's measured impact, class-imbalance among three classes or more, and the lr-too-high
 # collapse row's drift condition (README, "Third held-out measurement"). Then the third measurement's untouched runs
 # (rte x A and emotion x B, read on 2026-12-07 afternoon), before the within-class data impacts and
-# label_noise_min_skill (README, "Fourth held-out measurement").
+# label_noise_min_skill (README, "Fourth held-out measurement"). Then the fourth measurement's untouched runs
+# (sms_spam x B and rotten_tomatoes x B, read on 2026-12-07), before the collapse at the majority baseline and
+# truncation's bag-of-words measure (README, "Fifth held-out measurement").
 SEEN = frozenset(
     [f"{c}/A/{s}" for c in ("sms_spam", "emotion") for s in ("healthy", "healthy-seed1", "lr-too-high",
                                                               "label-noise", "shortcut-train-only", "leakage",
@@ -109,7 +111,10 @@ SEEN = frozenset(
     + [f"rte/A/{s}" for s in ("lr-too-high", "label-noise", "shortcut-train-only", "leakage", "class-imbalance",
                               "truncation", "seed-instability", "distribution-shift")]
     + [f"emotion/B/{s}" for s in ("lr-too-high", "label-noise", "shortcut-train-only", "leakage", "truncation",
-                                  "distribution-shift")])
+                                  "distribution-shift")]
+    + [f"{c}/B/{s}" for c in ("sms_spam", "rotten_tomatoes") for s in ("lr-too-high", "label-noise", "leakage",
+                                                                        "truncation", "distribution-shift")]
+    + ["rotten_tomatoes/B/class-imbalance"])
 
 # ---- transforms: (train, test, rng, corpus) -> (train, test); label-generic, never mutating the rows they get
 
