@@ -21,8 +21,10 @@ NO_IMPACT = {"impact": 0.01, "impact_ci_low": -0.04, "impact_ci_high": 0.06}  # 
 LEARNED = {"train_accuracy_ci_low": 0.97, "train_majority_share": 0.5, "test_lead_ci_low": -0.45}
 # Findings of the rules whose causes need a measured impact carry a clear one unless the test gives numbers.
 STILL_RISING = {"late_gain": 0.06, "late_gain_ci_low": 0.03, "late_gain_ci_high": 0.09}  # test rose late in training
+AT_CHANCE = {"loss_ratio": 1.0, "collapse_loss_ratio": 0.9}  # a collapse of training itself: the loss stayed at H(y)
 MEASURED = {"gap-too-large": LEARNED, "train-test-leakage": IMPACT, "class-imbalance": IMPACT,
-            "truncation-heavy": IMPACT, "distribution-shift": IMPACT, "still-improving": STILL_RISING}
+            "truncation-heavy": IMPACT, "distribution-shift": IMPACT, "still-improving": STILL_RISING,
+            "training-collapsed": AT_CHANCE}
 
 
 def f(code: str, severity: Severity, numbers: dict | None = None, message: str = "") -> Finding:
@@ -203,6 +205,15 @@ def test_conjunctions_explain_themselves():
     assert any("class-imbalance (pass): the rarest class has 49%" == e for e in high.evidence)
     assert any(e.startswith("training-collapsed + class-imbalance + encoder-frozen:") and "balanced" in e
                for e in high.evidence)
+
+
+def test_a_fit_that_does_not_transfer_is_no_sign_of_the_learning_rate():
+    # a shortcut in train only: the training loss fell to 0.35 H(y), every test prediction is one class
+    fitted = {"loss_ratio": 0.35, "collapse_loss_ratio": 0.9}
+    d = diagnose([f("training-collapsed", F, fitted), f("class-imbalance", P), f("encoder-frozen", P, FAR)])
+    assert "lr-too-high" not in codes(d)
+    d = diagnose([f("training-collapsed", F), f("class-imbalance", P), f("encoder-frozen", P, FAR)])
+    assert codes(d)[0] == "lr-too-high"
 
 
 # ---------------------------------------------------------------------------------- pairs not to confuse

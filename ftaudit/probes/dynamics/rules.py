@@ -59,7 +59,9 @@ def collapse_evidence(r: DynamicsResult, threshold: T) -> tuple[bool, dict[str, 
     share = r.test_majority_share if r.test_majority_share is not None else r.train_majority_share
     numbers: dict[str, float | int | str | None] = {
         "final_loss": r.final_loss, "label_entropy": r.label_entropy, "accuracy": acc, "majority_share": share,
-        "majority_baseline": r.majority_baseline}
+        "majority_baseline": r.majority_baseline, "collapse_loss_ratio": threshold(COLLAPSE_LOSS.name),
+        # the loss at chance level tells a collapse of training itself from a fit that does not transfer
+        "loss_ratio": r.final_loss / r.label_entropy if r.final_loss is not None and r.label_entropy else None}
     if r.final_loss is None or r.label_entropy is None or acc is None or share is None:
         return False, numbers, ""
     near_chance = r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy
@@ -243,7 +245,8 @@ def _seeds(r: DynamicsResult, threshold: T) -> Judgement | None:
 RULES = (
     Rule("training-collapsed", "training left chance level (not stuck at the label entropy on one class)",
          "dynamics", _collapsed, (COLLAPSE_LOSS, COLLAPSE_SHARE, COLLAPSE_LIFT),
-         emits=("final_loss", "label_entropy", "accuracy", "majority_share", "majority_baseline")),
+         emits=("final_loss", "label_entropy", "accuracy", "majority_share", "majority_baseline", "loss_ratio",
+                "collapse_loss_ratio")),
     Rule("training-diverged", "the training loss stayed finite and did not blow up", "dynamics", _diverged,
          (DIVERGE_FINAL, DIVERGE_SPIKE),
          emits=("initial_loss", "final_loss", "final_ratio", "max_loss_ratio", "lr", "nonfinite_step")),
