@@ -176,6 +176,16 @@ def test_seen_held_out_runs_are_scored_apart_as_well():
     assert diagnose.summaries(rows_[:1])["held_out_untouched"] is None
 
 
+def test_reuse_takes_the_last_remeasurement_only_when_it_holds_every_probe(tmp_path):
+    folder = tmp_path / "run"
+    (folder / "remeasured").mkdir(parents=True)
+    assert diagnose.remeasured_file(folder, ("truncation",)) is None
+    probes = [{"name": "gap", "status": "ok"}, {"name": "truncation", "status": "ok"}, {"name": "shift", "status": "error"}]
+    (folder / "remeasured" / "result.json").write_text(json.dumps({"probes": probes}))
+    assert diagnose.remeasured_file(folder, ("truncation",)) == folder / "remeasured" / "result.json"
+    assert diagnose.remeasured_file(folder, ("truncation", "shift")) is None
+
+
 def test_rejudge_takes_remeasured_probe_results_in_place_of_the_stored_ones(tmp_path):
     # --reprobe: a probe measured again on the saved model replaces the stored measurement before the rules judge
     from bench.diagnose import rejudge
@@ -195,6 +205,7 @@ def test_rejudge_takes_remeasured_probe_results_in_place_of_the_stored_ones(tmp_
     assert rejudge(stored)["diagnosis"]["root_causes"][0]["code"] == "truncation"
     cut = next(p for p in data["probes"] if p["name"] == "truncation")["result"]
     cut["impact"].update(difference=0.0, difference_ci=[-0.1, 0.1], rest_accuracy=cut["impact"]["accuracy"])
+    cut["information"] = None  # neither measure of the cut's cost holds
     again = tmp_path / "remeasured.json"
     again.write_text(json.dumps(data))
     result = rejudge(stored, remeasured=again)
