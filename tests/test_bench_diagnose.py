@@ -180,7 +180,8 @@ def test_reuse_takes_the_last_remeasurement_only_when_it_holds_every_probe(tmp_p
     folder = tmp_path / "run"
     (folder / "remeasured").mkdir(parents=True)
     assert diagnose.remeasured_file(folder, ("truncation",)) is None
-    probes = [{"name": "gap", "status": "ok"}, {"name": "truncation", "status": "ok"}, {"name": "shift", "status": "error"}]
+    probes = [{"name": "gap", "status": "ok"}, {"name": "truncation", "status": "ok"},
+              {"name": "shift", "status": "error"}]
     (folder / "remeasured" / "result.json").write_text(json.dumps({"probes": probes}))
     assert diagnose.remeasured_file(folder, ("truncation",)) == folder / "remeasured" / "result.json"
     assert diagnose.remeasured_file(folder, ("truncation", "shift")) is None

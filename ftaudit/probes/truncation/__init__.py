@@ -109,6 +109,7 @@ class TruncationProbe(Probe):
         cut, whole, labels = {}, {}, {}
         for name in ("train", "test"):
             s, enc = ctx.splits[name], ctx.encodings(name)
-            cut[name], whole[name], labels[name] = enc.input_ids, whole_ids(ctx.tokenizer, enc, s.texts, s.pairs), s.labels
+            cut[name], labels[name] = enc.input_ids, s.labels
+            whole[name] = whole_ids(ctx.tokenizer, enc, s.texts, s.pairs)
         return information_loss(cut["train"], whole["train"], labels["train"], cut["test"], whole["test"],
                                 labels["test"])
