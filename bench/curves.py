@@ -14,7 +14,8 @@ size, the size curve over 2/4/6 layers and the LR range test) and prints:
     excludes 1e-3;
   - with --truth-seeds K, the check of the extrapolation: the same recipe fine-tuned on 2x the data (the
     training set plus as many new rows, label-stratified) with K seeds, and on 1x with seeds 1..K-1 (seed 0 is
-    the audit's own run), and whether the measured gain lies in the fit's 95% interval for the gain at 2x.
+    the audit's own run), and whether the measured gain lies in the fit's 95% interval for the gain at 2x (with
+    no fit, as when every point scores at chance, the measured gain alone).
 The split (`split`): rotten_tomatoes tests on movies that have no review in the training pool (group split on the
 `movie` column); emotion trains from its train split and tests on a label-stratified sample of its test split;
 sms_spam tests on a seeded label-stratified sample and trains from the rest. Labels are the corpus's, sorted.
@@ -328,11 +329,13 @@ def main() -> None:
         result, seconds = audit(train, test, tuple(probes), tmp / f"out{n}", epochs[i], args.lr, args.repeats,
                                 device=args.device, **recipe)
         summary[n] = print_curve(result, seconds)
-        if args.truth_seeds > 0 and summary[n].get("gain_2x_ci"):
+        if args.truth_seeds > 0 and summary[n]:  # the curve ran; without a fit the measured gain stands alone
             main_acc = result.outcome("learning-curve").result.sizes[-1].test_accuracy
             truth = measure_truth(pool, train_rows, test_rows, epochs[i], args.lr, args.truth_seeds, main_acc,
                                    device_name=args.device, names=names, **recipe)
-            if truth is not None and truth["size"] == 2 * n:
+            if truth is not None and summary[n]["gain_2x_ci"] is None:
+                print("  no curve was fitted, so there is no predicted gain to check the measured one against")
+            elif truth is not None and truth["size"] == 2 * n:
                 lo, hi = summary[n]["gain_2x_ci"]
                 print(f"  predicted {pts(summary[n]['gain_2x'])} pts [{pts(lo)}, {pts(hi)}] vs measured "
                       f"{pts(truth['gain'])}: {'inside' if lo <= truth['gain'] <= hi else 'OUTSIDE'} the interval")
