@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ftaudit.probes.base import Need, Probe
-from ftaudit.results import ProbeResult
 from ftaudit.probes.truncation.information import information_loss, whole_ids
+from ftaudit.results import ProbeResult
 from ftaudit.stats import Contrast, PairedGain, contrast
 
 if TYPE_CHECKING:
