@@ -52,6 +52,12 @@ SEED_FAILED = Threshold("seed_max_failed_share", 0.0, "share of seeds that colla
                                                       "unstable")
 
 
+def loss_at_chance(r: DynamicsResult, threshold: T) -> bool:
+    """The final training loss at or above collapse_loss_ratio x H(y): training never left chance level."""
+    return r.final_loss is not None and r.label_entropy is not None and \
+        r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy
+
+
 def collapse_evidence(r: DynamicsResult, threshold: T) -> tuple[bool, dict[str, float | int | str | None], str]:
     """(collapsed?, numbers, text) from the loss level, the prediction share and accuracy vs the majority baseline."""
     where = "test" if r.test_accuracy is not None else "the last training epoch"
@@ -64,7 +70,7 @@ def collapse_evidence(r: DynamicsResult, threshold: T) -> tuple[bool, dict[str, 
         "loss_ratio": r.final_loss / r.label_entropy if r.final_loss is not None and r.label_entropy else None}
     if r.final_loss is None or r.label_entropy is None or acc is None or share is None:
         return False, numbers, ""
-    near_chance = r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy
+    near_chance = loss_at_chance(r, threshold)
     one_class = share >= threshold(COLLAPSE_SHARE.name)
     no_better = r.majority_baseline is not None and acc <= r.majority_baseline + threshold(COLLAPSE_LIFT.name)
     text = (f"final training loss {r.final_loss:.3f} vs label entropy H(y) = {r.label_entropy:.3f}; "
@@ -84,9 +90,8 @@ def _collapsed(r: DynamicsResult, threshold: T) -> Judgement | None:
     if not text:
         return None
     if collapsed:
-        near_chance = r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy
         return Judgement(Severity.FAIL, f"training collapsed: {text}", numbers,
-                         COLLAPSE_LOSS.name if near_chance else COLLAPSE_SHARE.name)
+                         COLLAPSE_LOSS.name if loss_at_chance(r, threshold) else COLLAPSE_SHARE.name)
     return Judgement(Severity.PASS, f"training left chance level: {text}", numbers, COLLAPSE_LOSS.name)
 
 
