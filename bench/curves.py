@@ -15,7 +15,9 @@ size, the size curve over 2/4/6 layers and the LR range test) and prints:
   - with --truth-seeds K, the check of the extrapolation: the same recipe fine-tuned on 2x the data (the
     training set plus as many new rows, label-stratified) with K seeds, and on 1x with seeds 1..K-1 (seed 0 is
     the audit's own run), and whether the measured gain lies in the fit's 95% interval for the gain at 2x (with
-    no fit, as when every point scores at chance, the measured gain alone).
+    no fit, as when every point scores at chance, the measured gain alone); 2x is trained twice per seed: with the
+    same epochs (twice the steps: what a user gets by adding data to the recipe) and with the main run's steps (half
+    the epochs: the data's gain alone, which is what the curve's points, trained to comparable steps, measure).
 The split (`split`): rotten_tomatoes tests on movies that have no review in the training pool (group split on the
 `movie` column); emotion trains from its train split and tests on a label-stratified sample of its test split;
 sms_spam tests on a seeded label-stratified sample and trains from the rest. Labels are the corpus's, sorted.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import tempfile
@@ -216,19 +219,27 @@ def measure_truth(pool: Rows, train_rows: Rows, test_rows: Rows, epochs: int, lr
     cfg = TrainConfig(fine_tune=True, epochs=epochs, lr=lr, batch_size=batch_size)
     device = torch.device(device_name)
 
-    def accuracy(rows: Rows, seed: int) -> float:
+    def accuracy(rows: Rows, seed: int, max_steps: int | None = None) -> float:
         model, _ = train_classifier(lambda: new_classifier(files, labels, trust_remote_code=False, allow_pickle=False),
                                     tokenizer, as_split(rows, "train"), labels, train_cfg=cfg,
-                                    max_length=max_length, device=device, seed=seed, record=False)
+                                    max_length=max_length, device=device, seed=seed, record=False,
+                                    max_steps=max_steps)
         logits = predict_logits(model, test_enc, device=device, batch_size=64, pad_id=int(tokenizer.pad_token_id))
         return float(Predictions(logits=logits, labels=test.labels).correct.mean())
 
     at_1x = [main_accuracy] + [accuracy(train_rows, s) for s in range(1, seeds)]
     at_2x = [accuracy(doubled, s) for s in range(seeds)]
     gain = float(np.mean(at_2x) - np.mean(at_1x))
-    print(f"  truth: test accuracy at {n}: {' '.join(pct(a) for a in at_1x)}; at {len(doubled)}: "
-          f"{' '.join(pct(a) for a in at_2x)} -> measured gain {pts(gain)} pts ({seeds} seed{'s' * (seeds > 1)})")
-    return {"gain": gain, "at_1x": at_1x, "at_2x": at_2x, "size": len(doubled)}
+    # the same steps as the main run: the larger set is seen for half the epochs, so the gain is the data's alone
+    main_steps = math.ceil(n / batch_size) * epochs
+    at_2x_steps = [accuracy(doubled, s, max_steps=main_steps) for s in range(seeds)]
+    gain_steps = float(np.mean(at_2x_steps) - np.mean(at_1x))
+    print(f"  truth: test accuracy at {n}: {' '.join(pct(a) for a in at_1x)}; at {len(doubled)}, the same epochs "
+          f"({math.ceil(len(doubled) / batch_size) * epochs} steps): {' '.join(pct(a) for a in at_2x)} -> measured "
+          f"gain {pts(gain)} pts; at {len(doubled)}, the same {main_steps} steps: "
+          f"{' '.join(pct(a) for a in at_2x_steps)} -> {pts(gain_steps)} pts ({seeds} seed{'s' * (seeds > 1)})")
+    return {"gain": gain, "gain_equal_steps": gain_steps, "at_1x": at_1x, "at_2x": at_2x,
+            "at_2x_equal_steps": at_2x_steps, "size": len(doubled), "steps": main_steps}
 
 
 def print_size_curve(result) -> None:
@@ -337,8 +348,9 @@ def main() -> None:
                 print("  no curve was fitted, so there is no predicted gain to check the measured one against")
             elif truth is not None and truth["size"] == 2 * n:
                 lo, hi = summary[n]["gain_2x_ci"]
-                print(f"  predicted {pts(summary[n]['gain_2x'])} pts [{pts(lo)}, {pts(hi)}] vs measured "
-                      f"{pts(truth['gain'])}: {'inside' if lo <= truth['gain'] <= hi else 'OUTSIDE'} the interval")
+                for what, measured in (("the same epochs", truth["gain"]), ("the same steps", truth["gain_equal_steps"])):
+                    print(f"  predicted {pts(summary[n]['gain_2x'])} pts [{pts(lo)}, {pts(hi)}] vs measured at {what} "
+                          f"{pts(measured)}: {'inside' if lo <= measured <= hi else 'OUTSIDE'} the interval")
             elif truth is not None:  # the pool ran short of 2x: the fitted curve's point prediction at that size
                 from ftaudit.curvefit import power_law
 

@@ -23,6 +23,13 @@ import numpy as np
 IMPACT_LEVEL = 0.90
 
 
+def label_entropy(labels: np.ndarray, n_classes: int) -> float:
+    """H(y) of integer labels, in nats: the training loss of a model that predicts the label prior."""
+    p = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes) / len(labels)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
 def _z(level: float) -> float:
     from scipy.special import ndtri
 

@@ -51,6 +51,7 @@ class CurvePoint:
     loss_tail: float | None = None  # how much the training loss still fell over the last quarter of the steps:
     # 1 - mean(last quarter) / mean(the quarter before); None when not recorded (fewer than 8 steps, or a point
     # cached by an older version)
+    final_loss: float | None = None  # mean training loss over the last quarter of the steps, nats; None as loss_tail
 
 
 def _digest(*chunks: Any) -> str:
@@ -112,16 +113,30 @@ def main_schedule(ctx: "AuditContext") -> Schedule:
     return Schedule(epochs=t.epochs, steps=steps, batch_size=t.batch_size, lr=t.lr, warmup_ratio=t.warmup_ratio)
 
 
-def loss_tail(step_loss: Any) -> float | None:
-    """1 - mean(last quarter of the step losses) / mean(the quarter before): 0.3 means the loss still fell by 30%
-    over the last quarter of training. None with fewer than 8 finite steps."""
+def _quarters(step_loss: Any) -> tuple[float, float] | None:
+    """(mean of the quarter before the last, mean of the last quarter) of the finite step losses; None with fewer
+    than 8 of them."""
     loss = np.asarray(step_loss, dtype=np.float64)
     loss = loss[np.isfinite(loss)]
     q = len(loss) // 4
     if q < 2:
         return None
-    before = float(loss[-2 * q:-q].mean())
-    return float(1.0 - loss[-q:].mean() / before) if before > 0 else None
+    return float(loss[-2 * q:-q].mean()), float(loss[-q:].mean())
+
+
+def loss_tail(step_loss: Any) -> float | None:
+    """1 - mean(last quarter of the step losses) / mean(the quarter before): 0.3 means the loss still fell by 30%
+    over the last quarter of training. None with fewer than 8 finite steps."""
+    quarters = _quarters(step_loss)
+    if quarters is None or quarters[0] <= 0:
+        return None
+    return 1.0 - quarters[1] / quarters[0]
+
+
+def final_loss(step_loss: Any) -> float | None:
+    """Mean training loss over the last quarter of the steps (nats); None with fewer than 8 finite steps."""
+    quarters = _quarters(step_loss)
+    return None if quarters is None else quarters[1]
 
 
 def main_point(ctx: "AuditContext", name: str = "", test_index: np.ndarray | None = None,
@@ -133,13 +148,14 @@ def main_point(ctx: "AuditContext", name: str = "", test_index: np.ndarray | Non
     tr = slice(None) if train_index is None else np.asarray(train_index)
     te = slice(None) if test_index is None else np.asarray(test_index)
     seconds = float(ctx.training.run.seconds if ctx.training is not None else 0.0)
+    steps = ctx.training.step_loss if ctx.training is not None else None
     layers = encoder_layers(ctx.model)
     return CurvePoint(size=len(ctx.splits["train"]), model=name or depth_name(layers), layers=layers,
                       parameters=count_parameters(ctx.model), repeat=0, seed=ctx.seed,
                       train_accuracy=float(train.correct[tr].mean()), test_accuracy=float(test.correct[te].mean()),
                       test_loss=float(test.loss[te].mean()), schedule=main_schedule(ctx), seconds=seconds,
-                      source="main fine-tune",
-                      loss_tail=loss_tail(ctx.training.step_loss) if ctx.training is not None else None)
+                      source="main fine-tune", loss_tail=loss_tail(steps) if steps is not None else None,
+                      final_loss=final_loss(steps) if steps is not None else None)
 
 
 def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer: Any = None,
@@ -205,7 +221,8 @@ def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedu
     point = CurvePoint(size=len(index), model=name, layers=n_layers, parameters=count_parameters(model),
                        repeat=repeat, seed=seed, train_accuracy=train_acc, test_accuracy=float(test_correct.mean()),
                        test_loss=test_loss, schedule=schedule, seconds=time.perf_counter() - start,
-                       source="trained", loss_tail=loss_tail(record.step_loss))
+                       source="trained", loss_tail=loss_tail(record.step_loss),
+                       final_loss=final_loss(record.step_loss))
     del model
     slot.put(point_to_json(point, test_correct))
     return point, test_correct
@@ -218,7 +235,8 @@ def keep_first_layers(model: Any, k: int) -> Any:
 
 def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule, seed: int, *,
                      layers: int | None = None, model_ref: str | None = None) -> tuple[Any, Any, Any]:
-    """Fine-tune with the training core (`training.train_classifier`, uninstrumented) on train rows `index`.
+    """Fine-tune with the training core (`training.train_classifier`, uninstrumented) on train rows `index`, for
+    exactly `schedule.steps` steps (a step floor may end part-way through an epoch).
 
     Returns (model, tokenizer, its TrainingRecord): the tokenizer is the audit's, or `model_ref`'s own when another
     model is compared; the record holds the step losses only.
@@ -255,7 +273,7 @@ def fine_tune_subset(ctx: "AuditContext", index: np.ndarray, schedule: Schedule,
         build = lambda: shallow  # noqa: E731
     model, record = train_classifier(build, tokenizer or ctx.tokenizer, train, ctx.labels, train_cfg=cfg,
                                      max_length=ctx.config.data.max_length, device=ctx.device, seed=seed,
-                                     record=False, encodings=encodings)
+                                     record=False, encodings=encodings, max_steps=schedule.steps)
     return model, tokenizer, record
 
 

@@ -38,8 +38,8 @@ def test_the_budget_drops_the_smallest_sizes_and_never_lowers_the_step_floor():
     # a run shorter than twice the floor: the two largest subsets, the fewest a fit needs, are trained anyway
     short = Schedule(epochs=2, steps=26, batch_size=32, lr=5e-5, warmup_ratio=0.1)  # 400 examples
     kept, dropped, steps = plan_sizes([50, 100, 200], short, 26, 20, budget=1.0)
-    assert kept == [100, 200] and dropped == [50] and steps == 28 + 28 > 26
-    assert all(raised_schedule(z, short, 26, 20).steps >= 26 for z in kept)
+    assert kept == [100, 200] and dropped == [50] and steps == 26 + 26 > 26  # 4 steps per epoch: 7 epochs, cut at 26
+    assert all(raised_schedule(z, short, 26, 20).steps == 26 for z in kept)  # the floor, never more
     big = Schedule(epochs=3, steps=1920, batch_size=32, lr=5e-5, warmup_ratio=0.1)  # 20,480 examples
     assert plan_sizes([2560, 5120, 10240], big, 40, 20, budget=1.0) == ([2560, 5120, 10240], [], 240 + 480 + 960)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from fixtures.tiny import NEGATIVE, POSITIVE, make_rows
-from ftaudit.probes.dynamics import DynamicsOptions, DynamicsProbe, binned, entropy, window_mean
+from ftaudit.probes.dynamics import DynamicsOptions, DynamicsProbe, binned, window_mean
+from ftaudit.stats import label_entropy
 
 
 def _context(tiny, rows, *, lr=3e-3, epochs=4, seed=0):
@@ -95,5 +96,5 @@ def test_helpers():
     assert len(xs) == 10 and xs[-1] == 1000 and ys[0] == pytest.approx(49.5)
     assert window_mean(np.array([1.0, 1.0, 3.0, 3.0]), 0.5, 1.0) == 3.0
     assert window_mean(np.array([]), 0, 1) is None
-    assert entropy(np.array([0, 1, 0, 1]), 2) == pytest.approx(math.log(2))
-    assert entropy(np.array([0, 0, 0, 0]), 2) == 0.0
+    assert label_entropy(np.array([0, 1, 0, 1]), 2) == pytest.approx(math.log(2))
+    assert label_entropy(np.array([0, 0, 0, 0]), 2) == 0.0

@@ -21,7 +21,7 @@ from ftaudit.options import opt
 from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
 from ftaudit.results import INLINE, ProbeResult
-from ftaudit.stats import PairedGain, paired_gain
+from ftaudit.stats import PairedGain, label_entropy, paired_gain
 from ftaudit.training_run import SeedRun, TrainingRun
 
 if TYPE_CHECKING:
@@ -131,12 +131,6 @@ def window_mean(y: np.ndarray, start: float, end: float) -> float | None:
     return float(part.mean()) if len(part) else None
 
 
-def entropy(labels: np.ndarray, n_classes: int) -> float:
-    p = np.bincount(labels, minlength=n_classes) / len(labels)
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
-
-
 def _grad_summary(rec: Any) -> tuple[tuple[LayerGradient, ...], float | None]:
     norms = np.asarray(rec.grad_norms, dtype=np.float64)
     if norms.size == 0:
@@ -187,8 +181,8 @@ class DynamicsProbe(Probe):
         names = tuple(rec.label_names) or ctx.labels.names
         n_classes = len(names)
         gold = rec.labels if rec.labels is not None else None
-        h = entropy(np.asarray(gold), n_classes) if gold is not None else entropy(ctx.splits["train"].labels,
-                                                                                 ctx.labels.size)
+        h = (label_entropy(np.asarray(gold), n_classes) if gold is not None
+             else label_entropy(ctx.splits["train"].labels, ctx.labels.size))
         train_acc = train_share = None
         lowest: tuple[MarginExample, ...] = ()
         n_tracked = 0

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from ftaudit.context import AuditContext
 
 N_BOOTSTRAP = 1000
+FITTED_LOSS = 0.3  # share of H(y): below it a falling loss is memorisation of the subset, not learning the task
+# (the same floor as the dynamics rule `still-improving`'s still_improving_min_loss)
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,13 @@ class SizeSummary:
     above_chance: bool  # test accuracy clears chance by two standard errors
     under_trained: bool = False  # fits its own subset clearly worse than the full run fits train: trained too
     # little to be comparable (see `under_trained`); left out of the fit and the gap trend
+    still_learning: bool = False  # its training loss was still falling when it stopped (see `still_learning`):
+    # more steps would have moved it, so it measures the training length as well as the data; left out likewise
 
     @property
     def fitted(self) -> bool:
         """Whether the power law (and the gap trend) use this size."""
-        return self.above_chance and not self.under_trained
+        return self.above_chance and not self.under_trained and not self.still_learning
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class LearningCurveResult(ProbeResult):
     train_scored_max: int = 0  # most rows of a point's training subset its training accuracy is measured on
     dropped_sizes: tuple[int, ...] = ()  # subset sizes left out because the budget could not train them at the floor
     steps_per_repeat: int = 0  # optimisation steps of one repeat's subset fine-tunes together
+    label_entropy: float | None = None  # H(y) of the training labels, nats: the loss of predicting the prior
+    still_learning_drop: float = 0.0  # --curve-still-learning: the fall over the last quarter that marks a point
 
     @property
     def min_repeats(self) -> int:
@@ -112,6 +118,10 @@ class Options:
                              flag="--curve-eval-examples")
     train_eval_examples: int = opt(1000, "most rows of a point's training subset its training accuracy is measured "
                                          "on (a stratified sample of the subset)", flag="--curve-train-eval-examples")
+    still_learning: float = opt(0.15, "a point (the main fine-tune included) whose training loss still fell by at "
+                                      "least this share over its last quarter of steps, while above "
+                                      f"{FITTED_LOSS:g} H(y), was still learning: it is marked and not fitted",
+                                flag="--curve-still-learning")
 
     def validate(self) -> None:
         checks = [(self.sizes >= 2, f"--curve-sizes must be at least 2, got {self.sizes}", "use e.g. 4"),
@@ -123,7 +133,9 @@ class Options:
                   (self.eval_examples >= 10, f"--curve-eval-examples must be at least 10, got {self.eval_examples}",
                    "use e.g. 2000"),
                   (self.train_eval_examples >= 10, f"--curve-train-eval-examples must be at least 10, got "
-                                                   f"{self.train_eval_examples}", "use e.g. 1000")]
+                                                   f"{self.train_eval_examples}", "use e.g. 1000"),
+                  (0 < self.still_learning <= 1, f"--curve-still-learning must be in (0, 1], got "
+                                                 f"{self.still_learning}", "use e.g. 0.15")]
         for ok, problem, fix in checks:
             if not ok:
                 raise UsageError(problem, fix)
@@ -136,12 +148,14 @@ def curve_sizes(n: int, count: int, n_classes: int) -> list[int]:
 
 
 def raised_schedule(size: int, base: Schedule, min_steps: int, max_epochs: int) -> Schedule:
-    """The main run's schedule on `size` examples, with epochs raised until it takes min_steps steps (capped)."""
+    """The main run's schedule on `size` examples; when that is fewer than min_steps steps, epochs are raised and
+    training stops at exactly min_steps (part-way through the last epoch), or at max_epochs whole epochs."""
     per_epoch = math.ceil(size / base.batch_size)
-    epochs = base.epochs
-    if per_epoch * epochs < min_steps:
-        epochs = min(max(epochs, max_epochs), math.ceil(min_steps / per_epoch))
-    return Schedule(epochs=epochs, steps=per_epoch * epochs, batch_size=base.batch_size, lr=base.lr,
+    epochs, steps = base.epochs, per_epoch * base.epochs
+    if steps < min_steps:
+        epochs = min(max(base.epochs, max_epochs), math.ceil(min_steps / per_epoch))
+        steps = min(min_steps, per_epoch * epochs)
+    return Schedule(epochs=epochs, steps=steps, batch_size=base.batch_size, lr=base.lr,
                     warmup_ratio=base.warmup_ratio)
 
 
@@ -161,6 +175,17 @@ def plan_sizes(subsets: list[int], base: Schedule, min_steps: int, max_epochs: i
         kept.append(size)
         total += steps
     return sorted(kept), sorted(set(subsets) - set(kept)), total
+
+
+def still_learning(points: list[CurvePoint], label_entropy: float | None, drop: float) -> bool:
+    """Whether the fine-tunes of one size were still learning when they stopped: their training loss fell by at least
+    `drop` over the last quarter of steps (mean over repeats) and ended at or above FITTED_LOSS x H(y). Unknown (no
+    loss recorded, as for a fine-tune ftaudit did not run) is not marked."""
+    tails = [p.loss_tail for p in points if p.loss_tail is not None and p.final_loss is not None]
+    finals = [p.final_loss for p in points if p.loss_tail is not None and p.final_loss is not None]
+    if not tails or not label_entropy:
+        return False
+    return float(np.mean(tails)) >= drop and float(np.mean(finals)) >= FITTED_LOSS * label_entropy
 
 
 def under_trained(train_accuracy: float, full_train_accuracy: float, n_scored: int) -> bool:
@@ -216,9 +241,14 @@ class LearningCurveProbe(Probe):
         labels = test.labels[test_index]
         # the floor a point must clear to be fitted: a constant prediction of test's largest class scores this
         chance = float(np.bincount(labels, minlength=n_classes).max() / len(labels))
+        from ftaudit.stats import label_entropy
+
+        h = label_entropy(train.labels, n_classes)
+        learning = [still_learning([p for p in points if p.size == s], h, o.still_learning) for s in sizes]
         summaries, fit, trend = judge_sizes(sizes, by_size, train_acc, n_train=len(train), chance=chance,
-                                            train_scored_max=o.train_eval_examples, seed=ctx.seed)
-        comparable = [not z.under_trained for z in summaries]
+                                            train_scored_max=o.train_eval_examples, seed=ctx.seed,
+                                            still_learning=learning)
+        comparable = [not (z.under_trained or z.still_learning) for z in summaries]
         seed_fits = tuple(seed_fit(sizes, points, correct, r, chance, ctx.seed, comparable)
                           for r in range(o.repeats)) if o.repeats > 1 else ()
         return LearningCurveResult(
@@ -227,21 +257,25 @@ class LearningCurveProbe(Probe):
             main_seconds=full.seconds or None, cached_points=cached,
             cache_dir=str(cache.folder or "") if cached else "", budget=o.budget, wanted_min_steps=o.min_steps,
             seed_fits=seed_fits, n_test_scored=len(test_index), train_scored_max=o.train_eval_examples,
-            dropped_sizes=tuple(dropped), steps_per_repeat=steps)
+            dropped_sizes=tuple(dropped), steps_per_repeat=steps, label_entropy=h,
+            still_learning_drop=o.still_learning)
 
 
 def judge_sizes(sizes: list[int], by_size: list[np.ndarray], train_acc: list[list[float]], *, n_train: int,
-                chance: float, train_scored_max: int, seed: int
+                chance: float, train_scored_max: int, seed: int, still_learning: list[bool] | None = None
                 ) -> tuple[tuple[SizeSummary, ...], PowerLawFit | None, GapTrend | None]:
     """Summarise each size (the last is the full run) and fit the curve on those that clear chance and trained
-    comparably. by_size: per size, test correctness [repeats, m]; train_acc: per size, each repeat's accuracy on its
-    own training subset (scored on at most `train_scored_max` rows)."""
+    comparably: not under-trained, and not `still_learning` (per size; none when not given). by_size: per size, test
+    correctness [repeats, m]; train_acc: per size, each repeat's accuracy on its own training subset (scored on at
+    most `train_scored_max` rows)."""
     full_train = float(np.mean(train_acc[-1]))
+    learning = list(still_learning) if still_learning is not None else [False] * len(sizes)
     weak = [under_trained(float(np.mean(t)), full_train, min(z, train_scored_max))
             for z, t in zip(sizes[:-1], train_acc[:-1])] + [False]  # the full run is the reference
+    excluded = [w or s for w, s in zip(weak, learning)]
     fit = fit_power_law(sizes, by_size, chance=chance, n_bootstrap=N_BOOTSTRAP, seed=seed,
-                        allowed=[not w for w in weak])
-    kept = [i for i, w in enumerate(weak) if not w]
+                        allowed=[not e for e in excluded])
+    kept = [i for i, e in enumerate(excluded) if not e]
     trend = gap_trend([sizes[i] for i in kept], [by_size[i] for i in kept], [train_acc[i] for i in kept],
                       n_bootstrap=N_BOOTSTRAP, seed=seed)
     test_acc = [float(c.mean()) for c in by_size]
@@ -249,8 +283,9 @@ def judge_sizes(sizes: list[int], by_size: list[np.ndarray], train_acc: list[lis
     summaries = tuple(
         SizeSummary(size=z, fraction=z / n_train, repeats=len(c), train_accuracy=float(np.mean(t)),
                     test_accuracy=acc, test_accuracy_ci=accuracy_interval(c, seed),
-                    gap=float(np.mean(t)) - acc, above_chance=bool(ok), under_trained=bool(w))
-        for z, c, t, acc, ok, w in zip(sizes, by_size, train_acc, test_acc, above, weak))
+                    gap=float(np.mean(t)) - acc, above_chance=bool(ok), under_trained=bool(w),
+                    still_learning=bool(s))
+        for z, c, t, acc, ok, w, s in zip(sizes, by_size, train_acc, test_acc, above, weak, learning))
     return summaries, fit, trend
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ftaudit.probes.learning_curve import LearningCurveResult
+from ftaudit.probes.learning_curve import FITTED_LOSS, LearningCurveResult
 from ftaudit.results import Severity
 from ftaudit.rules.base import Judgement, Rule, Threshold, pct
 from ftaudit.rules.shared import ci_points, signed_points
@@ -15,6 +15,10 @@ FLAT_GAIN = Threshold("saturated_max_gain", 0.01, "saturated when the 95% upper 
                                                   "accuracy gain from 2x the training data is below this")
 FLAT_ERROR = Threshold("saturated_min_error", 0.05, "a saturated curve warns only when the test error at the full "
                                                     "size is at least this (otherwise there is little left to gain)")
+SATURATED_LOSS = Threshold("saturated_max_loss_ratio", 0.9, "data-saturated is judged only when the main "
+                           "fine-tune's final training loss is below this share of H(y): at or above it the run "
+                           "barely fitted its own training data, so a flat curve shows the recipe's training length, "
+                           "not saturated data")
 GAP_GROWTH = Threshold("max_gap_growth", 0.01, "warns when the train-test gap grows by more than this per doubling "
                                                "of the data (95% lower bound of the slope)")
 
@@ -57,18 +61,45 @@ def _data_limited(r: LearningCurveResult, threshold: Callable[[str], float]) -> 
                                     f"{_seed_caveat(r)}", numbers, MIN_GAIN.name)
 
 
+def full_loss_ratio(r: LearningCurveResult) -> float | None:
+    """The main fine-tune's final training loss (mean of its last quarter of steps) / H(y); None when unknown."""
+    full = r.points[-1] if r.points else None
+    if full is None or full.final_loss is None or not r.label_entropy:
+        return None
+    return full.final_loss / r.label_entropy
+
+
 def _saturated(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
     f = r.fit
     if f is None:
         return None
     limit, min_error = threshold(FLAT_GAIN.name), threshold(FLAT_ERROR.name)
+    max_loss = threshold(SATURATED_LOSS.name)
     lo, hi = f.gain_2x_ci
     error = 1.0 - r.sizes[-1].test_accuracy
+    ratio = full_loss_ratio(r)
     numbers = {"predicted_gain_2x": f.gain_2x, "gain_2x_ci_low": lo, "gain_2x_ci_high": hi,
                "predicted_gain_10x": f.gain_10x, "asymptote": f.a, "test_error": error,
-               "saturated_max_gain": limit, "saturated_min_error": min_error, **_seed_numbers(r)}
+               "saturated_max_gain": limit, "saturated_min_error": min_error, "saturated_max_loss_ratio": max_loss,
+               "full_still_learning": int(r.sizes[-1].still_learning), **_seed_numbers(r)}
+    if ratio is not None:
+        numbers["full_loss_ratio"] = ratio
     text = (f"twice the training data is predicted to add at most {100 * hi:.1f} points (95% upper bound; "
             f"10x: {signed_points(f.gain_10x)})")
+    # issue 23: at 800 rows x 2 epochs (50 steps) the curve was flat at 62% (+0.1 predicted) while 2x the data at the
+    # same epochs measured +19.9: the points compare data at the steps of a run that had barely started to learn
+    if r.sizes[-1].still_learning:
+        return Judgement(Severity.PASS, f"{text}, but saturation is not judged: the main fine-tune was still "
+                                        "learning when it stopped (its training loss still fell by "
+                                        f"{pct(r.points[-1].loss_tail or 0.0)} over the last quarter of steps), so "
+                                        "the curve measures its training length too; train longer first",
+                         numbers, FLAT_GAIN.name)
+    if ratio is not None and ratio >= max_loss:
+        return Judgement(Severity.PASS, f"{text}, but saturation is not judged: the main fine-tune's training loss "
+                                        f"ended at {ratio:.2f}x H(y) (at or above {max_loss:.2f}x), so it barely "
+                                        "fitted its own training data, and a flat curve shows the recipe's steps, "
+                                        "not saturated data; train longer or at a better learning rate first",
+                         numbers, SATURATED_LOSS.name)
     if hi < limit and error >= min_error:
         return Judgement(Severity.WARN, f"{text}: the curve is flat at {pct(1 - error)} test accuracy, so more data "
                                         "will not fix the remaining error; look at the model, the optimiser or the "
@@ -101,15 +132,22 @@ def _gap_trend(r: LearningCurveResult, threshold: Callable[[str], float]) -> Jud
 def _too_few(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement:
     used = sum(s.fitted for s in r.sizes)
     weak = [s for s in r.sizes if s.under_trained]
+    learning = [s for s in r.sizes if s.still_learning and not s.under_trained]
     full = r.sizes[-1].train_accuracy
     numbers = {"sizes": len(r.sizes), "above_chance": sum(s.above_chance for s in r.sizes), "fitted": used,
-               "under_trained": len(weak), "chance": r.chance, "full_train_accuracy": full}
+               "under_trained": len(weak), "still_learning": len(learning), "chance": r.chance,
+               "full_train_accuracy": full}
     why = ""
     if weak:
         listed = ", ".join(f"{s.size} examples {pct(s.train_accuracy)}" for s in weak)
         why = (f"; {len(weak)} fit their own subset worse than the full run fits train ({listed}, against "
                f"{pct(full)}): under-trained points measure the training length, not the data, so they are left "
                "out (--curve-min-steps or --curve-max-epochs trains them longer)")
+    if learning:
+        listed = ", ".join(f"{s.size} examples" + (" (the main fine-tune)" if s is r.sizes[-1] else "") for s in learning)
+        why += (f"; {len(learning)} were still learning when they stopped ({listed}: the training loss still fell by "
+                f"at least {pct(r.still_learning_drop)} over the last quarter of steps, above {FITTED_LOSS:g} H(y)), "
+                "so more steps would have moved them: left out")
     if r.fit is None:
         return Judgement(Severity.WARN, f"only {used} of {len(r.sizes)} training-set sizes can be fitted (above "
                                         f"chance, {pct(r.chance)}, and trained comparably){why}: not enough points "
@@ -124,15 +162,16 @@ RULES = (
          emits=("full_size", "predicted_gain_2x", "gain_2x_ci_low", "gain_2x_ci_high", "predicted_gain_10x", "a", "b",
                 "c", "data_limited_min_gain", "repeats", "seed_gain_2x_min", "seed_gain_2x_max")),
     Rule("data-saturated", "the learning curve is not flat at a high test error", "learning-curve", _saturated,
-         (FLAT_GAIN, FLAT_ERROR),
+         (FLAT_GAIN, FLAT_ERROR, SATURATED_LOSS),
          emits=("predicted_gain_2x", "gain_2x_ci_low", "gain_2x_ci_high", "predicted_gain_10x", "asymptote",
-                "test_error", "saturated_max_gain", "saturated_min_error", "repeats", "seed_gain_2x_min",
-                "seed_gain_2x_max")),
+                "test_error", "saturated_max_gain", "saturated_min_error", "saturated_max_loss_ratio",
+                "full_still_learning", "full_loss_ratio", "repeats", "seed_gain_2x_min", "seed_gain_2x_max")),
     Rule("gap-trend", "the train-test gap does not grow with more data", "learning-curve", _gap_trend,
          (GAP_GROWTH,),
          emits=("slope_per_doubling", "slope_ci_low", "slope_ci_high", "gap_smallest", "gap_full", "max_gap_growth")),
     Rule("curve-too-few-points", "at least three training-set sizes score above chance and trained comparably",
          "learning-curve",
          _too_few,
-         emits=("sizes", "above_chance", "fitted", "under_trained", "chance", "full_train_accuracy")),
+         emits=("sizes", "above_chance", "fitted", "under_trained", "still_learning", "chance",
+                "full_train_accuracy")),
 )
