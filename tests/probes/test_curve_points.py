@@ -24,6 +24,9 @@ def test_small_subsets_get_more_epochs_up_to_the_cap():
     assert big.epochs == 3 and big.steps == 96  # already enough steps: the main run's epochs
     tiny = raised_schedule(16, BASE, min_steps=40, max_epochs=20)
     assert tiny.epochs == 20 and tiny.steps == 20  # capped
+    # 7 steps per epoch: 6 epochs would be 42 steps; training stops at the floor, part-way through the sixth
+    part = raised_schedule(200, BASE, min_steps=40, max_epochs=20)
+    assert (part.epochs, part.steps) == (6, 40)
     assert (s.lr, s.batch_size, s.warmup_ratio) == (BASE.lr, BASE.batch_size, BASE.warmup_ratio)
 
 
@@ -97,3 +100,12 @@ def test_options_are_validated(bad):
 
     with pytest.raises(UsageError):
         Options(**bad).validate()
+
+
+def test_loss_tail_and_final_loss_read_the_last_two_quarters():
+    from ftaudit.probes.curve_points import final_loss, loss_tail
+
+    losses = [1.0] * 4 + [0.8] * 2 + [0.6] * 2  # quarters of 2 steps: ..., 0.8, 0.6
+    assert loss_tail(losses) == pytest.approx(0.25) and final_loss(losses) == pytest.approx(0.6)
+    assert loss_tail([0.5] * 7) is None and final_loss([0.5] * 7) is None  # fewer than 8 steps
+    assert final_loss([float("nan")] * 4 + [0.5] * 8) == pytest.approx(0.5)  # non-finite steps are dropped

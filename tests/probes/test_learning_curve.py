@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -46,9 +47,11 @@ def test_curve_points_sizes_schedules_and_the_reused_main_run(ctx, first):
     # 40 steps asked for, capped at the main run's 26; the budget never lowers that floor: the two subsets, the
     # fewest a fit needs, train at it although together they take more than 1x the main run's steps
     assert first.wanted_min_steps == 40 and first.budget == 1.0 and first.min_steps == 26
-    assert all(p.schedule.steps >= 26 for p in first.points[:-1]) and small.epochs > main.schedule.epochs
+    assert all(p.schedule.steps == 26 for p in first.points[:-1]) and small.epochs > main.schedule.epochs
     assert first.steps_per_repeat == sum(p.schedule.steps for p in first.points[:-1]) > 26 and first.over_budget
     assert first.dropped_sizes == () and all(p.loss_tail is not None for p in first.points)
+    assert all(p.final_loss is not None and p.final_loss > 0 for p in first.points)
+    assert first.label_entropy == pytest.approx(math.log(2), abs=0.01) and first.still_learning_drop == 0.15
     assert first.n_test == 200 and first.cached_points == 0 and first.extra_seconds > 0
     assert all(0 <= s.train_accuracy <= 1 and s.test_accuracy_ci[0] <= s.test_accuracy <= s.test_accuracy_ci[1]
                for s in first.sizes)

@@ -17,10 +17,13 @@ from ftaudit.probes.size_curve import chart as size_curve_chart, rules as size_c
 
 STEEP = curves.learning_curve(0.95, 2.0, 0.35)
 AT_CHANCE = curves.learning_curve(0.5, 0.0, 0.5)
+# the 200-example point and the main fine-tune were still learning when they stopped
+LEARNING = curves.learning_curve(0.95, 3.0, 0.5, sizes=(100, 200, 400, 800),
+                                 loss=((0.05, 0.1), (0.25, 0.6), (0.02, 0.4), (0.2, 0.5)))
 SIZE = curves.size_curve((0.70, 0.853, 0.85))
 LR = curves.lr_range(1e-3)
-RESULTS = [STEEP, AT_CHANCE, SIZE, LR]
-IDS = ["learning-curve", "too-few-points", "size-curve", "lr-range"]
+RESULTS = [STEEP, AT_CHANCE, LEARNING, SIZE, LR]
+IDS = ["learning-curve", "too-few-points", "still-learning", "size-curve", "lr-range"]
 PROBE = {LearningCurveResult: "learning-curve", SizeCurveResult: "size-curve", LrRangeResult: "lr-range"}
 RULES = learning_curve_rules.RULES + size_curve_rules.RULES + lr_range_rules.RULES
 CHARTS = {LearningCurveResult: learning_curve_chart.charts, SizeCurveResult: size_curve_chart.charts,
@@ -83,6 +86,17 @@ def test_learning_curve_section_states_the_schedule_and_the_missing_fit():
     html = environment().get_template("sections/learning_curve.html.j2").render(
         s={"outcome": outcome, "charts": {}, "findings": findings, "kind": "learning_curve"})
     assert "no curve was fitted" in html and "Mosbach" in html and "at least 40 optimisation steps" in html
+
+
+def test_learning_curve_section_marks_the_points_still_learning():
+    from ftaudit.report.html import environment
+
+    outcome, findings = findings_for(LEARNING)
+    html = environment().get_template("sections/learning_curve.html.j2").render(
+        s={"outcome": outcome, "charts": charts(LEARNING), "findings": findings, "kind": "learning_curve"})
+    assert "2 size(s) were still learning when they stopped" in html
+    assert "200 examples, 800 examples (the main fine-tune)" in html and "--curve-still-learning" in html
+    assert html.count("no (still learning)") == 2 and "still learning (not fitted)" in html  # table and chart
 
 
 def test_learning_curve_section_says_one_repeat_leaves_the_seed_out_of_the_intervals():

@@ -92,6 +92,55 @@ def test_under_trained_points_are_shown_but_neither_fitted_nor_trended():
     assert all(z.fitted for z in fair.sizes) and judge("data-limited", fair).severity is Severity.WARN
 
 
+def test_points_still_learning_are_shown_but_not_fitted():
+    """Issue 23: a point whose training loss still fell at the end would have moved with more steps, so it measures
+    the training length as well as the data. A falling loss below 0.3 H(y) is memorisation and does not count."""
+    sizes = (100, 200, 400, 800)
+    h = 0.693
+    fitted_well = (0.05, 0.10)  # the loss still fell, but far below H(y): the subset is fitted
+    learning = (0.25, 0.60)  # fell by 25% over its last quarter at 0.87 H(y)
+    curve = curves.learning_curve(0.95, 3.0, 0.5, sizes=sizes, loss=(fitted_well, learning, (0.02, 0.4),
+                                                                      (0.3, 0.05)), label_entropy=h)
+    assert [z.still_learning for z in curve.sizes] == [False, True, False, False]
+    assert [z.fitted for z in curve.sizes] == [True, False, True, True]
+    assert curve.fit is not None and curve.fit.sizes == (100, 400, 800)
+    f = judge("curve-too-few-points", curve)
+    assert f.severity is Severity.PASS and f.numbers["still_learning"] == 1 and "200 examples" in f.message
+    # the main fine-tune still learning too: two points are left, no fit, and the finding names it
+    both = curves.learning_curve(0.95, 3.0, 0.5, sizes=sizes, loss=(fitted_well, learning, (0.02, 0.4),
+                                                                     (0.2, 0.5)), label_entropy=h)
+    assert both.fit is None
+    g = judge("curve-too-few-points", both)
+    assert g.severity is Severity.WARN and g.numbers["still_learning"] == 2 and "(the main fine-tune)" in g.message
+    assert judge("data-limited", both).severity is Severity.SKIP
+
+
+def test_saturation_is_not_judged_on_a_main_run_that_barely_fitted_its_training_data():
+    """Issue 23: at 800 rows x 2 epochs (50 steps) the curve was flat (+0.1 points at 2x) and said data-saturated,
+    while 2x the data at the same epochs scored +19.9: the run had barely left a chance-level loss."""
+    flat = dict(sizes=(100, 200, 400, 800), train=(0.70, 0.68, 0.66, 0.65))
+    barely = curves.learning_curve(0.62, 0.0, 0.5, loss=((0.02, 0.5), (0.02, 0.6), (0.02, 0.62), (0.02, 0.631)),
+                                   label_entropy=0.692, **flat)
+    f = judge("data-saturated", barely)
+    assert f.severity is Severity.PASS and "not judged" in f.message and "0.91x H(y)" in f.message
+    assert f.numbers["full_loss_ratio"] == pytest.approx(0.631 / 0.692)
+    assert f.threshold_name == "saturated_max_loss_ratio"
+    # the same flat curve on a run whose loss left chance level is saturated
+    fitted = curves.learning_curve(0.62, 0.0, 0.5, loss=((0.02, 0.3),) * 4, label_entropy=0.692, **flat)
+    assert judge("data-saturated", fitted).severity is Severity.WARN
+    assert judge("data-saturated", barely, saturated_max_loss_ratio=0.95).severity is Severity.WARN
+    # a curve whose points recorded no loss (a fine-tune ftaudit did not run) is judged as before
+    assert judge("data-saturated", curves.learning_curve(0.62, 0.0, 0.5, **flat)).severity is Severity.WARN
+
+
+def test_saturation_is_not_judged_while_the_main_run_was_still_learning():
+    flat = dict(sizes=(100, 200, 400, 800), train=(0.70, 0.68, 0.66, 0.65), label_entropy=0.692)
+    rising = curves.learning_curve(0.62, 0.0, 0.5, loss=((0.02, 0.3),) * 3 + ((0.2, 0.4),), **flat)
+    assert rising.sizes[-1].still_learning and rising.fit is not None  # three subsets are still fitted
+    f = judge("data-saturated", rising)
+    assert f.severity is Severity.PASS and "still learning" in f.message and f.numbers["full_still_learning"] == 1
+
+
 def test_model_too_large_when_a_smaller_model_is_as_good():
     f = judge("model-too-large", curves.size_curve((0.70, 0.853, 0.85)))
     assert f.severity is Severity.WARN and f.numbers["model"] == "2 layers"
