@@ -98,7 +98,10 @@ SETS = ("calibration", "held-out")
 # (rte x A and emotion x B, read on 2026-12-07 afternoon), before the within-class data impacts and
 # label_noise_min_skill (README, "Fourth held-out measurement"). Then the fourth measurement's untouched runs
 # (sms_spam x B and rotten_tomatoes x B, read on 2026-12-07), before the collapse at the majority baseline and
-# truncation's bag-of-words measure (README, "Fifth held-out measurement").
+# truncation's bag-of-words measure (README, "Fifth held-out measurement"). Then the fifth measurement's untouched
+# runs (rotten_tomatoes x B, emotion/A/distribution-shift and rte x B, read on 2026-12-07), before the learning
+# curve's still-learning points and data-saturated's gate on a main run that barely fitted (README, "Sixth held-out
+# measurement").
 SEEN = frozenset(
     [f"{c}/A/{s}" for c in ("sms_spam", "emotion") for s in ("healthy", "healthy-seed1", "lr-too-high",
                                                               "label-noise", "shortcut-train-only", "leakage",
@@ -114,7 +117,11 @@ SEEN = frozenset(
                                   "distribution-shift")]
     + [f"{c}/B/{s}" for c in ("sms_spam", "rotten_tomatoes") for s in ("lr-too-high", "label-noise", "leakage",
                                                                         "truncation", "distribution-shift")]
-    + ["rotten_tomatoes/B/class-imbalance"])
+    + ["rotten_tomatoes/B/class-imbalance"]
+    + [f"rotten_tomatoes/B/{s}" for s in ("lr-too-low", "frozen-encoder", "tiny-train", "seed-instability")]
+    + ["emotion/A/distribution-shift"]
+    + [f"rte/B/{s}" for s in ("lr-too-high", "label-noise", "shortcut-train-only", "leakage", "class-imbalance",
+                              "truncation")])
 
 # ---- transforms: (train, test, rng, corpus) -> (train, test); label-generic, never mutating the rows they get
 
