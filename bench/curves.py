@@ -145,12 +145,18 @@ def print_curve(result, seconds: float) -> dict:
 
     r = outcome.result
     main_s = r.main_seconds or result.run.phases.get("fine-tune")
-    print(f"  {'examples':>8} {'epochs':>6} {'steps':>5} {'train':>7} {'test (95% CI)':>22} {'gap':>7} fitted")
+    print(f"  {'examples':>8} {'epochs':>6} {'steps':>5} {'train':>7} {'test (95% CI)':>22} {'gap':>7} "
+          f"{'loss fall':>9} {'loss/H(y)':>9} fitted")
+    h = r.label_entropy
     for z in r.sizes:
         p = next(p for p in r.points if p.size == z.size)
+        why = ("yes" if z.fitted else "no: " + ("at chance" if not z.above_chance else
+                                                 "under-trained" if z.under_trained else "still learning"))
+        fall = "n/a" if p.loss_tail is None else pct(p.loss_tail)
+        ratio = "n/a" if p.final_loss is None or not h else f"{p.final_loss / h:.2f}"
         print(f"  {z.size:>8} {p.schedule.epochs:>6} {p.schedule.steps:>5} {pct(z.train_accuracy):>7} "
               f"{pct(z.test_accuracy)} ({pct(z.test_accuracy_ci[0])}-{pct(z.test_accuracy_ci[1])}) "
-              f"{pct(z.gap):>7} {'yes' if z.above_chance else 'no'}")
+              f"{pct(z.gap):>7} {fall:>9} {ratio:>9} {why}")
     if r.fit is not None:
         f = r.fit
         print(f"  fit acc(n) = a - b n^-c: a={f.a:.3f} [{f.a_ci[0]:.3f}, {f.a_ci[1]:.3f}]  b={f.b:.3g} "
