@@ -181,11 +181,11 @@ def still_learning(points: list[CurvePoint], label_entropy: float | None, drop: 
     """Whether the fine-tunes of one size were still learning when they stopped: their training loss fell by at least
     `drop` over the last quarter of steps (mean over repeats) and ended at or above FITTED_LOSS x H(y). Unknown (no
     loss recorded, as for a fine-tune ftaudit did not run) is not marked."""
-    tails = [p.loss_tail for p in points if p.loss_tail is not None and p.final_loss is not None]
-    finals = [p.final_loss for p in points if p.loss_tail is not None and p.final_loss is not None]
-    if not tails or not label_entropy:
+    known = [p for p in points if p.loss_tail is not None and p.final_loss is not None]
+    if not known or not label_entropy:
         return False
-    return float(np.mean(tails)) >= drop and float(np.mean(finals)) >= FITTED_LOSS * label_entropy
+    return (float(np.mean([p.loss_tail for p in known])) >= drop
+            and float(np.mean([p.final_loss for p in known])) >= FITTED_LOSS * label_entropy)
 
 
 def under_trained(train_accuracy: float, full_train_accuracy: float, n_scored: int) -> bool:
