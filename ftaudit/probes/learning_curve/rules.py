@@ -145,9 +145,10 @@ def _too_few(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judge
                "out (--curve-min-steps or --curve-max-epochs trains them longer)")
     if learning:
         listed = ", ".join(f"{s.size} examples" + (" (the main fine-tune)" if s is r.sizes[-1] else "") for s in learning)
-        why += (f"; {len(learning)} were still learning when they stopped ({listed}: the training loss still fell by "
-                f"at least {pct(r.still_learning_drop)} over the last quarter of steps, above {FITTED_LOSS:g} H(y)), "
-                "so more steps would have moved them: left out")
+        verb = "was" if len(learning) == 1 else "were"
+        why += (f"; {len(learning)} {verb} still learning when they stopped ({listed}: the training loss still fell "
+                f"by at least {pct(r.still_learning_drop)} over the last quarter of steps, above {FITTED_LOSS:g} "
+                "H(y)), so more steps would have moved them: left out")
     if r.fit is None:
         return Judgement(Severity.WARN, f"only {used} of {len(r.sizes)} training-set sizes can be fitted (above "
                                         f"chance, {pct(r.chance)}, and trained comparably){why}: not enough points "
