@@ -94,9 +94,10 @@ def test_learning_curve_section_marks_the_points_still_learning():
     outcome, findings = findings_for(LEARNING)
     html = environment().get_template("sections/learning_curve.html.j2").render(
         s={"outcome": outcome, "charts": charts(LEARNING), "findings": findings, "kind": "learning_curve"})
-    assert "2 size(s) were still learning when they stopped" in html
-    assert "200 examples, 800 examples (the main fine-tune)" in html and "--curve-still-learning" in html
-    assert html.count("no (still learning)") == 2 and "still learning (not fitted)" in html  # table and chart
+    assert "1 subset size(s) were still learning when they stopped\n(200 examples)" in html
+    assert "--curve-still-learning" in html and "The main fine-tune was still learning when it" in html
+    assert html.count("no (still learning)") == 1 and "yes (still learning)" in html  # the main run stays fitted
+    assert "still learning (not fitted)" in html  # the chart's legend
 
 
 def test_learning_curve_section_says_one_repeat_leaves_the_seed_out_of_the_intervals():

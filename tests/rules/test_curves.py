@@ -93,8 +93,9 @@ def test_under_trained_points_are_shown_but_neither_fitted_nor_trended():
 
 
 def test_points_still_learning_are_shown_but_not_fitted():
-    """Issue 23: a point whose training loss still fell at the end would have moved with more steps, so it measures
-    the training length as well as the data. A falling loss below 0.3 H(y) is memorisation and does not count."""
+    """Issue 23: a subset whose training loss still fell at the end would have moved with more steps, so its raised
+    schedule measures the training length as well as the data. A falling loss below 0.3 H(y) is memorisation and
+    does not count; the main fine-tune is the recipe itself and stays in the fit, marked."""
     sizes = (100, 200, 400, 800)
     h = 0.693
     fitted_well = (0.05, 0.10)  # the loss still fell, but far below H(y): the subset is fitted
@@ -106,13 +107,18 @@ def test_points_still_learning_are_shown_but_not_fitted():
     assert curve.fit is not None and curve.fit.sizes == (100, 400, 800)
     f = judge("curve-too-few-points", curve)
     assert f.severity is Severity.PASS and f.numbers["still_learning"] == 1 and "200 examples" in f.message
-    # the main fine-tune still learning too: two points are left, no fit, and the finding names it
+    # the main fine-tune still learning too: marked, but kept in the fit (the curve extrapolates its recipe)
     both = curves.learning_curve(0.95, 3.0, 0.5, sizes=sizes, loss=(fitted_well, learning, (0.02, 0.4),
                                                                      (0.2, 0.5)), label_entropy=h)
-    assert both.fit is None
-    g = judge("curve-too-few-points", both)
-    assert g.severity is Severity.WARN and g.numbers["still_learning"] == 2 and "(the main fine-tune)" in g.message
-    assert judge("data-limited", both).severity is Severity.SKIP
+    assert both.sizes[-1].still_learning and both.sizes[-1].fitted and both.fit.sizes == (100, 400, 800)
+    assert judge("curve-too-few-points", both).numbers["still_learning"] == 1
+    # two subsets still learning leave two sizes: no fit, and the finding says why
+    two = curves.learning_curve(0.95, 3.0, 0.5, sizes=sizes, loss=(learning, learning, (0.02, 0.4), (0.02, 0.4)),
+                                label_entropy=h)
+    assert two.fit is None
+    g = judge("curve-too-few-points", two)
+    assert g.severity is Severity.WARN and g.numbers["still_learning"] == 2 and "100 examples, 200 examples" in g.message
+    assert judge("data-limited", two).severity is Severity.SKIP
 
 
 def test_saturation_is_not_judged_on_a_main_run_that_barely_fitted_its_training_data():

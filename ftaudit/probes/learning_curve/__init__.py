@@ -38,12 +38,19 @@ class SizeSummary:
     under_trained: bool = False  # fits its own subset clearly worse than the full run fits train: trained too
     # little to be comparable (see `under_trained`); left out of the fit and the gap trend
     still_learning: bool = False  # its training loss was still falling when it stopped (see `still_learning`):
-    # more steps would have moved it, so it measures the training length as well as the data; left out likewise
+    # a subset's raised schedule is not the recipe's, so it measures the training length as well as the data and is
+    # left out likewise; the main fine-tune is the recipe itself and stays (`data-saturated` reads its flag)
+    main: bool = False  # the full size: the main fine-tune, reused
+
+    @property
+    def comparable(self) -> bool:
+        """Trained comparably to the recipe: not under-trained, and not a subset still learning."""
+        return not self.under_trained and (self.main or not self.still_learning)
 
     @property
     def fitted(self) -> bool:
         """Whether the power law (and the gap trend) use this size."""
-        return self.above_chance and not self.under_trained and not self.still_learning
+        return self.above_chance and self.comparable
 
 
 @dataclass(frozen=True)
@@ -118,9 +125,9 @@ class Options:
                              flag="--curve-eval-examples")
     train_eval_examples: int = opt(1000, "most rows of a point's training subset its training accuracy is measured "
                                          "on (a stratified sample of the subset)", flag="--curve-train-eval-examples")
-    still_learning: float = opt(0.15, "a point (the main fine-tune included) whose training loss still fell by at "
-                                      "least this share over its last quarter of steps, while above "
-                                      f"{FITTED_LOSS:g} H(y), was still learning: it is marked and not fitted",
+    still_learning: float = opt(0.15, "a subset point whose training loss still fell by at least this share over "
+                                      f"its last quarter of steps, while above {FITTED_LOSS:g} H(y), was still "
+                                      "learning: it is marked and not fitted (the main fine-tune is marked only)",
                                 flag="--curve-still-learning")
 
     def validate(self) -> None:
@@ -248,7 +255,7 @@ class LearningCurveProbe(Probe):
         summaries, fit, trend = judge_sizes(sizes, by_size, train_acc, n_train=len(train), chance=chance,
                                             train_scored_max=o.train_eval_examples, seed=ctx.seed,
                                             still_learning=learning)
-        comparable = [not (z.under_trained or z.still_learning) for z in summaries]
+        comparable = [z.comparable for z in summaries]
         seed_fits = tuple(seed_fit(sizes, points, correct, r, chance, ctx.seed, comparable)
                           for r in range(o.repeats)) if o.repeats > 1 else ()
         return LearningCurveResult(
@@ -265,14 +272,14 @@ def judge_sizes(sizes: list[int], by_size: list[np.ndarray], train_acc: list[lis
                 chance: float, train_scored_max: int, seed: int, still_learning: list[bool] | None = None
                 ) -> tuple[tuple[SizeSummary, ...], PowerLawFit | None, GapTrend | None]:
     """Summarise each size (the last is the full run) and fit the curve on those that clear chance and trained
-    comparably: not under-trained, and not `still_learning` (per size; none when not given). by_size: per size, test
-    correctness [repeats, m]; train_acc: per size, each repeat's accuracy on its own training subset (scored on at
-    most `train_scored_max` rows)."""
+    comparably: not under-trained, and no subset `still_learning` (per size, the full one's kept for the record;
+    none when not given). by_size: per size, test correctness [repeats, m]; train_acc: per size, each repeat's
+    accuracy on its own training subset (scored on at most `train_scored_max` rows)."""
     full_train = float(np.mean(train_acc[-1]))
     learning = list(still_learning) if still_learning is not None else [False] * len(sizes)
     weak = [under_trained(float(np.mean(t)), full_train, min(z, train_scored_max))
             for z, t in zip(sizes[:-1], train_acc[:-1])] + [False]  # the full run is the reference
-    excluded = [w or s for w, s in zip(weak, learning)]
+    excluded = [w or s for w, s in zip(weak, learning[:-1])] + [False]  # the full run is the recipe itself
     fit = fit_power_law(sizes, by_size, chance=chance, n_bootstrap=N_BOOTSTRAP, seed=seed,
                         allowed=[not e for e in excluded])
     kept = [i for i, e in enumerate(excluded) if not e]
@@ -284,8 +291,8 @@ def judge_sizes(sizes: list[int], by_size: list[np.ndarray], train_acc: list[lis
         SizeSummary(size=z, fraction=z / n_train, repeats=len(c), train_accuracy=float(np.mean(t)),
                     test_accuracy=acc, test_accuracy_ci=accuracy_interval(c, seed),
                     gap=float(np.mean(t)) - acc, above_chance=bool(ok), under_trained=bool(w),
-                    still_learning=bool(s))
-        for z, c, t, acc, ok, w, s in zip(sizes, by_size, train_acc, test_acc, above, weak, learning))
+                    still_learning=bool(s), main=i == len(sizes) - 1)
+        for i, (z, c, t, acc, ok, w, s) in enumerate(zip(sizes, by_size, train_acc, test_acc, above, weak, learning)))
     return summaries, fit, trend
 
 

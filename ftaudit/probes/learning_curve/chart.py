@@ -27,7 +27,7 @@ def learning_curve_chart(r: LearningCurveResult) -> str:
     unfitted = (("at chance (not fitted)", "#555", [s for s in r.sizes if not s.above_chance]),
                 ("under-trained (not fitted)", PALETTE[3], [s for s in r.sizes if s.above_chance and s.under_trained]),
                 ("still learning (not fitted)", PALETTE[5],
-                 [s for s in r.sizes if s.above_chance and s.still_learning and not s.under_trained]))
+                 [s for s in r.sizes if s.above_chance and not s.comparable and not s.under_trained]))
     for label, colour, unused in unfitted:
         if unused:
             ax.scatter([s.size for s in unused], [s.test_accuracy for s in unused], s=40, facecolors="none",
