@@ -101,7 +101,8 @@ SETS = ("calibration", "held-out")
 # truncation's bag-of-words measure (README, "Fifth held-out measurement"). Then the fifth measurement's untouched
 # runs (rotten_tomatoes x B, emotion/A/distribution-shift and rte x B, read on 2026-12-07), before the learning
 # curve's still-learning points and data-saturated's gate on a main run that barely fitted (README, "Sixth held-out
-# measurement").
+# measurement"). Then the sixth measurement's three untouched runs (rte x B seed-instability and distribution-shift,
+# rte/A/healthy-seed1), read before the main fine-tune was kept in the curve's fit: every held-out run is seen.
 SEEN = frozenset(
     [f"{c}/A/{s}" for c in ("sms_spam", "emotion") for s in ("healthy", "healthy-seed1", "lr-too-high",
                                                               "label-noise", "shortcut-train-only", "leakage",
@@ -121,7 +122,8 @@ SEEN = frozenset(
     + [f"rotten_tomatoes/B/{s}" for s in ("lr-too-low", "frozen-encoder", "tiny-train", "seed-instability")]
     + ["emotion/A/distribution-shift"]
     + [f"rte/B/{s}" for s in ("lr-too-high", "label-noise", "shortcut-train-only", "leakage", "class-imbalance",
-                              "truncation")])
+                              "truncation", "seed-instability", "distribution-shift")]
+    + ["rte/A/healthy-seed1"])
 
 # ---- transforms: (train, test, rng, corpus) -> (train, test); label-generic, never mutating the rows they get
 
