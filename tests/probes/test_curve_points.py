@@ -109,3 +109,12 @@ def test_loss_tail_and_final_loss_read_the_last_two_quarters():
     assert loss_tail(losses) == pytest.approx(0.25) and final_loss(losses) == pytest.approx(0.6)
     assert loss_tail([0.5] * 7) is None and final_loss([0.5] * 7) is None  # fewer than 8 steps
     assert final_loss([float("nan")] * 4 + [0.5] * 8) == pytest.approx(0.5)  # non-finite steps are dropped
+
+
+@pytest.mark.parametrize("value", [0.0, 1.5])
+def test_curve_still_learning_must_be_a_share(value):
+    from ftaudit.errors import UsageError
+    from ftaudit.probes.learning_curve import Options
+
+    with pytest.raises(UsageError, match="--curve-still-learning must be in"):
+        Options(still_learning=value).validate()
