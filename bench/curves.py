@@ -150,8 +150,7 @@ def print_curve(result, seconds: float) -> dict:
     h = r.label_entropy
     for z in r.sizes:
         p = next(p for p in r.points if p.size == z.size)
-        why = ("yes" if z.fitted else "no: " + ("at chance" if not z.above_chance else
-                                                 "under-trained" if z.under_trained else "still learning"))
+        why = "yes" if z.fitted else f"no: {z.unfitted_reason}"
         fall = "n/a" if p.loss_tail is None else pct(p.loss_tail)
         ratio = "n/a" if p.final_loss is None or not h else f"{p.final_loss / h:.2f}"
         print(f"  {z.size:>8} {p.schedule.epochs:>6} {p.schedule.steps:>5} {pct(z.train_accuracy):>7} "

@@ -52,6 +52,18 @@ class SizeSummary:
         """Whether the power law (and the gap trend) use this size."""
         return self.above_chance and self.comparable
 
+    @property
+    def learning_subset(self) -> bool:
+        """A subset left out (or at chance) because it was still learning, not because it was under-trained."""
+        return self.still_learning and not self.main and not self.under_trained
+
+    @property
+    def unfitted_reason(self) -> str:
+        """Why the fit leaves this size out: "at chance", "under-trained" or "still learning"; "" when fitted."""
+        if self.fitted:
+            return ""
+        return "at chance" if not self.above_chance else "under-trained" if self.under_trained else "still learning"
+
 
 @dataclass(frozen=True)
 class SeedFit:

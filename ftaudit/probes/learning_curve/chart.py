@@ -24,14 +24,11 @@ def learning_curve_chart(r: LearningCurveResult) -> str:
     ax.errorbar(sizes, [s.train_accuracy for s in r.sizes], yerr=train_err, color=TRAIN, marker="o", ms=4,
                 capsize=2, label="train (own subset)")
     ax.errorbar(sizes, test, yerr=test_err, color=TEST, marker="o", ms=4, capsize=2, label="test (95% CI)")
-    unfitted = (("at chance (not fitted)", "#555", [s for s in r.sizes if not s.above_chance]),
-                ("under-trained (not fitted)", PALETTE[3], [s for s in r.sizes if s.above_chance and s.under_trained]),
-                ("still learning (not fitted)", PALETTE[5],
-                 [s for s in r.sizes if s.above_chance and not s.comparable and not s.under_trained]))
-    for label, colour, unused in unfitted:
+    for reason, colour in (("at chance", "#555"), ("under-trained", PALETTE[3]), ("still learning", PALETTE[5])):
+        unused = [s for s in r.sizes if s.unfitted_reason == reason]
         if unused:
             ax.scatter([s.size for s in unused], [s.test_accuracy for s in unused], s=40, facecolors="none",
-                       edgecolors=colour, zorder=3, label=label)
+                       edgecolors=colour, zorder=3, label=f"{reason} (not fitted)")
     ax.axhline(r.chance, color="#555", linestyle=":", linewidth=1, label=f"chance ({r.chance:.2f})")
     if r.fit is not None:
         f = r.fit

@@ -132,7 +132,7 @@ def _gap_trend(r: LearningCurveResult, threshold: Callable[[str], float]) -> Jud
 def _too_few(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement:
     used = sum(s.fitted for s in r.sizes)
     weak = [s for s in r.sizes if s.under_trained]
-    learning = [s for s in r.sizes if not s.comparable and not s.under_trained]  # subsets still learning
+    learning = [s for s in r.sizes if s.learning_subset]
     full = r.sizes[-1].train_accuracy
     numbers = {"sizes": len(r.sizes), "above_chance": sum(s.above_chance for s in r.sizes), "fitted": used,
                "under_trained": len(weak), "still_learning": len(learning), "chance": r.chance,
@@ -145,10 +145,10 @@ def _too_few(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judge
                "out (--curve-min-steps or --curve-max-epochs trains them longer)")
     if learning:
         listed = ", ".join(f"{s.size} examples" for s in learning)
-        verb, it = ("was", "it") if len(learning) == 1 else ("were", "they")
+        verb, it, them = ("was", "it", "it") if len(learning) == 1 else ("were", "they", "them")
         why += (f"; {len(learning)} {verb} still learning when {it} stopped ({listed}: the training loss still fell "
                 f"by at least {pct(r.still_learning_drop)} over the last quarter of steps, above {FITTED_LOSS:g} "
-                f"H(y)), so more steps would have moved {'it' if it == 'it' else 'them'}: left out")
+                f"H(y)), so more steps would have moved {them}: left out")
     if r.fit is None:
         return Judgement(Severity.WARN, f"only {used} of {len(r.sizes)} training-set sizes can be fitted (above "
                                         f"chance, {pct(r.chance)}, and trained comparably){why}: not enough points "
