@@ -219,3 +219,16 @@ def test_rejudge_takes_remeasured_probe_results_in_place_of_the_stored_ones(tmp_
     again.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="not the stored run's"):
         rejudge(stored, remeasured=again)
+
+
+def test_a_split_corpus_keeps_its_test_rows_whatever_the_recipe(monkeypatch):
+    """rte's test rows are topped up from the train rows no recipe trains on: adding a recipe must not move them."""
+    split = planted.Corpus("toy-split", "toy-split.jsonl", marked="b", has_split=True)
+    pool = tuple({"text": f"t{i}", "label": "ab"[i % 2], "split": "train" if i < 1000 else "test"}
+                 for i in range(1100))
+    monkeypatch.setattr(planted, "read_rows", lambda file: pool)
+    tests = {name: [r["text"] for r in planted.sample(split, recipe)[1]] for name, recipe in planted.RECIPES.items()}
+    assert len({tuple(t[:600]) for t in tests.values()}) == 1
+    assert all(r.n_train <= planted.SPARE_FROM for r in planted.RECIPES.values())
+    train, test = planted.sample(split, planted.RECIPES["C"])
+    assert not {r["text"] for r in train} & {r["text"] for r in test}
