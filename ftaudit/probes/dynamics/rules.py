@@ -47,9 +47,27 @@ NOISE_MIN_SKILL = Threshold("label_noise_min_skill", 0.10, "label noise is judge
                              minimum=0.0)
 COLLAPSE_LIFT = Threshold("collapse_max_lift", 0.01, "a run whose accuracy is at most this above the majority "
                                                     "baseline scores no better than it (one of the signs of collapse)")
+COLLAPSE_SKILL = Threshold("collapse_max_skill", 0.10, "a run whose test accuracy removes at least this share of the "
+                           "majority baseline's error, (accuracy - baseline) / (1 - baseline), learned something and "
+                           "has not collapsed, whatever its loss and prediction share: wrong labels hold the loss "
+                           "near H(y), and a test set that is 87% one class is rightly predicted mostly as that class",
+                           minimum=0.0)
 SEED_STD = Threshold("seed_max_std", 0.02, "standard deviation of accuracy across seeds above this is unstable")
 SEED_FAILED = Threshold("seed_max_failed_share", 0.0, "share of seeds that collapsed or diverged above this is "
                                                       "unstable")
+
+
+def skill(accuracy: float | None, baseline: float | None) -> float | None:
+    """The share of the majority baseline's error a model removes: (accuracy - baseline) / (1 - baseline)."""
+    if accuracy is None or baseline is None or baseline >= 1:
+        return None
+    return (accuracy - baseline) / (1 - baseline)
+
+
+def learned_something(accuracy: float | None, baseline: float | None, threshold: T) -> bool:
+    """Test accuracy removed at least collapse_max_skill of the majority baseline's error (False when unknown)."""
+    removed = skill(accuracy, baseline)
+    return removed is not None and removed >= threshold(COLLAPSE_SKILL.name)
 
 
 def loss_at_chance(r: DynamicsResult, threshold: T) -> bool:
@@ -76,7 +94,13 @@ def collapse_evidence(r: DynamicsResult, threshold: T) -> tuple[bool, dict[str, 
     text = (f"final training loss {r.final_loss:.3f} vs label entropy H(y) = {r.label_entropy:.3f}; "
             f"{pct(share)} of {where} predictions are one class; accuracy {pct(acc)}"
             + (f" vs majority baseline {pct(r.majority_baseline)}" if r.majority_baseline is not None else ""))
-    return (near_chance and (one_class or no_better)) or (one_class and no_better), numbers, text
+    learned = r.test_accuracy is not None and learned_something(r.test_accuracy, r.majority_baseline, threshold)
+    numbers["skill"] = skill(r.test_accuracy, r.majority_baseline)
+    if learned and near_chance and one_class:
+        text += (f"; but it removed {pct(numbers['skill'])} of the baseline's error, at least "
+                 f"{pct(threshold(COLLAPSE_SKILL.name))}: it learned something")
+    collapsed = (near_chance and (one_class or no_better)) or (one_class and no_better)
+    return collapsed and not learned, numbers, text
 
 
 def _failed(r: DynamicsResult, threshold: T) -> bool:
@@ -197,15 +221,15 @@ def _label_noise(r: DynamicsResult, threshold: T) -> Judgement | None:
     # Learned something = removed a share of the majority baseline's error, not beaten it by fixed points: at a 50%
     # baseline 10% of its error is 5 points, at an 87% one (spam) 1.3 points, at 23% (nine classes) 7.7 points.
     least = threshold(NOISE_MIN_SKILL.name)
-    if r.test_accuracy is not None and r.majority_baseline is not None and r.majority_baseline < 1:
-        skill = (r.test_accuracy - r.majority_baseline) / (1 - r.majority_baseline)
-        if skill < least:
+    removed = skill(r.test_accuracy, r.majority_baseline)
+    if removed is not None:
+        if removed < least:
             return Judgement(Severity.SKIP, f"not judged: test accuracy {pct(r.test_accuracy)} removes "
-                                            f"{pct(max(skill, 0.0))} of the majority baseline's error "
+                                            f"{pct(max(removed, 0.0))} of the majority baseline's error "
                                             f"({pct(r.majority_baseline)} accuracy), less than {pct(least)}; the "
                                             "margins of a model that learned nothing say nothing about its labels",
                              {"test_accuracy": r.test_accuracy, "majority_baseline": r.majority_baseline,
-                              "skill": skill})
+                              "skill": removed})
     elif r.final_loss is not None and r.label_entropy and \
             r.final_loss >= threshold(COLLAPSE_LOSS.name) * r.label_entropy:
         return Judgement(Severity.SKIP, f"not judged: the training loss stayed at {r.final_loss:.3f}, near H(y) = "
@@ -228,7 +252,8 @@ def _seeds(r: DynamicsResult, threshold: T) -> Judgement | None:
         return None
     share_limit = threshold(COLLAPSE_SHARE.name)
     failed = [s for s in r.seeds if s.diverged or s.accuracy is None
-              or (s.majority_share is not None and s.majority_share >= share_limit)]
+              or (s.majority_share is not None and s.majority_share >= share_limit
+                  and not learned_something(s.accuracy, r.majority_baseline, threshold))]
     accs = [s.accuracy for s in r.seeds if s.accuracy is not None]
     std = statistics.pstdev(accs) if len(accs) >= 2 else 0.0
     mean = statistics.fmean(accs) if accs else None
@@ -249,9 +274,9 @@ def _seeds(r: DynamicsResult, threshold: T) -> Judgement | None:
 
 RULES = (
     Rule("training-collapsed", "training left chance level (not stuck at the label entropy on one class)",
-         "dynamics", _collapsed, (COLLAPSE_LOSS, COLLAPSE_SHARE, COLLAPSE_LIFT),
+         "dynamics", _collapsed, (COLLAPSE_LOSS, COLLAPSE_SHARE, COLLAPSE_LIFT, COLLAPSE_SKILL),
          emits=("final_loss", "label_entropy", "accuracy", "majority_share", "majority_baseline", "loss_ratio",
-                "collapse_loss_ratio")),
+                "collapse_loss_ratio", "skill")),
     Rule("training-diverged", "the training loss stayed finite and did not blow up", "dynamics", _diverged,
          (DIVERGE_FINAL, DIVERGE_SPIKE),
          emits=("initial_loss", "final_loss", "final_ratio", "max_loss_ratio", "lr", "nonfinite_step")),
@@ -269,6 +294,6 @@ RULES = (
          _label_noise, (NOISE_SHARE, NOISE_MIN_SKILL, NOISE_AUM_SCALE),
          emits=("flagged", "tracked", "noise_rate", "aum_threshold", "test_accuracy", "majority_baseline",
                 "skill", "final_loss")),
-    Rule("seed-instability", "fine-tunes differing only in seed agree", "dynamics", _seeds, (SEED_STD, SEED_FAILED),
+    Rule("seed-instability", "fine-tunes differing only in seed agree", "dynamics", _seeds, (SEED_STD, SEED_FAILED, COLLAPSE_SKILL),
          emits=("seeds", "mean_accuracy", "std_accuracy", "failed", "failed_share", "min_accuracy", "max_accuracy")),
 )
