@@ -18,7 +18,8 @@ VOCABULARY = {"healthy", "overfitting", "insufficient-data", "lr-too-high", "lr-
 
 IMPACT = {"impact": 0.2, "impact_ci_low": 0.1, "impact_ci_high": 0.3}  # a clear measured cost
 NO_IMPACT = {"impact": 0.01, "impact_ci_low": -0.04, "impact_ci_high": 0.06}  # within noise
-LEARNED = {"train_accuracy_ci_low": 0.97, "train_majority_share": 0.5, "test_lead_ci_low": -0.45}
+LEARNED = {"train_accuracy_ci_low": 0.97, "train_majority_share": 0.5, "test_lead_ci_low": -0.45,
+           "gap_at_test_mix": 0.45, "max_gap": 0.1}
 # Findings of the rules whose causes need a measured impact carry a clear one unless the test gives numbers.
 STILL_RISING = {"late_gain": 0.06, "late_gain_ci_low": 0.03, "late_gain_ci_high": 0.09}  # test rose late in training
 AT_CHANCE = {"loss_ratio": 1.0, "collapse_loss_ratio": 0.9}  # a collapse of training itself: the loss stayed at H(y)
@@ -356,6 +357,18 @@ def test_an_accuracy_gap_without_confident_test_mistakes_is_not_memorisation():
     assert codes(healthy) == ["healthy"]
     memorised = diagnose([f("gap-too-large", F), f("loss-gap-too-large", W), f("data-limited", P)])
     assert codes(memorised) == ["overfitting"]
+
+
+def test_a_gap_from_class_shares_that_differ_between_splits_is_not_overfitting():
+    # emotion/A/healthy-seed1: train 44.3% vs test 28.0%, 'joy' 33% of train and 20.5% of test, mostly predicted;
+    # at test's class shares train scores 3.0 points above test
+    shifted = {**LEARNED, "train_accuracy_ci_low": 0.405, "train_majority_share": 0.333, "gap_at_test_mix": 0.030}
+    d = diagnose([f("gap-too-large", F, shifted), f("loss-gap-too-large", P), f("label-shift", W)])
+    assert "overfitting" not in codes(d)
+    over = next(n for n in d.also_noticed if n.code == "overfitting")
+    assert "gap_at_test_mix = 0.03, needs > max_gap" in over.why
+    assert codes(diagnose([f("gap-too-large", F, dict(shifted, gap_at_test_mix=0.12)), f("loss-gap-too-large", P),
+                           f("label-shift", W)]))[0] == "overfitting"
     assert any(e.startswith("gap-too-large + loss-gap-too-large") for e in memorised.root_causes[0].evidence)
 
 
@@ -477,7 +490,8 @@ def test_shift_whose_least_like_examples_score_like_the_rest_is_only_noticed():
 
 def test_imbalance_with_train_accuracy_at_the_majority_share_is_not_overfitting():
     # 95/5 training labels, a balanced test set, every test prediction on the majority class: 95.0% vs 49.1%
-    prior = {"train_accuracy_ci_low": 0.936, "train_majority_share": 0.95, "test_lead_ci_low": -0.5}
+    prior = {"train_accuracy_ci_low": 0.936, "train_majority_share": 0.95, "test_lead_ci_low": -0.5,
+             "gap_at_test_mix": 0.46, "max_gap": 0.1}
     rare_missed = {"impact": 0.98, "impact_ci_low": 0.95, "impact_ci_high": 1.0}
     d = diagnose([f("gap-too-large", F, prior), f("loss-gap-too-large", W), f("training-collapsed", F),
                   f("class-imbalance", W, rare_missed), f("no-better-than-baseline", F)])
@@ -488,6 +502,18 @@ def test_imbalance_with_train_accuracy_at_the_majority_share_is_not_overfitting(
     memorised = diagnose([f("gap-too-large", F, dict(prior, train_accuracy_ci_low=0.99)),
                           f("loss-gap-too-large", W)])
     assert codes(memorised) == ["overfitting"]
+
+
+def test_a_gap_from_class_shares_that_differ_between_splits_is_not_overfitting():
+    # emotion/A/healthy-seed1: train 44.3% vs test 28.0%, 'joy' 33% of train and 20.5% of test, mostly predicted;
+    # at test's class shares train scores 3.0 points above test
+    shifted = {**LEARNED, "train_accuracy_ci_low": 0.405, "train_majority_share": 0.333, "gap_at_test_mix": 0.030}
+    d = diagnose([f("gap-too-large", F, shifted), f("loss-gap-too-large", P), f("label-shift", W)])
+    assert "overfitting" not in codes(d)
+    over = next(n for n in d.also_noticed if n.code == "overfitting")
+    assert "gap_at_test_mix = 0.03, needs > max_gap" in over.why
+    assert codes(diagnose([f("gap-too-large", F, dict(shifted, gap_at_test_mix=0.12)), f("loss-gap-too-large", P),
+                           f("label-shift", W)]))[0] == "overfitting"
 
 
 def test_a_collapse_blamed_on_imbalance_needs_the_rare_class_to_be_missed():
