@@ -85,11 +85,14 @@ def score(result: dict, expected: tuple[str, ...]) -> dict:
     gap = next((p["result"] for p in result["probes"] if p["name"] == "gap" and p["status"] == "ok"), None)
     # The diagnosis names a data cause only with its measured impact, so a top-3 cause outside the planted ones is
     # either a second real defect of the corpus or a false lead: reported, and counted (target: 1 run in 10).
+    baseline = next((f["severity"] for f in result.get("findings", ()) if f["code"] == "no-better-than-baseline"), None)
     return {"diagnosed": causes[:3], "hit1": bool(causes) and causes[0] in expected,
             "hit3": any(c in expected for c in causes[:3]),
             # "healthy" names no cause: on a planted run it is a miss, counted as one, not a false lead
             "unplanted_in_top3": [c for c in causes[:3] if c not in expected and c != "healthy"],
             "test_accuracy": None if gap is None else round(gap["test"]["accuracy"], 3),
+            # test accuracy clearly above the majority baseline (no-better-than-baseline passed); None: not judged
+            "learned": None if baseline in (None, "skip", "error") else baseline == "pass",
             "verdict": result["diagnosis"]["verdict"]}
 
 
@@ -209,9 +212,15 @@ def summaries(rows: list[dict]) -> dict:
         return {s: {k: summary(g) for k, g in groups[s].items()} for s in SETS if s in groups}
 
     untouched = [r for r in rows if r["set"] == "held-out" and not r.get("seen")]
+    # A corpus x recipe whose healthy run (seed 0) scored no clearly better than the majority class is a recipe that
+    # does not learn that corpus: its planted causes had nothing to act on. Scored apart, never instead of the rest.
+    cells = {(r["corpus"], r["recipe"]): r.get("learned") for r in rows if r.get("scenario") == "healthy"}
+    learning = [r for r in rows if r["set"] == "held-out" and cells.get((r["corpus"], r["recipe"])) is True]
     return {"all": summary(rows), "by_set": {s: summary([r for r in rows if r["set"] == s])
                                              for s in SETS if any(r["set"] == s for r in rows)},
             "held_out_untouched": summary(untouched) if untouched else None,
+            "held_out_learning": summary(learning) if learning else None,
+            "cells_not_learning": sorted(f"{c} x {k}" for (c, k), ok in cells.items() if ok is False),
             "by_corpus": by("corpus"), "by_recipe": by("recipe")}
 
 
@@ -263,6 +272,12 @@ def markdown(rows: list[dict], meta: dict) -> str:
         if name == "held-out" and s["held_out_untouched"]:
             lines += [f"**Held-out, untouched (never read before a rule change; planted.SEEN)**: "
                       f"{_sentence(s['held_out_untouched'])}.", ""]
+        if name == "held-out" and s["held_out_learning"]:
+            lines += [f"**Held-out, in the corpus x recipe cells whose healthy run learned (test accuracy clearly "
+                      f"above the majority class)**: {_sentence(s['held_out_learning'])}.", ""]
+    if s["cells_not_learning"]:
+        lines += [f"Cells whose healthy run did not learn (their planted causes had nothing to act on): "
+                  f"{', '.join(s['cells_not_learning'])}.", ""]
     lines += [*_table("corpus", s["by_corpus"]), "", *_table("recipe", s["by_recipe"]), "",
               "| run | set | planted cause | top-3 diagnosed | top-1 | unplanted top-3 | test acc. | wall time |",
               "|---|---|---|---|---|---|---|---|"]

@@ -176,6 +176,23 @@ def test_seen_held_out_runs_are_scored_apart_as_well():
     assert diagnose.summaries(rows_[:1])["held_out_untouched"] is None
 
 
+def test_cells_whose_healthy_run_did_not_learn_are_scored_apart_as_well():
+    rows_ = [row("held-out", "rte", "B", "healthy", ["overfitting"], scenario="healthy", learned=False),
+             row("held-out", "rte", "B", "leakage", ["leakage"], scenario="leakage", learned=False),
+             row("held-out", "sms_spam", "B", "healthy", ["healthy"], scenario="healthy", learned=True),
+             row("held-out", "sms_spam", "B", "leakage", ["undertrained"], scenario="leakage", learned=True),
+             row("held-out", "emotion", "C", "leakage", ["leakage"], scenario="leakage", learned=True)]
+    s = diagnose.summaries(rows_)
+    assert s["held_out_learning"]["n"] == 2 and s["held_out_learning"]["top1"] == 1  # emotion x C: no healthy run
+    assert s["cells_not_learning"] == ["rte x B"] and s["by_set"]["held-out"]["n"] == 5
+    md = diagnose.markdown(rows_, {"date": "today", "machine": "toy"})
+    assert "cells whose healthy run learned" in md and "did not learn (their planted causes had nothing to act on): rte x B" in md
+    result = {"diagnosis": {"verdict": "", "root_causes": [{"code": "healthy"}]}, "probes": [],
+              "findings": [{"code": "no-better-than-baseline", "severity": "warn"}]}
+    assert diagnose.score(result, ("healthy",))["learned"] is False
+    assert diagnose.score({**result, "findings": []}, ("healthy",))["learned"] is None
+
+
 def test_reuse_takes_the_last_remeasurement_only_when_it_holds_every_probe(tmp_path):
     folder = tmp_path / "run"
     (folder / "remeasured").mkdir(parents=True)
