@@ -169,6 +169,9 @@ class Table:
     min_score: float
     neutral: Mapping[str, str]  # rule code -> why it is not evidence for any cause
     constants: Mapping[str, float] = field(default_factory=dict)  # named numbers the conditions compare with
+    # rule code -> why its warning is a way to improve a model that works, not a failure: with no root cause, the
+    # verdict says "no problem found" and names it as an opportunity instead of a check that did not pass
+    opportunities: Mapping[str, str] = field(default_factory=dict)
 
     def finding_codes(self) -> set[str]:
         return ({code for ev in self.evidence for code in ev.codes}
@@ -212,7 +215,8 @@ def parse_table(raw: Mapping[str, Any]) -> Table:
         evidence.append(Evidence(cause=row["cause"], finding=finding, weights=weights, when=when,
                                  weight=float(row["weight"]) if "weight" in row else None, why=row.get("why", "")))
     return Table(causes=causes, evidence=tuple(evidence), min_score=float(raw.get("min_score", 0.5)),
-                 neutral=dict(raw.get("neutral", {})), constants=constants)
+                 neutral=dict(raw.get("neutral", {})), constants=constants,
+                 opportunities=dict(raw.get("opportunities", {})))
 
 
 @dataclass
@@ -301,17 +305,21 @@ def _verdict(table: Table, causes: tuple[RootCause, ...], by_code: Mapping[str, 
 
 def _healthy(table: Table, by_code: Mapping[str, Finding], noticed: tuple[Noticed, ...] = ()) -> Diagnosis:
     spec = table.causes["healthy"]
-    problems = sorted((f for f in by_code.values() if f.severity in PROBLEMS), key=lambda f: -f.severity.rank)
+    raised = sorted((f for f in by_code.values() if f.severity in PROBLEMS), key=lambda f: -f.severity.rank)
+    chances = [f for f in raised if f.code in table.opportunities and f.severity is Severity.WARN]
+    problems = [f for f in raised if f not in chances]
     gap = by_code.get("gap-too-large")
     if not problems:
         detail = f": {gap.message}" if gap is not None and gap.severity is Severity.PASS else ""
-        verdict = f"{spec.title}{detail}; {spec.next}."
-        summary = spec.summary
+        chance = "".join(f"; opportunity: {f.message.rstrip('.')}" for f in chances)
+        verdict = f"{spec.title}{detail}{chance}; {spec.next}."
+        summary = spec.summary + (" An opportunity remains (see the findings)." if chances else "")
     else:
         first = problems[0]
         more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        chance = "".join(f" (opportunity: {f.code}, {f.message.rstrip('.')})" for f in chances)
         verdict = (f"No root cause stands out, but {len(problems)} check(s) did not pass: {first.code} "
-                   f"({first.message.rstrip('.')}){more}; read those findings before trusting the model.")
+                   f"({first.message.rstrip('.')}){more}; read those findings before trusting the model{chance}.")
         summary = (f"No cause in the diagnosis table is supported strongly enough; {len(problems)} check(s) still "
                    "raised a warning, a failure or an error (see the findings).")
         if noticed:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ftaudit.probes.registry import result_kinds
+from ftaudit.probes.registry import all_rules, result_kinds
 from ftaudit.diagnosis import Condition, diagnose, load_table, parse_table
 from ftaudit.results import Diagnosis, Finding, Severity
 
@@ -344,8 +344,8 @@ def test_a_rising_curve_without_a_gap_is_an_opportunity_not_a_failure():
               f("no-better-than-baseline", P), f("data-saturated", P)]
     d = diagnose(rising)
     assert codes(d) == ["healthy"]
-    assert d.root_causes[0].confidence == 0.5  # the data-limited warning is still named in the verdict
-    assert "data-limited" in d.verdict
+    assert d.root_causes[0].confidence == 0.5  # the gap's warning; data-limited is named as an opportunity
+    assert "1 check(s) did not pass: gap-too-large" in d.verdict and "(opportunity: data-limited" in d.verdict
     failing = diagnose([*rising[:1], f("gap-too-large", F, {"gap_ci_low": 0.16, "max_gap": 0.1, **LEARNED}),
                         *rising[2:]])
     assert codes(failing)[0] == "insufficient-data"
@@ -575,3 +575,19 @@ def test_also_noticed_round_trips_through_json():
                          gate=GateResult(fail_on="fail", passed=True))
     assert result.diagnosis.also_noticed and codes(result.diagnosis) == ["overfitting"]
     assert from_json(to_json(result), kinds=result_kinds()).diagnosis == result.diagnosis
+
+
+def test_a_run_with_no_cause_names_a_predicted_gain_as_an_opportunity_not_a_failed_check():
+    gain = f("data-limited", W, message="twice the data is predicted to add +3.1 points (95% CI +1.2 to +5.0).")
+    d = diagnose([f("gap-too-large", P, {**LEARNED, "gap_ci_low": 0.01}, message="train 90% vs test 86%: within the limit"), gain,
+                  f("no-better-than-baseline", P)])
+    assert codes(d) == ["healthy"] and d.root_causes[0].confidence == 1.0
+    assert d.verdict.startswith("No problem found: train 90% vs test 86%: within the limit; opportunity: twice the "
+                                "data is predicted to add +3.1 points (95% CI +1.2 to +5.0); nothing to fix")
+    with_problem = diagnose([f("gap-too-large", P, {**LEARNED, "gap_ci_low": 0.01}), gain,
+                             f("no-better-than-baseline", P), f("class-gap-too-large", W, message="class 'b' 30%")])
+    assert codes(with_problem) == ["healthy"] and with_problem.root_causes[0].confidence == 0.5
+    assert with_problem.verdict.startswith("No root cause stands out, but 1 check(s) did not pass: class-gap-too-large")
+    assert "(opportunity: data-limited, twice the data" in with_problem.verdict
+    registered = {r.code for r in all_rules()}
+    assert load_table().opportunities and set(load_table().opportunities) <= registered
