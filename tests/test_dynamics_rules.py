@@ -68,3 +68,9 @@ def test_a_seed_fails_only_when_it_predicts_one_class_and_learned_nothing():
              SeedRun(2, 0.91, 0.95, 0.6, False))
     severity, _, numbers = judge("seed-instability", noisy_spam(seeds=seeds))
     assert numbers["failed"] == 1 and severity is Severity.WARN
+
+
+def test_near_a_95_percent_baseline_a_tenth_of_its_error_is_no_proof_of_learning():
+    # 95.5% against a 95.0% baseline removes 10% of its error, but that is 3 rows of 600: still the fixed lift's
+    tiny_lift = noisy_spam(test_accuracy=0.955, majority_baseline=0.95, test_majority_share=0.99)
+    assert judge("training-collapsed", tiny_lift)[0] is Severity.FAIL
