@@ -110,7 +110,7 @@ SETS = ("calibration", "held-out")
 # runs (rotten_tomatoes x B, emotion/A/distribution-shift and rte x B, read on 2026-12-07), before the learning
 # curve's still-learning points and data-saturated's gate on a main run that barely fitted (README, "Sixth held-out
 # measurement"). Then the sixth measurement's three untouched runs (rte x B seed-instability and distribution-shift,
-# rte/A/healthy-seed1), read before the main fine-tune was kept in the curve's fit: every held-out run is seen.
+# rte/A/healthy-seed1), read before the main fine-tune was kept in the curve's fit: every A and B held-out run is seen.
 SEEN = frozenset(
     [f"{c}/A/{s}" for c in ("sms_spam", "emotion") for s in ("healthy", "healthy-seed1", "lr-too-high",
                                                               "label-noise", "shortcut-train-only", "leakage",
@@ -131,7 +131,12 @@ SEEN = frozenset(
     + ["emotion/A/distribution-shift"]
     + [f"rte/B/{s}" for s in ("lr-too-high", "label-noise", "shortcut-train-only", "leakage", "class-imbalance",
                               "truncation", "seed-instability", "distribution-shift")]
-    + ["rte/A/healthy-seed1"])
+    + ["rte/A/healthy-seed1"]
+    # Recipe C's 34 runs (every corpus; not seed-instability nor the rotten_tomatoes-only settings), fine-tuned unread
+    # and read once on 2026-12-07 at 23:20 with the rules of commit d49ad42 (README, "Seventh held-out measurement").
+    + [f"{c}/C/{s}" for c in CORPORA for s in ("healthy", "healthy-seed1", "lr-too-high", "label-noise",
+                                                "shortcut-train-only", "leakage", "truncation", "distribution-shift")]
+    + [f"{c}/C/class-imbalance" for c in ("rotten_tomatoes", "rte")])
 
 # ---- transforms: (train, test, rng, corpus) -> (train, test); label-generic, never mutating the rows they get
 
