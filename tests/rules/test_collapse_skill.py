@@ -1,4 +1,4 @@
-"""The dynamics rules on hand-built results: what counts as a collapse, and when label noise is judged."""
+"""Collapse and failed seeds against "learned something" (collapse_max_skill), on hand-built dynamics results."""
 
 from __future__ import annotations
 
