@@ -296,6 +296,7 @@ RULES = (
          _label_noise, (NOISE_SHARE, NOISE_MIN_SKILL, NOISE_AUM_SCALE),
          emits=("flagged", "tracked", "noise_rate", "aum_threshold", "test_accuracy", "majority_baseline",
                 "skill", "final_loss")),
-    Rule("seed-instability", "fine-tunes differing only in seed agree", "dynamics", _seeds, (SEED_STD, SEED_FAILED, COLLAPSE_SKILL),
+    Rule("seed-instability", "fine-tunes differing only in seed agree", "dynamics", _seeds,
+         (SEED_STD, SEED_FAILED, COLLAPSE_SKILL),
          emits=("seeds", "mean_accuracy", "std_accuracy", "failed", "failed_share", "min_accuracy", "max_accuracy")),
 )
