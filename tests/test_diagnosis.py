@@ -579,3 +579,48 @@ def test_a_run_with_no_cause_names_a_predicted_gain_as_an_opportunity_not_a_fail
     assert "(opportunity: data-limited, twice the data" in with_problem.verdict
     registered = {r.code for r in all_rules()}
     assert load_table().opportunities and set(load_table().opportunities) <= registered
+
+
+# The learning curve's largest subset scored on train rows it never saw against test (train-test-mismatch).
+MISMATCH = {"impact": 0.22, "impact_ci_low": 0.17, "impact_ci_high": 0.27, "in_distribution_gap": 0.07,
+            "unseen_accuracy": 0.88, "subset_train_accuracy": 0.95}
+
+
+def test_a_whole_test_set_that_moved_is_a_shift_not_overfitting():
+    # issue 23's length split: every test example is longer than train's, so the quarter of test least like train
+    # scores as the rest (no impact there), and the 25-point gap read as memorisation; a fine-tune on half of train
+    # scores the train rows it never saw 22 points above test, with a 7-point gap to its own subset
+    findings = [f("gap-too-large", F), f("loss-gap-too-large", W), f("distribution-shift", W, NO_IMPACT),
+                f("data-limited", P)]
+    before = diagnose(findings)
+    assert codes(before) == ["overfitting"]
+    d = diagnose([*findings, f("train-test-mismatch", W, MISMATCH)])
+    assert codes(d)[0] == "distribution-shift"
+    shift = d.root_causes[0]
+    assert "train-test-mismatch" in shift.findings
+    over = next(c for c in d.root_causes if c.code == "overfitting")
+    assert over.confidence < shift.confidence
+    assert any("drawn unlike train" in line for line in over.against)
+
+
+def test_a_mismatch_smaller_than_the_subset_own_gap_does_not_argue_against_overfitting():
+    memorised = dict(MISMATCH, impact=0.05, impact_ci_low=0.03, in_distribution_gap=0.2)
+    findings = [f("gap-too-large", F), f("loss-gap-too-large", W)]
+    assert top(*findings, f("train-test-mismatch", W, memorised)) == "overfitting"
+
+
+def test_a_passing_mismatch_check_leaves_no_measured_cost_for_a_shift():
+    measured_none = dict(MISMATCH, impact=0.0, impact_ci_low=-0.03, impact_ci_high=0.03)
+    d = diagnose([f("distribution-shift", W, NO_IMPACT), f("train-test-mismatch", P, measured_none)])
+    assert "distribution-shift" not in codes(d)
+    assert "a fine-tune on part of train scores test no lower" in next(
+        n.why for n in d.also_noticed if n.code == "distribution-shift")
+
+
+def test_unseen_train_rows_below_test_support_label_noise():
+    noisy = dict(MISMATCH, impact=-0.1, impact_ci_low=-0.15, impact_ci_high=-0.05)
+    base = [f("label-noise-suspected", W), f("gap-too-large", W), f("distribution-shift", W)]
+    d = diagnose([*base, f("train-test-mismatch", P, noisy)])
+    noise = next(c for c in d.root_causes if c.code == "label-noise")
+    assert any("never saw below test" in line for line in noise.evidence)
+    assert noise.confidence > next(c for c in diagnose(base).root_causes if c.code == "label-noise").confidence

@@ -52,6 +52,16 @@ class CurvePoint:
     # 1 - mean(last quarter) / mean(the quarter before); None when not recorded (fewer than 8 steps, or a point
     # cached by an older version)
     final_loss: float | None = None  # mean training loss over the last quarter of the steps, nats; None as loss_tail
+    # Scored on train rows outside its subset (a stratified sample; the learning curve's largest subset only): per
+    # label id, how many were scored and how many of those it got right. Empty when not scored.
+    unseen_by_class: tuple[int, ...] = ()
+    unseen_correct_by_class: tuple[int, ...] = ()
+
+    @property
+    def unseen_accuracy(self) -> float | None:
+        """Accuracy on the train rows it never saw, at train's class mix; None when not scored."""
+        n = sum(self.unseen_by_class)
+        return sum(self.unseen_correct_by_class) / n if n else None
 
 
 def _digest(*chunks: Any) -> str:
@@ -83,6 +93,8 @@ def point_to_json(point: CurvePoint, test_correct: np.ndarray) -> dict[str, Any]
 def point_from_json(data: dict[str, Any]) -> tuple[CurvePoint, np.ndarray]:
     p = dict(data["point"])
     p["schedule"] = Schedule(**p["schedule"])
+    for name in ("unseen_by_class", "unseen_correct_by_class"):
+        p[name] = tuple(int(v) for v in p.get(name, ()))
     p["source"] = "cached"
     return CurvePoint(**p), unpack_bits(data["test_correct"], int(data["n_test"]))
 
@@ -188,12 +200,13 @@ def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer
 
 def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedule, what: str,
                 layers: int | None = None, model_ref: str | None = None, test_index: np.ndarray | None = None,
-                train_eval: int | None = None) -> tuple[CurvePoint, np.ndarray]:
+                train_eval: int | None = None, unseen_eval: int | None = None) -> tuple[CurvePoint, np.ndarray]:
     """Fine-tune on a stratified subset of `size` training examples, then score it; kept in the run's cache.
 
     `layers` keeps only the first k encoder layers of the base; `model_ref` trains another model instead.
     `test_index` scores it on those test rows only (all of test when None); `train_eval` caps the training
-    accuracy at a stratified sample of that many of the subset's rows (all of them when None).
+    accuracy at a stratified sample of that many of the subset's rows (all of them when None); `unseen_eval` also
+    scores it on a stratified sample of at most that many train rows outside the subset (none when None).
     """
     import time
 
@@ -205,10 +218,13 @@ def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedu
     index = stratified_sample(train.labels, size, seed)
     scored = index if train_eval is None else index[stratified_sample(train.labels[index], train_eval, seed)]
     test_rows = np.arange(len(test)) if test_index is None else np.asarray(test_index)
+    unseen = unseen_rows(train.labels, index, unseen_eval, seed)
     key = {"what": what, "size": size, "seed": seed, "schedule": asdict(schedule), "layers": layers,
            "model": model_ref, "train": split_digest(train.subset(index)), "test": split_digest(test.subset(test_rows))}
     if train_eval is not None:
         key["train_scored"] = split_digest(train.subset(scored))
+    if len(unseen):
+        key["unseen_scored"] = split_digest(train.subset(unseen))
     slot = cache_of(ctx).point(key)
     hit = slot.get()
     if isinstance(hit, dict) and int(hit.get("n_test", -1)) == len(test_rows):
@@ -216,16 +232,49 @@ def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedu
     start = time.perf_counter()
     model, tokenizer, record = fine_tune_subset(ctx, index, schedule, seed, layers=layers, model_ref=model_ref)
     train_acc, test_correct, test_loss = evaluate(ctx, model, scored, tokenizer, test_index)
+    by_class: tuple[int, ...] = ()
+    right_by_class: tuple[int, ...] = ()
+    if len(unseen):
+        correct = score_rows(ctx, model, unseen, tokenizer)
+        labels, n_labels = train.labels[unseen], ctx.labels.size
+        by_class = tuple(int(v) for v in np.bincount(labels, minlength=n_labels))
+        right_by_class = tuple(int(v) for v in np.bincount(labels[correct], minlength=n_labels))
     n_layers = encoder_layers(model)
     name = model_ref or depth_name(n_layers)
     point = CurvePoint(size=len(index), model=name, layers=n_layers, parameters=count_parameters(model),
                        repeat=repeat, seed=seed, train_accuracy=train_acc, test_accuracy=float(test_correct.mean()),
                        test_loss=test_loss, schedule=schedule, seconds=time.perf_counter() - start,
                        source="trained", loss_tail=loss_tail(record.step_loss),
-                       final_loss=final_loss(record.step_loss))
+                       final_loss=final_loss(record.step_loss), unseen_by_class=by_class,
+                       unseen_correct_by_class=right_by_class)
     del model
     slot.put(point_to_json(point, test_correct))
     return point, test_correct
+
+
+def unseen_rows(labels: np.ndarray, index: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """A stratified sample of at most `cap` train rows outside `index` (sorted row numbers; empty when cap is None)."""
+    from ftaudit.data import stratified_sample
+
+    if cap is None:
+        return np.zeros(0, dtype=np.int64)
+    outside = np.setdiff1d(np.arange(len(labels)), index)
+    if len(outside) == 0:
+        return outside
+    return np.sort(outside[stratified_sample(labels[outside], cap, seed)])
+
+
+def score_rows(ctx: "AuditContext", model: Any, rows: np.ndarray, tokenizer: Any = None) -> np.ndarray:
+    """Correctness [len(rows)] of a freshly trained model on train rows `rows` (encoded as in `evaluate`)."""
+    from ftaudit.inference import Predictions, encode, pad_id_of, predict_logits
+
+    if tokenizer is None:
+        enc, pad_id = ctx.encodings("train").subset(rows), ctx.pad_id
+    else:
+        part = ctx.splits["train"].subset(rows)
+        enc, pad_id = encode(tokenizer, part.texts, part.pairs, ctx.config.data.max_length), pad_id_of(tokenizer)
+    logits = predict_logits(model, enc, device=ctx.device, batch_size=ctx.config.run.eval_batch_size, pad_id=pad_id)
+    return Predictions(logits=logits, labels=ctx.splits["train"].labels[rows]).correct
 
 
 def keep_first_layers(model: Any, k: int) -> Any:

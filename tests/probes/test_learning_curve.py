@@ -159,3 +159,26 @@ def test_every_point_is_scored_on_one_fixed_stratified_sample_of_test(ctx, cache
         width = small.test_accuracy_ci[1] - small.test_accuracy_ci[0]
         assert width > full.test_accuracy_ci[1] - full.test_accuracy_ci[0]
     assert first.n_test_scored == 200  # the default sample (2,000) holds all of this test split
+
+
+def test_the_largest_subset_is_scored_on_the_train_rows_it_never_saw(ctx, first):
+    """Its fine-tune against test, at test's class mix: the train-test-mismatch measurement."""
+    import numpy as np
+
+    from ftaudit.data import stratified_sample
+
+    largest, smaller = first.points[1], first.points[0]
+    assert largest.size == 200 and sum(largest.unseen_by_class) == 400 - 200  # every other row (cap 1,000)
+    assert smaller.unseen_by_class == () and smaller.unseen_accuracy is None  # only the largest subset is scored
+    train_labels = ctx.splits["train"].labels
+    index = stratified_sample(train_labels, 200, ctx.seed)
+    outside = np.setdiff1d(np.arange(len(train_labels)), index)
+    assert list(largest.unseen_by_class) == np.bincount(train_labels[outside], minlength=2).tolist()
+    assert all(0 <= right <= n for n, right in zip(largest.unseen_by_class, largest.unseen_correct_by_class))
+    u = first.unseen_train
+    assert u is not None and u.size == 200 and u.repeats == 1
+    assert u.unseen_accuracy == pytest.approx(largest.unseen_accuracy)
+    assert u.train_accuracy == largest.train_accuracy
+    assert u.contrast.n == 200 and u.contrast.n_rest == 200  # all of test against the 200 unseen train rows
+    assert u.contrast.accuracy == pytest.approx(largest.test_accuracy)
+    assert u.in_distribution_gap == pytest.approx(largest.train_accuracy - largest.unseen_accuracy)

@@ -14,6 +14,7 @@ from ftaudit.errors import UsageError
 from ftaudit.probes.base import Need, Probe
 from ftaudit.probes.curve_points import CurvePoint, Schedule, main_point, run_points, train_point
 from ftaudit.results import ProbeResult
+from ftaudit.stats import Contrast, contrast
 
 if TYPE_CHECKING:
     from ftaudit.context import AuditContext
@@ -75,6 +76,49 @@ class SeedFit:
 
 
 @dataclass(frozen=True)
+class UnseenTrain:
+    """The largest subset's fine-tunes scored on test and on train rows outside their subset: does test score like
+    data drawn as train was, by a model that saw neither? In `contrast` the group is test and the rest the unseen
+    train rows, weighted to test's class mix (within class), so its `difference` is unseen-train minus test accuracy:
+    positive when test is harder than train data the model never saw (test drawn unlike train), negative when the
+    train rows' own labels are harder to predict than test's (wrong training labels)."""
+
+    size: int  # training examples in the subset
+    repeats: int  # its fine-tunes (each scored on its own unseen rows)
+    train_accuracy: float  # on their own subset rows, mean over repeats
+    unseen_accuracy: float  # on the unseen train rows at train's class mix (all repeats' rows pooled)
+    contrast: Contrast
+
+    @property
+    def in_distribution_gap(self) -> float:
+        """Subset train accuracy minus unseen-train accuracy: the gap a model opens on data drawn like its own."""
+        return self.train_accuracy - self.unseen_accuracy
+
+
+def unseen_train(points: list[CurvePoint], correct: list[np.ndarray], test_labels: np.ndarray,
+                 size: int | None) -> UnseenTrain | None:
+    """The UnseenTrain of the trained points of `size` that were scored on unseen train rows; None when none were."""
+    chosen = [(p, c) for p, c in zip(points, correct) if p.size == size and p.source != "main fine-tune"
+              and sum(p.unseen_by_class) > 0]
+    if not chosen:
+        return None
+    group = np.concatenate([c for _, c in chosen]).astype(bool)
+    group_labels = np.concatenate([test_labels for _ in chosen])
+    rest, rest_labels = [], []
+    for p, _ in chosen:
+        for label, (n, right) in enumerate(zip(p.unseen_by_class, p.unseen_correct_by_class)):
+            rest.append(np.arange(n) < right)
+            rest_labels.append(np.full(n, label))
+    rest_correct, rest_label = np.concatenate(rest), np.concatenate(rest_labels)
+    c = contrast(np.concatenate([group, rest_correct]), np.concatenate([np.ones(len(group), bool),
+                                                                      np.zeros(len(rest_correct), bool)]),
+                 labels=np.concatenate([group_labels, rest_label]))
+    return UnseenTrain(size=int(size or 0), repeats=len(chosen),
+                       train_accuracy=float(np.mean([p.train_accuracy for p, _ in chosen])),
+                       unseen_accuracy=float(rest_correct.mean()), contrast=c)
+
+
+@dataclass(frozen=True)
 class LearningCurveResult(ProbeResult):
     kind = "learning_curve"
     n_train: int  # the full training set
@@ -100,6 +144,9 @@ class LearningCurveResult(ProbeResult):
     steps_per_repeat: int = 0  # optimisation steps of one repeat's subset fine-tunes together
     label_entropy: float | None = None  # H(y) of the training labels, nats: the loss of predicting the prior
     still_learning_drop: float = 0.0  # --curve-still-learning: the fall over the last quarter that marks a point
+    unseen_train: UnseenTrain | None = None  # the largest subset scored on train rows it never saw vs test; None
+    # when no subset was trained
+    fitted_loss: float = FITTED_LOSS  # share of H(y) below which a falling loss is not counted as still learning
 
     @property
     def min_repeats(self) -> int:
@@ -136,7 +183,9 @@ class Options:
                                    "label-stratified sample, all of test when it is smaller",
                              flag="--curve-eval-examples")
     train_eval_examples: int = opt(1000, "most rows of a point's training subset its training accuracy is measured "
-                                         "on (a stratified sample of the subset)", flag="--curve-train-eval-examples")
+                                         "on (a stratified sample of the subset), and most train rows outside the "
+                                         "largest subset that it is also scored on (does test score like unseen "
+                                         "train data?)", flag="--curve-train-eval-examples")
     still_learning: float = opt(0.15, "a subset point whose training loss still fell by at least this share over "
                                       f"its last quarter of steps, while above {FITTED_LOSS:g} H(y), was still "
                                       "learning: it is marked and not fitted (the main fine-tune is marked only)",
@@ -244,12 +293,14 @@ class LearningCurveProbe(Probe):
 
         cache = cache_of(ctx)
         jobs = [(size, r) for size in sizes[:-1] for r in range(o.repeats)]
+        largest = sizes[-2] if len(sizes) > 1 else None  # also scored on the train rows outside its subset
 
         def train_one(job: tuple[int, int]) -> tuple[CurvePoint, np.ndarray]:
             size, repeat = job
             schedule = raised_schedule(size, full.schedule, min_steps, o.max_epochs)
             return train_point(ctx, size=size, repeat=repeat, schedule=schedule, what="learning-curve",
-                               test_index=test_index, train_eval=o.train_eval_examples)
+                               test_index=test_index, train_eval=o.train_eval_examples,
+                               unseen_eval=o.train_eval_examples if size == largest else None)
 
         run = run_points(ctx, jobs, "learning curve", train_one)
         points, correct, extra, cached = run.points, run.correct, run.extra_seconds, run.cached
@@ -277,7 +328,7 @@ class LearningCurveProbe(Probe):
             cache_dir=str(cache.folder or "") if cached else "", budget=o.budget, wanted_min_steps=o.min_steps,
             seed_fits=seed_fits, n_test_scored=len(test_index), train_scored_max=o.train_eval_examples,
             dropped_sizes=tuple(dropped), steps_per_repeat=steps, label_entropy=h,
-            still_learning_drop=o.still_learning)
+            still_learning_drop=o.still_learning, unseen_train=unseen_train(points, correct, labels, largest))
 
 
 def judge_sizes(sizes: list[int], by_size: list[np.ndarray], train_acc: list[list[float]], *, n_train: int,

@@ -6,7 +6,7 @@ from typing import Callable
 
 from ftaudit.probes.learning_curve import FITTED_LOSS, LearningCurveResult
 from ftaudit.results import Severity
-from ftaudit.rules.base import Judgement, Rule, Threshold, pct
+from ftaudit.rules.base import IMPACT_KEYS, Judgement, Rule, Threshold, impact_numbers, impact_text, pct
 from ftaudit.rules.shared import ci_points, signed_points
 
 MIN_GAIN = Threshold("data_limited_min_gain", 0.01, "data-limited when the 95% lower bound of the predicted test "
@@ -19,6 +19,9 @@ SATURATED_LOSS = Threshold("saturated_max_loss_ratio", 0.9, "data-saturated is j
                            "fine-tune's final training loss is below this share of H(y): at or above it the run "
                            "barely fitted its own training data, so a flat curve shows the recipe's training length, "
                            "not saturated data")
+MAX_MISMATCH = Threshold("max_train_test_mismatch", 0.02, "warns when the largest subset's fine-tune scores the "
+                         "train rows it never saw higher than test, at test's class shares, by more than this (one-sided "
+                         "95% lower bound): test is drawn unlike train")
 GAP_GROWTH = Threshold("max_gap_growth", 0.01, "warns when the train-test gap grows by more than this per doubling "
                                                "of the data (95% lower bound of the slope)")
 
@@ -129,6 +132,31 @@ def _gap_trend(r: LearningCurveResult, threshold: Callable[[str], float]) -> Jud
     return Judgement(Severity.PASS, f"{text}; it does not clearly grow", numbers, GAP_GROWTH.name)
 
 
+def _mismatch(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement | None:
+    u = r.unseen_train
+    if u is None or u.contrast.difference is None:
+        return None
+    limit = threshold(MAX_MISMATCH.name)
+    numbers = {"subset_size": u.size, "subset_repeats": u.repeats, "subset_train_accuracy": u.train_accuracy,
+               "unseen_accuracy": u.unseen_accuracy, "in_distribution_gap": u.in_distribution_gap,
+               "max_train_test_mismatch": limit, **impact_numbers(u.contrast)}
+    scores = impact_text(u.contrast, "test", "the train rows outside its subset")
+    text = (f"a fine-tune on {u.size} of the {r.n_train} training examples scores {scores}; on its own subset "
+            f"{pct(u.train_accuracy)}, so it opens a gap of {pct(u.in_distribution_gap)} on data drawn like train")
+    lo = numbers["impact_ci_low"]
+    if lo is not None and lo > limit:
+        share = ""
+        if u.contrast.difference > u.in_distribution_gap:
+            share = (", more than the gap it opens on unseen train data: most of its train-test gap is the mismatch, "
+                     "not memorisation")
+        return Judgement(Severity.WARN, f"{text}. Test is harder than unseen train data beyond noise (limit "
+                                        f"{pct(limit)}): it is drawn unlike train{share}", numbers, MAX_MISMATCH.name)
+    hi = numbers["impact_ci_high"]
+    tail = (": the train rows' own labels are harder to predict than test's, as wrong training labels make them"
+            if hi is not None and hi < 0 else ": test scores like data drawn as train was")
+    return Judgement(Severity.PASS, text + tail, numbers, MAX_MISMATCH.name)
+
+
 def _too_few(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judgement:
     used = sum(s.fitted for s in r.sizes)
     weak = [s for s in r.sizes if s.under_trained]
@@ -170,6 +198,10 @@ RULES = (
     Rule("gap-trend", "the train-test gap does not grow with more data", "learning-curve", _gap_trend,
          (GAP_GROWTH,),
          emits=("slope_per_doubling", "slope_ci_low", "slope_ci_high", "gap_smallest", "gap_full", "max_gap_growth")),
+    Rule("train-test-mismatch", "a fine-tune on part of train scores test no lower than the train rows it never saw",
+         "learning-curve", _mismatch, (MAX_MISMATCH,),
+         emits=("subset_size", "subset_repeats", "subset_train_accuracy", "unseen_accuracy", "in_distribution_gap",
+                "max_train_test_mismatch", *IMPACT_KEYS)),
     Rule("curve-too-few-points", "at least three training-set sizes score above chance and trained comparably",
          "learning-curve",
          _too_few,
