@@ -254,6 +254,20 @@ def test_lr_too_high_vs_class_imbalance_both_put_everything_on_one_class():
     assert "lr-too-high" not in codes(skewed)
 
 
+def test_a_collapse_with_a_rare_class_that_costs_nothing_and_a_far_moved_encoder_is_the_learning_rate():
+    # emotion/C/lr-too-high: collapsed onto 'joy' (33% of train), every other class missed alike, so the rarest
+    # class's recall is no lower than the other minority classes' (impact 0, 90% CI from -17.2 points); drift 0.074
+    rare_free = {"impact": 0.0, "impact_ci_low": -0.172, "impact_ci_high": 0.0}
+    findings = [f("training-collapsed", F), f("class-imbalance", W, rare_free), f("no-better-than-baseline", W)]
+    far = diagnose([*findings, f("encoder-frozen", P, FAR)])
+    assert codes(far)[0] == "lr-too-high"
+    assert any("missed no more than the others" in line for line in far.root_causes[0].evidence)
+    near = diagnose([*findings, f("encoder-frozen", P, {"encoder_relative_drift": 0.01})])  # the truncation run
+    assert not any("missed no more" in line for c in near.root_causes for line in c.evidence)
+    costly = diagnose([f("training-collapsed", F), f("class-imbalance", W), f("encoder-frozen", P, FAR)])
+    assert not any("missed no more" in line for c in costly.root_causes for line in c.evidence)
+
+
 def test_overfitting_vs_leakage():
     leaked = diagnose([f("train-test-leakage", F), f("gap-too-large", P)])
     assert codes(leaked) == ["leakage"]
