@@ -138,3 +138,27 @@ def test_curve_charts_draw_a_point_that_lies_outside_its_bootstrap_interval():
     models = tuple(dataclasses.replace(m, test_accuracy_ci=(m.test_accuracy + 0.01, m.test_accuracy + 0.02))
                    for m in SIZE.models)
     assert charts(dataclasses.replace(SIZE, models=models))["curve"].startswith("<svg")
+
+
+def test_learning_curve_section_shows_test_against_unseen_train_rows_and_the_fitted_loss_floor():
+    import dataclasses
+
+    import numpy as np
+
+    from ftaudit.probes.learning_curve import UnseenTrain
+    from ftaudit.report.html import environment
+    from ftaudit.stats import contrast
+
+    labels = np.array([0, 1] * 200)
+    correct = np.concatenate([np.arange(200) < 130, np.arange(200) < 176])  # test 65%, unseen train rows 88%
+    u = UnseenTrain(size=400, repeats=1, train_accuracy=0.95, unseen_accuracy=0.88,
+                    contrast=contrast(correct, np.arange(400) < 200, labels=labels))
+    result = dataclasses.replace(LEARNING, unseen_train=u, fitted_loss=0.25)
+    outcome, findings = findings_for(result)
+    html = environment().get_template("sections/learning_curve.html.j2").render(
+        s={"outcome": outcome, "charts": {}, "findings": findings, "kind": "learning_curve"})
+    assert "scored 65.0% on test (n=200) and\n88.0% on 200 train rows it never saw" in html
+    assert "test is 23.0 points below them" in html and "train-test-mismatch" in html
+    assert "while above 0.25 H(y)" in html  # the result's floor, not a constant written in the template
+    mismatch = next(f for f in findings if f.code == "train-test-mismatch")
+    assert mismatch.severity.value == "warn"
