@@ -638,3 +638,31 @@ def test_unseen_train_rows_below_test_support_label_noise():
     noise = next(c for c in d.root_causes if c.code == "label-noise")
     assert any("never saw below test" in line for line in noise.evidence)
     assert noise.confidence > next(c for c in diagnose(base).root_causes if c.code == "label-noise").confidence
+
+
+def test_a_mismatch_that_is_a_confirmed_shortcut_is_not_a_distribution_shift():
+    # recipe D's shortcut runs: the unseen train rows carry the marker, test does not (21.5-51.1 points apart)
+    shortcut = {"in_test": 0}
+    findings = [f("shortcut-token", F, shortcut), f("train-test-mismatch", W, dict(MISMATCH, impact=0.49,
+                                                                                  impact_ci_low=0.45))]
+    d = diagnose(findings)
+    assert codes(d) == ["shortcut"]
+    no_shortcut = diagnose([f("shortcut-token", P), *findings[1:]])
+    assert codes(no_shortcut) == ["distribution-shift"]
+    with_shift = diagnose([*findings, f("distribution-shift", W, NO_IMPACT)])
+    shift = next(c for c in with_shift.root_causes if c.code == "distribution-shift")
+    assert codes(with_shift)[0] == "shortcut"
+    assert any("confirmed shortcut token" in line for line in shift.against)
+
+
+def test_unseen_train_rows_below_test_are_the_leak_when_leaked_rows_score_higher():
+    # rte/D/leakage: unseen train rows 5.7 points below test, leaked test rows measurably above the clean ones
+    below = dict(MISMATCH, impact=-0.057, impact_ci_low=-0.114, impact_ci_high=-0.001)
+    leaked = {"leaked_accuracy": 0.9, "clean_accuracy": 0.5, **IMPACT}
+    base = [f("label-noise-suspected", W), f("train-test-mismatch", P, below), f("gap-too-large", W)]
+    d = diagnose([*base, f("train-test-leakage", W, leaked)])
+    assert "leakage" in codes(d)
+    noise = next(c for c in d.root_causes if c.code == "label-noise")
+    assert any("the leak, not wrong labels" in line for line in noise.against)
+    clean = diagnose([*base, f("train-test-leakage", P)])
+    assert noise.confidence < next(c for c in clean.root_causes if c.code == "label-noise").confidence
