@@ -141,7 +141,12 @@ SEEN = frozenset(
     # and read once on 2026-12-07 at 23:20 with the rules of commit d49ad42 (README, "Seventh held-out measurement").
     + [f"{c}/C/{s}" for c in CORPORA for s in ("healthy", "healthy-seed1", "lr-too-high", "label-noise",
                                                 "shortcut-train-only", "leakage", "truncation", "distribution-shift")]
-    + [f"{c}/C/class-imbalance" for c in ("rotten_tomatoes", "rte")])
+    + [f"{c}/C/class-imbalance" for c in ("rotten_tomatoes", "rte")]
+    # Recipe D's 34 runs, fine-tuned unread with commit 078a34e and read once on 2026-12-08 at 01:52 with the rules of
+    # commit ced52e3 (README, "Eighth held-out measurement"); two rows were added after that reading.
+    + [f"{c}/D/{s}" for c in CORPORA for s in ("healthy", "healthy-seed1", "lr-too-high", "label-noise",
+                                                "shortcut-train-only", "leakage", "truncation", "distribution-shift")]
+    + [f"{c}/D/class-imbalance" for c in ("rotten_tomatoes", "rte")])
 
 # ---- transforms: (train, test, rng, corpus) -> (train, test); label-generic, never mutating the rows they get
 
