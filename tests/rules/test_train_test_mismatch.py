@@ -53,6 +53,12 @@ def test_test_scoring_like_unseen_train_data_passes():
     assert f.numbers["impact_ci_low"] < 0.02 < f.numbers["impact_ci_low"] + 0.1
 
 
+def test_a_mismatch_beyond_noise_but_within_the_limit_passes_and_says_so():
+    f = judge(unseen(264, 300), max_train_test_mismatch=0.05)  # 9 points, lower bound about 3.6
+    assert f.severity is Severity.PASS and 0 < f.numbers["impact_ci_low"] < 0.05
+    assert "below them beyond noise, but not by more than 5.0%" in f.message
+
+
 def test_unseen_train_rows_below_test_point_at_wrong_training_labels():
     f = judge(unseen(340, 260))  # 30% flipped train labels: the model disagrees with them, not with test's
     assert f.severity is Severity.PASS and f.numbers["impact_ci_high"] < 0

@@ -152,8 +152,12 @@ def _mismatch(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judg
         return Judgement(Severity.WARN, f"{text}. Test is harder than unseen train data beyond noise (limit "
                                         f"{pct(limit)}): it is drawn unlike train{share}", numbers, MAX_MISMATCH.name)
     hi = numbers["impact_ci_high"]
-    tail = (": the train rows' own labels are harder to predict than test's, as wrong training labels make them"
-            if hi is not None and hi < 0 else ": test scores like data drawn as train was")
+    if hi is not None and hi < 0:
+        tail = ": the train rows' own labels are harder to predict than test's, as wrong training labels make them"
+    elif lo is not None and lo > 0:
+        tail = f": test scores below them beyond noise, but not by more than {pct(limit)}"
+    else:
+        tail = ": test scores like data drawn as train was"
     return Judgement(Severity.PASS, text + tail, numbers, MAX_MISMATCH.name)
 
 
