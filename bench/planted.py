@@ -116,6 +116,8 @@ SETS = ("calibration", "held-out")
 # curve's still-learning points and data-saturated's gate on a main run that barely fitted (README, "Sixth held-out
 # measurement"). Then the sixth measurement's three untouched runs (rte x B seed-instability and distribution-shift,
 # rte/A/healthy-seed1), read before the main fine-tune was kept in the curve's fit: every A and B held-out run is seen.
+ON_EVERY_CORPUS = ("healthy", "healthy-seed1", "lr-too-high", "label-noise", "shortcut-train-only", "leakage",
+                   "truncation", "distribution-shift")  # the scenarios of recipes C and D on all four corpora
 SEEN = frozenset(
     [f"{c}/A/{s}" for c in ("sms_spam", "emotion") for s in ("healthy", "healthy-seed1", "lr-too-high",
                                                               "label-noise", "shortcut-train-only", "leakage",
@@ -139,14 +141,10 @@ SEEN = frozenset(
     + ["rte/A/healthy-seed1"]
     # Recipe C's 34 runs (every corpus; not seed-instability nor the rotten_tomatoes-only settings), fine-tuned unread
     # and read once on 2026-12-07 at 23:20 with the rules of commit d49ad42 (README, "Seventh held-out measurement").
-    + [f"{c}/C/{s}" for c in CORPORA for s in ("healthy", "healthy-seed1", "lr-too-high", "label-noise",
-                                                "shortcut-train-only", "leakage", "truncation", "distribution-shift")]
-    + [f"{c}/C/class-imbalance" for c in ("rotten_tomatoes", "rte")]
-    # Recipe D's 34 runs, fine-tuned unread with commit 078a34e and read once on 2026-12-08 at 01:52 with the rules of
-    # commit ced52e3 (README, "Eighth held-out measurement"); two rows were added after that reading.
-    + [f"{c}/D/{s}" for c in CORPORA for s in ("healthy", "healthy-seed1", "lr-too-high", "label-noise",
-                                                "shortcut-train-only", "leakage", "truncation", "distribution-shift")]
-    + [f"{c}/D/class-imbalance" for c in ("rotten_tomatoes", "rte")])
+    # Recipe D's 34 runs, the same scenarios, fine-tuned unread with commit 078a34e and read once on 2026-12-08 at
+    # 01:52 with the rules of commit ced52e3 (README, "Eighth held-out measurement"); two rows were added after that.
+    + [f"{c}/{r}/{s}" for r in ("C", "D") for c in CORPORA for s in ON_EVERY_CORPUS]
+    + [f"{c}/{r}/class-imbalance" for r in ("C", "D") for c in ("rotten_tomatoes", "rte")])
 
 # ---- transforms: (train, test, rng, corpus) -> (train, test); label-generic, never mutating the rows they get
 

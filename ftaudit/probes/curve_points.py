@@ -170,32 +170,34 @@ def main_point(ctx: "AuditContext", name: str = "", test_index: np.ndarray | Non
                       final_loss=final_loss(steps) if steps is not None else None)
 
 
-def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer: Any = None,
-             test_index: np.ndarray | None = None) -> tuple[float, np.ndarray, float]:
-    """(train accuracy on train rows `train_index`, test correctness [m], mean test loss) of a freshly trained model.
-
-    Test is scored on its rows `test_index` (all of it when None). With the audit's tokenizer the shared encodings
-    are reused; another model's tokenizer encodes afresh.
-    """
+def predict_rows(ctx: "AuditContext", model: Any, split: str, rows: np.ndarray, tokenizer: Any = None) -> Any:
+    """Predictions of a freshly trained model on rows `rows` of `split`. With the audit's tokenizer the shared
+    encodings are reused; another model's tokenizer encodes afresh."""
     from ftaudit.inference import Predictions, encode, pad_id_of, predict_logits
 
-    test_rows = np.arange(len(ctx.splits["test"])) if test_index is None else np.asarray(test_index)
     if tokenizer is None:
-        test_enc = ctx.encodings("test").subset(test_rows)
-        train_enc = ctx.encodings("train").subset(train_index)
-        pad_id = ctx.pad_id
+        enc, pad_id = ctx.encodings(split).subset(rows), ctx.pad_id
     else:
-        max_length = ctx.config.data.max_length
-        test, train = ctx.splits["test"].subset(test_rows), ctx.splits["train"].subset(train_index)
-        test_enc = encode(tokenizer, test.texts, test.pairs, max_length)
-        train_enc = encode(tokenizer, train.texts, train.pairs, max_length)
-        pad_id = pad_id_of(tokenizer)
-    batch = ctx.config.run.eval_batch_size
-    test_logits = predict_logits(model, test_enc, device=ctx.device, batch_size=batch, pad_id=pad_id)
-    train_logits = predict_logits(model, train_enc, device=ctx.device, batch_size=batch, pad_id=pad_id)
-    test_pred = Predictions(logits=test_logits, labels=ctx.splits["test"].labels[test_rows])
-    train_pred = Predictions(logits=train_logits, labels=ctx.splits["train"].labels[train_index])
-    return float(train_pred.correct.mean()), test_pred.correct, float(test_pred.loss.mean())
+        part = ctx.splits[split].subset(rows)
+        enc, pad_id = encode(tokenizer, part.texts, part.pairs, ctx.config.data.max_length), pad_id_of(tokenizer)
+    logits = predict_logits(model, enc, device=ctx.device, batch_size=ctx.config.run.eval_batch_size, pad_id=pad_id)
+    return Predictions(logits=logits, labels=ctx.splits[split].labels[rows])
+
+
+def evaluate(ctx: "AuditContext", model: Any, train_index: np.ndarray, tokenizer: Any = None,
+             test_index: np.ndarray | None = None, unseen_index: np.ndarray | None = None
+             ) -> tuple[float, np.ndarray, float, np.ndarray]:
+    """(train accuracy on train rows `train_index`, test correctness [m], mean test loss, correctness on the train
+    rows `unseen_index` [k]) of a freshly trained model, in one prediction pass per split.
+
+    Test is scored on its rows `test_index` (all of it when None); no unseen rows when `unseen_index` is None.
+    """
+    test_rows = np.arange(len(ctx.splits["test"])) if test_index is None else np.asarray(test_index)
+    unseen = np.zeros(0, dtype=np.int64) if unseen_index is None else np.asarray(unseen_index)
+    test_pred = predict_rows(ctx, model, "test", test_rows, tokenizer)
+    train_correct = predict_rows(ctx, model, "train", np.concatenate([train_index, unseen]), tokenizer).correct
+    n = len(train_index)
+    return float(train_correct[:n].mean()), test_pred.correct, float(test_pred.loss.mean()), train_correct[n:]
 
 
 def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedule, what: str,
@@ -231,14 +233,8 @@ def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedu
         return point_from_json(hit)
     start = time.perf_counter()
     model, tokenizer, record = fine_tune_subset(ctx, index, schedule, seed, layers=layers, model_ref=model_ref)
-    train_acc, test_correct, test_loss = evaluate(ctx, model, scored, tokenizer, test_index)
-    by_class: tuple[int, ...] = ()
-    right_by_class: tuple[int, ...] = ()
-    if len(unseen):
-        correct = score_rows(ctx, model, unseen, tokenizer)
-        labels, n_labels = train.labels[unseen], ctx.labels.size
-        by_class = tuple(int(v) for v in np.bincount(labels, minlength=n_labels))
-        right_by_class = tuple(int(v) for v in np.bincount(labels[correct], minlength=n_labels))
+    train_acc, test_correct, test_loss, unseen_correct = evaluate(ctx, model, scored, tokenizer, test_index, unseen)
+    by_class, right_by_class = class_counts(train.labels[unseen], unseen_correct, ctx.labels.size)
     n_layers = encoder_layers(model)
     name = model_ref or depth_name(n_layers)
     point = CurvePoint(size=len(index), model=name, layers=n_layers, parameters=count_parameters(model),
@@ -252,6 +248,14 @@ def train_point(ctx: "AuditContext", *, size: int, repeat: int, schedule: Schedu
     return point, test_correct
 
 
+def class_counts(labels: np.ndarray, correct: np.ndarray, n_labels: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(rows per label id, right per label id) of scored rows; both empty when no row was scored."""
+    if len(labels) == 0:
+        return (), ()
+    return (tuple(int(v) for v in np.bincount(labels, minlength=n_labels)),
+            tuple(int(v) for v in np.bincount(labels[correct], minlength=n_labels)))
+
+
 def unseen_rows(labels: np.ndarray, index: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
     """A stratified sample of at most `cap` train rows outside `index` (sorted row numbers; empty when cap is None)."""
     from ftaudit.data import stratified_sample
@@ -262,19 +266,6 @@ def unseen_rows(labels: np.ndarray, index: np.ndarray, cap: int | None, seed: in
     if len(outside) == 0:
         return outside
     return np.sort(outside[stratified_sample(labels[outside], cap, seed)])
-
-
-def score_rows(ctx: "AuditContext", model: Any, rows: np.ndarray, tokenizer: Any = None) -> np.ndarray:
-    """Correctness [len(rows)] of a freshly trained model on train rows `rows` (encoded as in `evaluate`)."""
-    from ftaudit.inference import Predictions, encode, pad_id_of, predict_logits
-
-    if tokenizer is None:
-        enc, pad_id = ctx.encodings("train").subset(rows), ctx.pad_id
-    else:
-        part = ctx.splits["train"].subset(rows)
-        enc, pad_id = encode(tokenizer, part.texts, part.pairs, ctx.config.data.max_length), pad_id_of(tokenizer)
-    logits = predict_logits(model, enc, device=ctx.device, batch_size=ctx.config.run.eval_batch_size, pad_id=pad_id)
-    return Predictions(logits=logits, labels=ctx.splits["train"].labels[rows]).correct
 
 
 def keep_first_layers(model: Any, k: int) -> Any:
