@@ -69,3 +69,17 @@ def test_the_limit_is_configurable_and_no_subset_is_no_finding():
     assert judge(unseen(264, 320)).severity is Severity.WARN  # 14 points
     assert judge(unseen(264, 320), max_train_test_mismatch=0.2).severity is Severity.PASS
     assert judge(None).severity is Severity.SKIP
+
+
+def test_a_subset_that_learned_nothing_is_not_judged():
+    # a constant prediction of class 0: recall 1 and 0 on both sides, so within class the sides cannot differ
+    f = judge(unseen(200, 200))
+    assert f.severity is Severity.SKIP and f.message.startswith("not judged")
+    assert f.numbers["skill"] == 0.0 and f.numbers["chance"] == 0.5
+    assert "removing 0.0% of the error of always predicting test's largest class (50.0%)" in f.message
+
+
+def test_the_learning_threshold_decides_when_the_comparison_is_judged():
+    u = unseen(216, 216)  # 54% on both sides: removes 8% of the majority class's error
+    assert judge(u).severity is Severity.SKIP
+    assert judge(u, collapse_max_skill=0.05).severity is Severity.PASS

@@ -14,6 +14,7 @@ from typing import Callable
 from ftaudit.probes.dynamics import DynamicsResult
 from ftaudit.results import Severity
 from ftaudit.rules.base import Judgement, Rule, Threshold, pct
+from ftaudit.rules.shared import COLLAPSE_SKILL, skill
 
 T = Callable[[str], float]
 
@@ -47,21 +48,9 @@ NOISE_MIN_SKILL = Threshold("label_noise_min_skill", 0.10, "label noise is judge
                              minimum=0.0)
 COLLAPSE_LIFT = Threshold("collapse_max_lift", 0.01, "a run whose accuracy is at most this above the majority "
                                                     "baseline scores no better than it (one of the signs of collapse)")
-COLLAPSE_SKILL = Threshold("collapse_max_skill", 0.10, "a run whose test accuracy removes at least this share of the "
-                           "majority baseline's error, (accuracy - baseline) / (1 - baseline), learned something and "
-                           "has not collapsed, whatever its loss and prediction share: wrong labels hold the loss "
-                           "near H(y), and a test set that is 87% one class is rightly predicted mostly as that class",
-                           minimum=0.0)
 SEED_STD = Threshold("seed_max_std", 0.02, "standard deviation of accuracy across seeds above this is unstable")
 SEED_FAILED = Threshold("seed_max_failed_share", 0.0, "share of seeds that collapsed or diverged above this is "
                                                       "unstable")
-
-
-def skill(accuracy: float | None, baseline: float | None) -> float | None:
-    """The share of the majority baseline's error a model removes: (accuracy - baseline) / (1 - baseline)."""
-    if accuracy is None or baseline is None or baseline >= 1:
-        return None
-    return (accuracy - baseline) / (1 - baseline)
 
 
 def learned_something(accuracy: float | None, baseline: float | None, threshold: T) -> bool:

@@ -7,7 +7,7 @@ from typing import Callable
 from ftaudit.probes.learning_curve import FITTED_LOSS, LearningCurveResult
 from ftaudit.results import Severity
 from ftaudit.rules.base import IMPACT_KEYS, Judgement, Rule, Threshold, impact_numbers, impact_text, pct
-from ftaudit.rules.shared import ci_points, signed_points
+from ftaudit.rules.shared import COLLAPSE_SKILL, ci_points, signed_points, skill
 
 MIN_GAIN = Threshold("data_limited_min_gain", 0.01, "data-limited when the 95% lower bound of the predicted test "
                                                     "accuracy gain from 2x the training data is above this")
@@ -140,6 +140,19 @@ def _mismatch(r: LearningCurveResult, threshold: Callable[[str], float]) -> Judg
     numbers = {"subset_size": u.size, "subset_repeats": u.repeats, "subset_train_accuracy": u.train_accuracy,
                "unseen_accuracy": u.unseen_accuracy, "in_distribution_gap": u.in_distribution_gap,
                "max_train_test_mismatch": limit, **impact_numbers(u.contrast)}
+    # Within class, a model that learned nothing scores test and unseen train rows alike (a constant prediction has
+    # the same recall per class on both), so the comparison could not fail: it needs a subset that learned.
+    learned = skill(u.contrast.rest_accuracy, r.chance)
+    least = threshold(COLLAPSE_SKILL.name)
+    if learned is not None and learned < least:
+        numbers.update({"skill": learned, "chance": r.chance, "collapse_max_skill": least})
+        return Judgement(Severity.SKIP, f"not judged: a fine-tune on {u.size} of the {r.n_train} training examples "
+                                        f"scores the train rows outside its subset {pct(u.contrast.rest_accuracy)} at "
+                                        f"test's class shares, removing {pct(max(learned, 0.0))} of the error of "
+                                        f"always predicting test's largest class ({pct(r.chance)}), less than "
+                                        f"{pct(least)}: a model that learned nothing scores test and unseen train "
+                                        "data alike, so the comparison says nothing", numbers,
+                         COLLAPSE_SKILL.name)
     scores = impact_text(u.contrast, "test", "the train rows outside its subset")
     text = (f"a fine-tune on {u.size} of the {r.n_train} training examples scores {scores}; on its own subset "
             f"{pct(u.train_accuracy)}, so it opens a gap of {pct(u.in_distribution_gap)} on data drawn like train")
@@ -203,9 +216,9 @@ RULES = (
          (GAP_GROWTH,),
          emits=("slope_per_doubling", "slope_ci_low", "slope_ci_high", "gap_smallest", "gap_full", "max_gap_growth")),
     Rule("train-test-mismatch", "a fine-tune on part of train scores test no lower than the train rows it never saw",
-         "learning-curve", _mismatch, (MAX_MISMATCH,),
+         "learning-curve", _mismatch, (MAX_MISMATCH, COLLAPSE_SKILL),
          emits=("subset_size", "subset_repeats", "subset_train_accuracy", "unseen_accuracy", "in_distribution_gap",
-                "max_train_test_mismatch", *IMPACT_KEYS)),
+                "max_train_test_mismatch", "skill", "chance", "collapse_max_skill", *IMPACT_KEYS)),
     Rule("curve-too-few-points", "at least three training-set sizes score above chance and trained comparably",
          "learning-curve",
          _too_few,
