@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from bench.planted import CORPORA, MARKER, QUICK, RECIPES, SCENARIOS, SETS, Rows, Run, flag_score, plan
@@ -204,6 +205,25 @@ def summary(rows: list[dict]) -> dict:
             "errors": sum("error" in r for r in rows)}
 
 
+def moved_from_healthy(row: dict, rows: list[dict], z: float = 1.96) -> bool | None:
+    """Whether a planted run's test accuracy differs from its cell's healthy runs (both seeds pooled) beyond noise
+    (two-proportion 95% interval that excludes 0): the planted defect changed what the model scores, in either
+    direction (leakage and a shortcut test carries raise it). A ground truth outside ftaudit's measurements: a run
+    it did not move lost nothing a diagnosis could measure, and healthy is a fair answer there. None for healthy
+    runs, and where the run or its cell's healthy runs have no test accuracy."""
+    if row["expected"] == ["healthy"] or row.get("test_accuracy") is None or not row.get("n_test"):
+        return None
+    healthy = [r for r in rows if (r["corpus"], r["recipe"]) == (row["corpus"], row["recipe"])
+               and r["expected"] == ["healthy"] and r.get("test_accuracy") is not None and r.get("n_test")]
+    if not healthy:
+        return None
+    n_h = sum(r["n_test"] for r in healthy)
+    p_h = sum(r["test_accuracy"] * r["n_test"] for r in healthy) / n_h
+    p, n = row["test_accuracy"], row["n_test"]
+    se = math.sqrt(max(p * (1 - p), 1e-9) / n + max(p_h * (1 - p_h), 1e-9) / n_h)
+    return abs(p - p_h) > z * se
+
+
 def summaries(rows: list[dict]) -> dict:
     """summary() of all rows, of each set, and of each corpus and recipe within a set (a group never mixes sets)."""
     def by(key: str) -> dict:
@@ -217,10 +237,15 @@ def summaries(rows: list[dict]) -> dict:
     # does not learn that corpus: its planted causes had nothing to act on. Scored apart, never instead of the rest.
     cells = {(r["corpus"], r["recipe"]): r.get("learned") for r in rows if r.get("scenario") == "healthy"}
     learning = [r for r in rows if r["set"] == "held-out" and cells.get((r["corpus"], r["recipe"])) is True]
+    moved = [r for r in rows if r["set"] == "held-out" and (moved_from_healthy(r, rows) or (
+        r["expected"] == ["healthy"] and cells.get((r["corpus"], r["recipe"])) is True))]
     return {"all": summary(rows), "by_set": {s: summary([r for r in rows if r["set"] == s])
                                              for s in SETS if any(r["set"] == s for r in rows)},
             "held_out_untouched": summary(untouched) if untouched else None,
             "held_out_learning": summary(learning) if learning else None,
+            "held_out_moved": summary(moved) if moved else None,
+            "planted_moved": dict(sorted(Counter(str(moved_from_healthy(r, rows)) for r in rows
+                                                 if r["set"] == "held-out" and r["expected"] != ["healthy"]).items())),
             "cells_not_learning": sorted(f"{c} x {k}" for (c, k), ok in cells.items() if ok is False),
             "by_corpus": by("corpus"), "by_recipe": by("recipe")}
 
@@ -276,6 +301,13 @@ def markdown(rows: list[dict], meta: dict) -> str:
         if name == "held-out" and s["held_out_learning"]:
             lines += [f"**Held-out, in the corpus x recipe cells whose healthy run learned (test accuracy clearly "
                       f"above the majority class)**: {_sentence(s['held_out_learning'])}.", ""]
+        if name == "held-out" and s["held_out_moved"]:
+            lines += [f"**Held-out, planted runs whose test accuracy moved beyond noise from their cell's healthy runs "
+                      f"(95%, both seeds pooled), with the healthy runs of cells that learned**: "
+                      f"{_sentence(s['held_out_moved'])}. A planted defect that moved nothing cost nothing a "
+                      "diagnosis could measure, and a cause is named only with its measured cost. Planted held-out "
+                      f"runs: {s['planted_moved'].get('True', 0)} moved, {s['planted_moved'].get('False', 0)} did "
+                      f"not, {s['planted_moved'].get('None', 0)} without a stored healthy run in their cell.", ""]
     if s["cells_not_learning"]:
         lines += [f"Cells whose healthy run did not learn (their planted causes had nothing to act on): "
                   f"{', '.join(s['cells_not_learning'])}.", ""]

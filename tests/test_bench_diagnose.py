@@ -306,3 +306,18 @@ def test_an_offset_recipe_draws_rows_no_earlier_recipe_used_where_the_corpus_has
             texts = {r["text"] for r in train + test}
             # rte-sized: its test split is topped up from train, so the rows are the other recipes' own
             assert (not texts & earlier) if disjoint else texts <= earlier, (corpus.name, name)
+
+
+def test_a_planted_run_counts_as_moved_only_beyond_the_noise_of_its_cells_healthy_runs():
+    from bench.diagnose import moved_from_healthy
+
+    def row(scenario, acc, corpus="c", recipe="A", expected=None):
+        return {"corpus": corpus, "recipe": recipe, "scenario": scenario, "test_accuracy": acc, "n_test": 600,
+                "expected": expected or ([scenario] if not scenario.startswith("healthy") else ["healthy"])}
+    rows = [row("healthy", 0.76), row("healthy-seed1", 0.77), row("healthy", 0.50, recipe="B")]
+    assert moved_from_healthy(row("distribution-shift", 0.75), rows) is False  # 1 point: within noise at n=600
+    assert moved_from_healthy(row("label-noise", 0.60), rows) is True
+    assert moved_from_healthy(row("leakage", 0.84), rows) is True  # either direction
+    assert moved_from_healthy(row("leakage", 0.52, recipe="B"), rows) is False
+    assert moved_from_healthy(row("leakage", 0.52, recipe="C"), rows) is None  # no healthy run in the cell
+    assert moved_from_healthy(rows[0], rows) is None
