@@ -42,6 +42,9 @@ class CauseSpec:
     remedies: tuple[Remedy, ...]
     impact: tuple["Condition | AnyOf", ...] = ()  # all must hold for the cause to be named (its measured impact)
     no_impact: str = ""  # what it means when they do not, for the "also noticed" list
+    # its impact compares the model's accuracy between groups of test examples, which a model that learned nothing
+    # scores alike: on such a model the note says the cost could not be shown (Table.unlearned)
+    group_contrast: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,9 +175,12 @@ class Table:
     # rule code -> why its warning is a way to improve a model that works, not a failure: with no root cause, the
     # verdict says "no problem found" and names it as an opportunity instead of a check that did not pass
     opportunities: Mapping[str, str] = field(default_factory=dict)
+    # when all hold, the model learned nothing: the notes of `group_contrast` causes add `unlearned_note`
+    unlearned: tuple["Condition", ...] = ()
+    unlearned_note: str = ""
 
     def finding_codes(self) -> set[str]:
-        return ({code for ev in self.evidence for code in ev.codes}
+        return ({code for ev in self.evidence for code in ev.codes} | {c.finding for c in self.unlearned}
                 | {code for spec in self.causes.values() for c in spec.impact
                    for code in (c.findings if isinstance(c, AnyOf) else (c.finding,))})
 
@@ -195,7 +201,8 @@ def parse_table(raw: Mapping[str, Any]) -> Table:
         if impact and not spec.get("no_impact"):
             raise ValueError(f"the cause {code!r} has `impact` conditions but no `no_impact` text for the report")
         causes[code] = CauseSpec(code=code, title=spec["title"], summary=spec["summary"], next=spec["next"],
-                                 remedies=remedies, impact=impact, no_impact=spec.get("no_impact", ""))
+                                 remedies=remedies, impact=impact, no_impact=spec.get("no_impact", ""),
+                                 group_contrast=bool(spec.get("group_contrast", False)))
     if "healthy" not in causes:
         raise ValueError("causes.toml must define the `healthy` cause")
     evidence = []
@@ -214,9 +221,14 @@ def parse_table(raw: Mapping[str, Any]) -> Table:
             raise ValueError(f"the conjunction for {row['cause']!r} needs a `why` for the report")
         evidence.append(Evidence(cause=row["cause"], finding=finding, weights=weights, when=when,
                                  weight=float(row["weight"]) if "weight" in row else None, why=row.get("why", "")))
+    unlearned = raw.get("unlearned", {})
+    if unlearned and not (unlearned.get("when") and unlearned.get("note")):
+        raise ValueError("[unlearned] needs `when` (the model learned nothing) and `note` (for the report)")
     return Table(causes=causes, evidence=tuple(evidence), min_score=float(raw.get("min_score", 0.5)),
                  neutral=dict(raw.get("neutral", {})), constants=constants,
-                 opportunities=dict(raw.get("opportunities", {})))
+                 opportunities=dict(raw.get("opportunities", {})),
+                 unlearned=tuple(Condition.parse(t, constants) for t in unlearned.get("when", ())),
+                 unlearned_note=str(unlearned.get("note", "")))
 
 
 @dataclass
@@ -259,16 +271,19 @@ def diagnose(findings: Iterable[Finding], table: Table | None = None) -> Diagnos
     missing = {c: [cond for cond in table.causes[c].impact if not cond.holds(by_code, table.constants)]
                for c in ranked}
     causes = tuple(_root_cause(table.causes[c], tallies[c], by_code) for c in ranked if not missing[c])
-    noticed = tuple(_noticed(table.causes[c], tallies[c], by_code, missing[c]) for c in ranked if missing[c])
+    unlearned = bool(table.unlearned) and all(c.holds(by_code, table.constants) for c in table.unlearned)
+    unshown = {c for c in ranked if missing[c] and unlearned and table.causes[c].group_contrast}
+    noticed = tuple(_noticed(table.causes[c], tallies[c], by_code, missing[c],
+                             table.unlearned_note if c in unshown else "") for c in ranked if missing[c])
     if not causes:
-        return _healthy(table, by_code, noticed)
+        return _healthy(table, by_code, noticed, unshown)
     return Diagnosis(verdict=_verdict(table, causes, by_code), root_causes=causes, also_noticed=noticed)
 
 
 def _noticed(spec: CauseSpec, tally: _Tally, by_code: Mapping[str, Finding],
-             missing: list[Condition | AnyOf]) -> Noticed:
+             missing: list[Condition | AnyOf], note: str = "") -> Noticed:
     support = tally.supporting()
-    why = f"{spec.no_impact} ({'; '.join(c.explain(by_code) for c in missing)})"
+    why = f"{spec.no_impact} ({'; '.join(c.explain(by_code) for c in missing)})" + (f"; {note}" if note else "")
     return Noticed(code=spec.code, title=spec.title, why=why, evidence=tuple(_line(by_code[c]) for c in support),
                    findings=tuple(support))
 
@@ -303,7 +318,8 @@ def _verdict(table: Table, causes: tuple[RootCause, ...], by_code: Mapping[str, 
     return verdict + "."
 
 
-def _healthy(table: Table, by_code: Mapping[str, Finding], noticed: tuple[Noticed, ...] = ()) -> Diagnosis:
+def _healthy(table: Table, by_code: Mapping[str, Finding], noticed: tuple[Noticed, ...] = (),
+             unshown: set[str] | frozenset[str] = frozenset()) -> Diagnosis:
     spec = table.causes["healthy"]
     raised = sorted((f for f in by_code.values() if f.severity in PROBLEMS), key=lambda f: -f.severity.rank)
     chances = [f for f in raised if f.code in table.opportunities and f.severity is Severity.WARN]
@@ -324,8 +340,13 @@ def _healthy(table: Table, by_code: Mapping[str, Finding], noticed: tuple[Notice
                    "raised a warning, a failure or an error (see the findings).")
         if noticed:
             summary = summary.replace("strongly enough", "strongly enough and of measured impact")
-            titles = ", ".join(n.title.lower() for n in noticed)
-            verdict = verdict[:-1] + f" (also noticed, without a measured cost: {titles})."
+            parts = []
+            for label, group in (("without a measured cost", [n for n in noticed if n.code not in unshown]),
+                                 ("of a cost a model that learned nothing cannot show",
+                                  [n for n in noticed if n.code in unshown])):
+                if group:
+                    parts.append(f"{label}: {', '.join(n.title.lower() for n in group)}")
+            verdict = verdict[:-1] + f" (also noticed, {'; '.join(parts)})."
     # With unexplained problems "healthy" is only the best reading of the table, not a clean bill of health.
     confidence = 0.5 if problems else 1.0
     return Diagnosis(verdict=verdict, root_causes=(RootCause(code="healthy", title=spec.title, confidence=confidence,

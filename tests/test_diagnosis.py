@@ -453,6 +453,33 @@ def test_truncation_that_removes_label_evidence_is_a_cause_even_when_the_model_c
     assert "impact_ci_low = -0.04, needs > min_impact nor " in why and "information_loss_ci_low = -0.01" in why
 
 
+def test_a_group_comparison_on_a_model_that_learned_nothing_is_not_read_as_ruled_out():
+    # emotion/C/truncation: every test prediction 'joy', cut and uncut examples at the same within-class recall
+    findings = [f("truncation-heavy", F, NO_IMPACT), f("gap-too-large", P)]
+    learned = diagnose([*findings, f("no-better-than-baseline", P)])
+    unlearned = diagnose([*findings, f("no-better-than-baseline", W)])
+    for d in (learned, unlearned):
+        assert codes(d) == ["healthy"] and [n.code for n in d.also_noticed] == ["truncation"]
+    assert "learned nothing" not in learned.also_noticed[0].why
+    assert "without a measured cost: inputs truncated" in learned.verdict
+    why = unlearned.also_noticed[0].why
+    assert why.startswith("the cut test examples score no lower") and "could not show this cost on it" in why
+    assert "(also noticed, of a cost a model that learned nothing cannot show: inputs truncated)" in unlearned.verdict
+    # a cause whose cost is not a comparison between groups of test examples keeps its plain note
+    slow = [f("still-improving", W, {"late_gain_ci_low": -0.006}), f("gap-too-large", P),
+            f("no-better-than-baseline", W), f("truncation-heavy", W, NO_IMPACT)]
+    d = diagnose(slow)
+    notes = {n.code: n.why for n in d.also_noticed}
+    assert "learned nothing" not in notes["undertrained"] and "learned nothing" in notes["truncation"]
+    assert "without a measured cost: undertrained" in d.verdict.lower()
+
+
+def test_the_unlearned_table_needs_its_condition_and_note():
+    raw = {"causes": {"healthy": {"title": "t", "summary": "s", "next": "n"}}, "unlearned": {"when": ["a >= warn"]}}
+    with pytest.raises(ValueError, match="unlearned"):
+        parse_table(raw)
+
+
 def test_an_impact_clause_may_list_alternatives():
     table = parse_table({"causes": {
         "healthy": {"title": "h", "summary": "s", "next": "n"},
