@@ -229,7 +229,7 @@ def summaries(rows: list[dict]) -> dict:
     def by(key: str) -> dict:
         groups: dict = defaultdict(lambda: defaultdict(list))
         for r in rows:
-            groups[r["set"]][r[key]].append(r)
+            groups[r["set"]][r.get(key, "-")].append(r)
         return {s: {k: summary(g) for k, g in groups[s].items()} for s in SETS if s in groups}
 
     untouched = [r for r in rows if r["set"] == "held-out" and not r.get("seen")]
@@ -247,7 +247,7 @@ def summaries(rows: list[dict]) -> dict:
             "planted_moved": dict(sorted(Counter(str(moved_from_healthy(r, rows)) for r in rows
                                                  if r["set"] == "held-out" and r["expected"] != ["healthy"]).items())),
             "cells_not_learning": sorted(f"{c} x {k}" for (c, k), ok in cells.items() if ok is False),
-            "by_corpus": by("corpus"), "by_recipe": by("recipe")}
+            "by_corpus": by("corpus"), "by_recipe": by("recipe"), "by_scenario": by("scenario")}
 
 
 def _sentence(s: dict) -> str:
@@ -312,14 +312,17 @@ def markdown(rows: list[dict], meta: dict) -> str:
         lines += [f"Cells whose healthy run did not learn (their planted causes had nothing to act on): "
                   f"{', '.join(s['cells_not_learning'])}.", ""]
     lines += [*_table("corpus", s["by_corpus"]), "", *_table("recipe", s["by_recipe"]), "",
-              "| run | set | planted cause | top-3 diagnosed | top-1 | unplanted top-3 | test acc. | wall time |",
-              "|---|---|---|---|---|---|---|---|"]
+              *_table("scenario", s["by_scenario"]), "",
+              "| run | set | planted cause | top-3 diagnosed | top-1 | unplanted top-3 | test acc. | moved from healthy "
+              "| wall time |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         diag = ", ".join(r["diagnosed"]) or f"error: {r.get('error', '')}"
         acc = "n/a" if r["test_accuracy"] is None else f"{r['test_accuracy']:.3f}"
+        moved = {True: "yes", False: "no", None: "-"}[moved_from_healthy(r, rows)]
         lines.append(f"| {r['id']} | {r['set']}{' (seen)' if r.get('seen') else ''} | {' / '.join(r['expected'])} | {diag} | "
                      f"{'hit' if r['hit1'] else 'miss'} | {', '.join(r['unplanted_in_top3']) or '-'} | {acc} "
-                     f"| {r['seconds']:.0f} s |")
+                     f"| {moved} | {r['seconds']:.0f} s |")
     for r in rows:
         lines += _run_lines(r)
     return "\n".join(lines) + "\n"

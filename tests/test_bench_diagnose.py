@@ -163,8 +163,12 @@ def test_summaries_count_each_set_corpus_and_recipe():
                                        "unplanted": 3, "errors": 1}
     assert s["by_corpus"]["held-out"]["sms_spam"]["n"] == 2 and "rotten_tomatoes" in s["by_corpus"]["calibration"]
     assert s["by_recipe"]["held-out"]["B"]["unplanted"] == 2 and s["all"]["n"] == 5
+    assert s["by_scenario"]["held-out"]["-"]["n"] == 4  # these rows name no scenario
+    scenario = diagnose.summaries([{**r, "scenario": r["expected"][0]} for r in rows_])["by_scenario"]
+    assert scenario["held-out"]["healthy"]["false_alarms"] == 1 and scenario["held-out"]["leakage"]["top1"] == 1
     md = diagnose.markdown(rows_, {"date": "today", "machine": "toy"})
-    assert md.index("**Held-out") < md.index("**Calibration") < md.index("| set | corpus |")
+    assert md.index("**Held-out") < md.index("**Calibration") < md.index("| set | corpus |") < md.index(
+        "| set | scenario |")
     assert "top-1 1/4, top-3 2/4, false alarms on healthy runs 1/1, runs with an unplanted top-3 cause 3/4" in md
 
 
@@ -324,3 +328,16 @@ def test_a_planted_run_counts_as_moved_only_beyond_the_noise_of_its_cells_health
     assert moved_from_healthy(row("leakage", 0.52, recipe="B"), rows) is False
     assert moved_from_healthy(row("leakage", 0.52, recipe="C"), rows) is None  # no healthy run in the cell
     assert moved_from_healthy(rows[0], rows) is None
+
+
+def test_the_run_table_says_whether_each_planted_run_moved_from_healthy():
+    def scored(scenario, acc):
+        expected = "healthy" if scenario.startswith("healthy") else scenario
+        return {"id": f"c/A/{scenario}", "set": "held-out", "corpus": "c", "recipe": "A", "scenario": scenario,
+                "expected": [expected], "diagnosed": [expected], "hit1": True, "hit3": True, "unplanted_in_top3": [],
+                "test_accuracy": acc, "n_test": 600, "seconds": 1.0}
+    md = diagnose.markdown([scored("healthy", 0.76), scored("label-noise", 0.60), scored("leakage", 0.75)],
+                           {"date": "today", "machine": "toy"})
+    lines = {line.split(" | ")[0]: line for line in md.splitlines() if line.startswith("| c/A/")}
+    assert "| 0.600 | yes |" in lines["| c/A/label-noise"] and "| 0.750 | no |" in lines["| c/A/leakage"]
+    assert "| 0.760 | - |" in lines["| c/A/healthy"]
