@@ -151,7 +151,12 @@ SEEN = frozenset(
     # Recipe D's 34 runs, the same scenarios, fine-tuned unread with commit 078a34e and read once on 2026-12-08 at
     # 01:52 with the rules of commit ced52e3 (README, "Eighth held-out measurement"); two rows were added after that.
     + [f"{c}/{r}/{s}" for r in ("C", "D") for c in CORPORA for s in ON_EVERY_CORPUS]
-    + [f"{c}/{r}/class-imbalance" for r in ("C", "D") for c in ("rotten_tomatoes", "rte")])
+    + [f"{c}/{r}/class-imbalance" for r in ("C", "D") for c in ("rotten_tomatoes", "rte")]
+    # Recipe E's 25 runs (its three corpora; the same scenarios), fine-tuned unread on 2026-12-08, 04:00-05:14, with
+    # ftaudit as of commit 7e313ff, and read once at 05:15 with its rules (README, "Ninth held-out measurement");
+    # rotten_tomatoes/E/healthy had been read once before, at 03:04, with no rule change after it.
+    + [f"{c}/E/{s}" for c in ("rotten_tomatoes", "sms_spam", "emotion") for s in ON_EVERY_CORPUS]
+    + ["rotten_tomatoes/E/class-imbalance"])
 
 # ---- transforms: (train, test, rng, corpus) -> (train, test); label-generic, never mutating the rows they get
 
