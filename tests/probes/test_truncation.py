@@ -152,6 +152,23 @@ def test_information_loss_is_positive_when_the_label_sits_beyond_the_cut():
     assert information_loss(whole_train, whole_train, y_train, whole_test, whole_test, y_test) is None
 
 
+def test_the_bag_of_words_fit_over_the_ids_in_use_predicts_as_over_the_whole_vocabulary():
+    from ftaudit.probes.truncation.information import _correct, compact
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 400)
+    # sparse ids from a 30k vocabulary; some only in test (they still weigh in each test row's TF-IDF norm)
+    hint = np.where(rng.random(400) < 0.6, labels, rng.integers(0, 3, 400))  # a word that is right 70% of the time
+    rows = [tuple(rng.choice(np.arange(200, 30000, 97), 12)) + (int(1000 + h),) for h in hint]
+    train, test = rows[:250], [r + (29999,) for r in rows[250:]]
+    (small_train, small_test), k = compact(train, test)
+    assert k < 400 and max(int(a.max()) for a in small_train + small_test) == k - 1
+    assert [tuple(int(t) for t in a) for a in small_train[:2]] != train[:2]  # renumbered
+    full = _correct(train, labels[:250], test, labels[250:], 30000)
+    assert np.array_equal(_correct(small_train, labels[:250], small_test, labels[250:], k), full)
+    assert 0.5 < full.mean() < 1.0  # a real fit, not a constant
+
+
 def test_the_probe_measures_information_loss_on_the_whole_texts(tokenizer):
     ctx = context(tokenizer, 6)
     r = TruncationProbe().run(ctx)

@@ -70,8 +70,26 @@ def information_loss(train_cut: Sequence[Sequence[int]], train_whole: Sequence[S
     if list(map(tuple, train_cut)) == list(map(tuple, train_whole)) and \
             list(map(tuple, test_cut)) == list(map(tuple, test_whole)):
         return None
-    width = 1 + max(max((max(r, default=0) for r in rows), default=0)
-                    for rows in (train_cut, train_whole, test_cut, test_whole))
+    (train_cut, train_whole, test_cut, test_whole), width = compact(train_cut, train_whole, test_cut, test_whole)
     before = _correct(train_cut, train_labels, test_cut, test_labels, width)
     after = _correct(train_whole, train_labels, test_whole, test_labels, width)
     return paired_gain(before, after)
+
+
+def compact(*row_sets: Sequence[Sequence[int]]) -> tuple[list[list[np.ndarray]], int]:
+    """The token ids that occur in any of the row sets, renumbered 0..k-1, and k.
+
+    The fit is the same as over the whole vocabulary: a column no row holds changes no row's TF-IDF norm, and one no
+    train row holds keeps a zero weight under L2 (its gradient stays 0 from the zero start), so the predictions are
+    unchanged while the fit's vectors shrink from the vocabulary (30,522 ids for BERT, times the classes) to the
+    few thousand ids the texts use: 2.5-3.9 s to 0.45 s on 1,000 emotion rows against 1,000 (9 classes).
+    """
+    ids = [np.asarray(r, dtype=np.int64) for rows in row_sets for r in rows]
+    used = np.unique(np.concatenate(ids)) if ids else np.zeros(0, dtype=np.int64)
+    remap = np.full(int(used[-1]) + 1 if len(used) else 1, -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    out, k = [], 0
+    for rows in row_sets:
+        out.append([remap[a] for a in ids[k:k + len(rows)]])
+        k += len(rows)
+    return out, max(len(used), 1)
