@@ -237,15 +237,17 @@ def summaries(rows: list[dict]) -> dict:
     # does not learn that corpus: its planted causes had nothing to act on. Scored apart, never instead of the rest.
     cells = {(r["corpus"], r["recipe"]): r.get("learned") for r in rows if r.get("scenario") == "healthy"}
     learning = [r for r in rows if r["set"] == "held-out" and cells.get((r["corpus"], r["recipe"])) is True]
-    moved = [r for r in rows if r["set"] == "held-out" and (moved_from_healthy(r, rows) or (
-        r["expected"] == ["healthy"] and cells.get((r["corpus"], r["recipe"])) is True))]
+    held_out = [r for r in rows if r["set"] == "held-out"]
+    moved_of = [moved_from_healthy(r, rows) for r in held_out]  # None for healthy runs
+    moved = [r for r, m in zip(held_out, moved_of) if m or (
+        r["expected"] == ["healthy"] and cells.get((r["corpus"], r["recipe"])) is True)]
     return {"all": summary(rows), "by_set": {s: summary([r for r in rows if r["set"] == s])
                                              for s in SETS if any(r["set"] == s for r in rows)},
             "held_out_untouched": summary(untouched) if untouched else None,
             "held_out_learning": summary(learning) if learning else None,
             "held_out_moved": summary(moved) if moved else None,
-            "planted_moved": dict(sorted(Counter(str(moved_from_healthy(r, rows)) for r in rows
-                                                 if r["set"] == "held-out" and r["expected"] != ["healthy"]).items())),
+            "planted_moved": dict(sorted(Counter(str(m) for r, m in zip(held_out, moved_of)
+                                                 if r["expected"] != ["healthy"]).items())),
             "cells_not_learning": sorted(f"{c} x {k}" for (c, k), ok in cells.items() if ok is False),
             "by_corpus": by("corpus"), "by_recipe": by("recipe"), "by_scenario": by("scenario")}
 
